@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Response, status
+
+from api.accounts import service
+from api.accounts.schemas import AccountCreate, AccountRead, AccountUpdate
+from api.auth.dependencies import CallerDep, PasswordsDep
+from api.database import SessionDep
+from api.errors import problems
+from api.preconditions import etag
+
+router = APIRouter(prefix="/v1", tags=["accounts"])
+
+IfMatch = Annotated[
+    str | None,
+    Header(description="The ETag from your last read. Required: 428 without it, 412 when stale."),
+]
+
+
+@router.post(
+    "/accounts",
+    status_code=status.HTTP_201_CREATED,
+    responses=problems(409, 413, 422, d409="An account with this email already exists."),
+)
+async def create_account(
+    data: AccountCreate, session: SessionDep, passwords: PasswordsDep, response: Response
+) -> AccountRead:
+    """Register a patient or a therapist. Emails are trimmed and lower-cased; passwords are 10-128 characters."""
+    account = await service.create_account(session, passwords, data)
+    response.headers["Location"] = "/v1/me"
+    response.headers["ETag"] = etag(account.version)
+    return AccountRead.model_validate(account)
+
+
+@router.get("/me", responses=problems(401))
+async def get_me(caller: CallerDep, response: Response) -> AccountRead:
+    """The account the access token belongs to, with its ETag."""
+    response.headers["ETag"] = etag(caller.account.version)
+    return AccountRead.model_validate(caller.account)
+
+
+@router.patch(
+    "/me",
+    responses=problems(401, 412, 413, 422, 428),
+)
+async def update_me(
+    data: AccountUpdate,
+    caller: CallerDep,
+    session: SessionDep,
+    passwords: PasswordsDep,
+    response: Response,
+    if_match: IfMatch = None,
+) -> AccountRead:
+    """Change the display name or the password (with `current_password`); a new password signs out every other login."""
+    account = await service.update_account(session, passwords, caller, data, if_match)
+    response.headers["ETag"] = etag(account.version)
+    return AccountRead.model_validate(account)

@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from email_validator import EmailNotValidError, validate_email
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from api.models import Role
+from api.text import DisplayName, StorableStr
+
+
+def normalize_email(value: str) -> str:
+    """One account per mailbox: trimmed, internationalised domains normalised, then lower-cased."""
+    try:
+        return validate_email(value.strip(), check_deliverability=False).normalized.lower()
+    except EmailNotValidError as exc:
+        raise ValueError(str(exc)) from None
+
+
+Email = Annotated[str, Field(max_length=254, examples=["ada@example.org"]), AfterValidator(normalize_email)]
+Password = Annotated[StorableStr, Field(min_length=10, max_length=128, examples=["correct horse battery"])]
+
+
+class AccountCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: Email
+    password: Password
+    display_name: DisplayName = Field(examples=["Ada"])
+    role: Role = Field(description="`patient` writes a journal; `therapist` reads what patients share.")
+
+
+class AccountUpdate(BaseModel):
+    """Fields left out stay as they are. A new password needs the current one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    display_name: DisplayName | None = None
+    password: Password | None = Field(default=None, description="The new password (10-128 characters).")
+    current_password: Annotated[str, Field(max_length=128)] | None = None
+
+    @model_validator(mode="after")
+    def _password_change_needs_current(self) -> AccountUpdate:
+        if self.password is not None and self.current_password is None:
+            raise ValueError("current_password is required to set a new password")
+        return self
+
+
+class AccountRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    email: str
+    display_name: str
+    role: Role
+    created_at: datetime
+    updated_at: datetime

@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.accounts.repository import AccountRepository
+from api.accounts.schemas import AccountCreate, AccountUpdate
+from api.auth.dependencies import Caller
+from api.auth.passwords import Passwords
+from api.errors import Conflict, PreconditionFailed, UnprocessableContent
+from api.models import Account
+from api.models.base import utcnow
+from api.preconditions import require_match
+
+
+async def create_account(session: AsyncSession, passwords: Passwords, data: AccountCreate) -> Account:
+    account = Account(
+        email=data.email,
+        password_hash=await passwords.hash(data.password),
+        display_name=data.display_name,
+        role=data.role,
+    )
+    session.add(account)
+    try:
+        await session.flush()
+    except IntegrityError:
+        # Nothing else happened in this request: the failed flush is rolled back with it.
+        raise Conflict("An account with this email already exists.") from None
+    return account
+
+
+async def update_account(
+    session: AsyncSession, passwords: Passwords, caller: Caller, data: AccountUpdate, if_match: str | None
+) -> Account:
+    account = caller.account
+    require_match(if_match, account.version)
+    values: dict[str, object] = {}
+    if data.display_name is not None:
+        values["display_name"] = data.display_name
+    if data.password is not None:
+        assert data.current_password is not None  # the schema requires it
+        matches, _ = await passwords.verify(data.current_password, account.password_hash)
+        if not matches:
+            raise UnprocessableContent("current_password is not this account's password.")
+        values["password_hash"] = await passwords.hash(data.password)
+    repository = AccountRepository(session)
+    if not await repository.update_versioned(account, account.version, **values):
+        raise PreconditionFailed("The account changed since you read it: read it again and retry.")
+    if data.password is not None:
+        # A new password ends every other sign-in: whoever knew the old one is logged out.
+        await repository.revoke_logins(account.id, keep=caller.login_id, at=utcnow())
+    return account

@@ -1,0 +1,74 @@
+"""Assembles the application: ``create_app()`` is the one place the pieces meet."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+
+from api import __version__
+from api.accounts.endpoints import router as accounts_router
+from api.auth.endpoints import router as auth_router
+from api.auth.keys import load_key_ring
+from api.auth.passwords import Passwords
+from api.auth.tokens import TokenCodec
+from api.database import create_engine, create_sessionmaker
+from api.errors import install_error_handlers
+from api.health.endpoints import router as health_router
+from api.middleware import BodySizeLimit, SecurityHeaders
+from api.openapi import build_openapi
+from api.settings import Settings, get_settings
+
+DESCRIPTION = """\
+The integration journal for ketamine-assisted psychotherapy.
+
+Patients write intentions, dosing sessions, reflections, mood check-ins and questionnaires;
+therapists read what a patient chose to share. Every error is RFC 9457 `application/problem+json`.
+"""
+
+TAGS = [
+    {"name": "accounts", "description": "Register, and read or change your own account."},
+    {"name": "auth", "description": "OAuth 2 style tokens: password and refresh_token grants, revocation."},
+    {"name": "keys", "description": "Public keys that verify our tokens."},
+    {"name": "health", "description": "Liveness and readiness for load balancers and orchestrators."},
+]
+
+
+def _operation_id(route: APIRoute) -> str:
+    # Route function names are unique and stable: they are the operation ids integrators see.
+    return route.name
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings)
+        app.state.engine = engine
+        app.state.sessionmaker = create_sessionmaker(engine)
+        app.state.tokens = TokenCodec(load_key_ring(settings), settings)
+        app.state.passwords = Passwords(settings)
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(
+        title="KAP integration journal",
+        version=__version__,
+        description=DESCRIPTION,
+        openapi_tags=TAGS,
+        lifespan=lifespan,
+        generate_unique_id_function=_operation_id,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    for router in (accounts_router, auth_router, health_router):
+        app.include_router(router)
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
+    return app

@@ -1,0 +1,79 @@
+"""Who is calling: the bearer token checked, its login checked live, the account loaded."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
+
+from api.accounts.repository import AccountRepository
+from api.auth.passwords import Passwords
+from api.auth.tokens import InvalidToken, TokenCodec
+from api.database import SessionDep
+from api.errors import Unauthorized
+from api.models import Account, Role
+from api.settings import Settings
+
+bearer = OAuth2PasswordBearer(
+    tokenUrl="/v1/auth/token",
+    scheme_name="login",
+    description="A login access token from `POST /v1/auth/token` (password or refresh_token grant).",
+    auto_error=False,
+)
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_tokens(request: Request) -> TokenCodec:
+    tokens: TokenCodec = request.app.state.tokens
+    return tokens
+
+
+def get_passwords(request: Request) -> Passwords:
+    passwords: Passwords = request.app.state.passwords
+    return passwords
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+TokensDep = Annotated[TokenCodec, Depends(get_tokens)]
+PasswordsDep = Annotated[Passwords, Depends(get_passwords)]
+
+
+@dataclass(frozen=True)
+class Caller:
+    account: Account
+    login_id: uuid.UUID
+
+    @property
+    def id(self) -> uuid.UUID:
+        return self.account.id
+
+    @property
+    def role(self) -> Role:
+        return self.account.role
+
+
+async def current_caller(
+    session: SessionDep, tokens: TokensDep, token: Annotated[str | None, Depends(bearer)]
+) -> Caller:
+    if token is None:
+        raise Unauthorized("Send an access token as `Authorization: Bearer <token>`.", error=None)
+    try:
+        claims = tokens.verify_access(token)
+    except InvalidToken:
+        raise Unauthorized("The access token is invalid or has expired.") from None
+    # Checked on every request, so logout, refresh-token reuse and account deletion take effect
+    # at once rather than when the token expires.
+    account = await AccountRepository(session).with_live_login(claims.account_id, claims.login_id)
+    if account is None:
+        raise Unauthorized("The access token has been revoked.")
+    return Caller(account=account, login_id=claims.login_id)
+
+
+CallerDep = Annotated[Caller, Depends(current_caller)]

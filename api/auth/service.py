@@ -1,0 +1,97 @@
+"""The OAuth 2 grants (RFC 6749) and revocation (RFC 7009)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.accounts.repository import AccountRepository
+from api.accounts.schemas import normalize_email
+from api.auth.passwords import Passwords
+from api.auth.repository import LoginRepository
+from api.auth.schemas import TokenResponse
+from api.auth.tokens import InvalidToken, TokenCodec
+from api.errors import OAuthError
+from api.models import Role
+from api.models.base import utcnow
+from api.settings import Settings
+
+REFRESH_PREFIX = "rt_"  # makes a leaked refresh token recognisable to secret scanners
+
+
+def hash_refresh_token(token: str) -> bytes:
+    # A fast hash is enough: the token has 256 bits of entropy, nothing to brute-force.
+    return hashlib.sha256(token.encode()).digest()
+
+
+async def _issue(
+    session: AsyncSession, tokens: TokenCodec, settings: Settings,
+    account_id: uuid.UUID, role: Role, login_id: uuid.UUID,
+) -> TokenResponse:
+    now = utcnow()
+    refresh_token = REFRESH_PREFIX + secrets.token_urlsafe(32)
+    expires_at = now + timedelta(days=settings.refresh_token_ttl_days)
+    await LoginRepository(session).add_refresh_token(login_id, hash_refresh_token(refresh_token), expires_at)
+    return TokenResponse(
+        access_token=tokens.issue_access(account_id, role, login_id, now),
+        expires_in=int(tokens.ttl.total_seconds()),
+        refresh_token=refresh_token,
+    )
+
+
+async def password_grant(
+    session: AsyncSession, passwords: Passwords, tokens: TokenCodec, settings: Settings,
+    username: str, password: str,
+) -> TokenResponse:
+    try:
+        email = normalize_email(username)
+    except ValueError:
+        email = None
+    accounts = AccountRepository(session)
+    account = await accounts.by_email(email) if email else None
+    # Unknown email and wrong password take the same time and give the same answer.
+    matches, new_hash = await passwords.verify(password, account.password_hash if account else None)
+    if account is None or not matches:
+        raise OAuthError("invalid_grant", "The email or password is incorrect.")
+    if new_hash is not None:
+        account.password_hash = new_hash
+    login = await LoginRepository(session).start(account.id)
+    return await _issue(session, tokens, settings, account.id, account.role, login.id)
+
+
+async def refresh_grant(
+    session: AsyncSession, tokens: TokenCodec, settings: Settings, refresh_token: str
+) -> TokenResponse:
+    logins = LoginRepository(session)
+    token_hash = hash_refresh_token(refresh_token)
+    record = await logins.find_refresh(token_hash)
+    now = utcnow()
+    if record is None or record.login_revoked or record.expires_at <= now:
+        raise OAuthError("invalid_grant", "The refresh token is invalid, expired or revoked.")
+    if record.rotated or not await logins.mark_rotated(token_hash, now):
+        # A used refresh token came back: it was stolen, or the client that had it was. End the
+        # whole login, and keep that even though this request fails.
+        await logins.revoke(record.login_id, now)
+        await session.commit()
+        raise OAuthError("invalid_grant", "The refresh token was already used; the login has been ended.")
+    return await _issue(session, tokens, settings, record.account_id, record.role, record.login_id)
+
+
+async def revoke(session: AsyncSession, tokens: TokenCodec, token: str) -> None:
+    """End the login a token belongs to; unknown and invalid tokens are ignored, as RFC 7009 asks."""
+    logins = LoginRepository(session)
+    login_id: uuid.UUID | None = None
+    if token.startswith(REFRESH_PREFIX):
+        record = await logins.find_refresh(hash_refresh_token(token))
+        login_id = record.login_id if record else None
+    else:
+        try:
+            login_id = tokens.verify_access(token).login_id
+        except InvalidToken:
+            login_id = None
+    if login_id is not None:
+        await logins.revoke(login_id, utcnow())

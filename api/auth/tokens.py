@@ -1,0 +1,102 @@
+"""Access tokens: EdDSA-signed JWTs, at most 15 minutes, every claim required and checked."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+import jwt
+
+from api.auth.keys import ALGORITHM, KeyRing
+from api.models import Role
+from api.settings import Settings
+
+HEADER_TYPE = "at+jwt"  # RFC 9068
+CLOCK_SKEW = timedelta(seconds=5)
+REQUIRED_CLAIMS = ["iss", "aud", "sub", "iat", "exp", "jti", "typ", "role", "sid"]
+
+
+class TokenType(StrEnum):
+    """The ``typ`` claim: a token is accepted only where its type is expected."""
+
+    ACCESS = "access"
+
+
+class InvalidToken(Exception):
+    """Why a token was refused, for the operator; the client only learns that it was."""
+
+
+@dataclass(frozen=True)
+class AccessClaims:
+    account_id: uuid.UUID
+    role: Role
+    login_id: uuid.UUID
+
+
+class TokenCodec:
+    def __init__(self, ring: KeyRing, settings: Settings) -> None:
+        self._ring = ring
+        self._issuer = settings.jwt_issuer
+        self._audience = settings.jwt_audience
+        self.ttl = timedelta(seconds=settings.access_token_ttl_seconds)
+
+    def issue_access(self, account_id: uuid.UUID, role: Role, login_id: uuid.UUID, now: datetime) -> str:
+        claims = {
+            "iss": self._issuer,
+            "aud": self._audience,
+            "sub": str(account_id),
+            "iat": int(now.timestamp()),
+            "exp": int((now + self.ttl).timestamp()),
+            "jti": uuid.uuid4().hex,
+            "typ": TokenType.ACCESS.value,
+            "role": role.value,
+            "sid": str(login_id),
+        }
+        return self._sign(claims)
+
+    def jwks(self) -> dict[str, Any]:
+        return self._ring.jwks()
+
+    def _sign(self, claims: dict[str, Any]) -> str:
+        key = self._ring.signing
+        return jwt.encode(claims, key.private_key, algorithm=ALGORITHM,
+                          headers={"kid": key.kid, "typ": HEADER_TYPE})
+
+    def _verify(self, token: str, expected: TokenType) -> dict[str, Any]:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.InvalidTokenError as exc:
+            raise InvalidToken("malformed") from exc
+        # Checked before any key is touched: the algorithm is pinned, the kid must name a key we
+        # hold (it is a dictionary key, never a path or a query), and we understand no
+        # critical extension, so any "crit" is refused (RFC 7515 section 4.1.11).
+        if header.get("alg") != ALGORITHM or header.get("typ") != HEADER_TYPE or "crit" in header:
+            raise InvalidToken("header")
+        kid = header.get("kid")
+        key = self._ring.verifying_key(kid) if isinstance(kid, str) else None
+        if key is None:
+            raise InvalidToken("unknown kid")
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token, key, algorithms=[ALGORITHM], audience=self._audience, issuer=self._issuer,
+                leeway=CLOCK_SKEW, options={"require": REQUIRED_CLAIMS, "strict_aud": True},
+            )
+        except jwt.InvalidTokenError as exc:
+            raise InvalidToken(type(exc).__name__) from exc
+        if claims["typ"] != expected.value:
+            raise InvalidToken("wrong token type")
+        return claims
+
+    def verify_access(self, token: str) -> AccessClaims:
+        claims = self._verify(token, TokenType.ACCESS)
+        try:
+            return AccessClaims(
+                account_id=uuid.UUID(claims["sub"]),
+                role=Role(claims["role"]),
+                login_id=uuid.UUID(claims["sid"]),
+            )
+        except (ValueError, TypeError) as exc:
+            raise InvalidToken("claim values") from exc

@@ -1,0 +1,62 @@
+"""Operator commands: ``journal --help``."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import typer
+
+from api.auth.keys import key_dir, load_key_ring, write_new_key
+from api.settings import get_settings
+
+app = typer.Typer(help="Operate the KAP integration journal.", no_args_is_help=True)
+keys = typer.Typer(help="The embedded mode's signing keys in <data_dir>/keys.", no_args_is_help=True)
+app.add_typer(keys, name="keys")
+
+
+@app.command()
+def openapi() -> None:
+    """Print the OpenAPI document the app serves, as committed in openapi/openapi.json."""
+    from api.app import create_app
+
+    sys.stdout.write(json.dumps(create_app().openapi(), indent=2, sort_keys=False) + "\n")
+
+
+@keys.command("list")
+def list_keys() -> None:
+    """Show the key ring: the first kid signs, all of them verify."""
+    ring = load_key_ring(get_settings())
+    for jwk in ring.jwks()["keys"]:
+        marker = "signs" if jwk["kid"] == ring.signing.kid else "verifies"
+        typer.echo(f"{jwk['kid']}  {marker}")
+
+
+@keys.command("rotate")
+def rotate_keys() -> None:
+    """Add a new signing key; older keys keep verifying until retired. Restart to take effect."""
+    key = write_new_key(key_dir(get_settings()))
+    typer.echo(f"new signing key {key.kid}")
+
+
+@keys.command("retire")
+def retire_key(kid: str) -> None:
+    """Remove a key that no longer signs; tokens it signed stop verifying. Wait 15 minutes after rotating."""
+    directory = key_dir(get_settings())
+    ring = load_key_ring(get_settings())
+    if kid == ring.signing.kid:
+        raise typer.BadParameter("that key is signing: rotate first")
+    matches = [path for path in directory.glob("*.pem") if path.stem.endswith(kid)]
+    if not matches:
+        raise typer.BadParameter("no such key in the ring")
+    for path in matches:
+        path.unlink()
+    typer.echo(f"retired {kid}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

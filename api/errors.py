@@ -1,0 +1,222 @@
+"""RFC 9457 problem details: the one shape of every 4xx and 5xx this service sends.
+
+Handlers raise a ``ProblemError`` subclass; the exception handlers below turn it, and FastAPI's
+and Starlette's own errors, into ``application/problem+json``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, ClassVar
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api.serialization import json_bytes
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+logger = logging.getLogger("api.errors")
+
+
+class ValidationIssue(BaseModel):
+    loc: list[str | int] = Field(description="Where the problem is: body, query, path or header, then the field.")
+    msg: str
+    type: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem details object."""
+
+    type: str = Field(description="A URI reference naming the kind of problem.")
+    title: str = Field(description="A short summary of the kind of problem.")
+    status: int = Field(description="The HTTP status code.")
+    detail: str = Field(description="What went wrong with this request, for a person to read.")
+
+
+class ValidationProblem(Problem):
+    errors: list[ValidationIssue]
+
+
+class OAuthProblem(Problem):
+    """A token-endpoint error: a problem that also carries RFC 6749's ``error`` members."""
+
+    error: str
+    error_description: str
+
+
+class ProblemError(Exception):
+    status: ClassVar[int] = 500
+    title: ClassVar[str] = "Internal Server Error"
+    slug: ClassVar[str] = "internal-error"
+
+    def __init__(self, detail: str, *, headers: dict[str, str] | None = None, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.headers = headers or {}
+        self.extra = extra
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "type": f"/problems/{self.slug}",
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+            **self.extra,
+        }
+
+
+class BadRequest(ProblemError):
+    status, title, slug = 400, "Bad Request", "bad-request"
+
+
+class Unauthorized(ProblemError):
+    status, title, slug = 401, "Unauthorized", "unauthorized"
+
+    def __init__(self, detail: str, *, error: str | None = "invalid_token") -> None:
+        # RFC 6750: no error code when the request carried no credentials at all.
+        challenge = f'Bearer error="{error}"' if error else "Bearer"
+        super().__init__(detail, headers={"WWW-Authenticate": challenge})
+
+
+class Forbidden(ProblemError):
+    status, title, slug = 403, "Forbidden", "forbidden"
+
+
+class NotFound(ProblemError):
+    status, title, slug = 404, "Not Found", "not-found"
+
+
+class Conflict(ProblemError):
+    status, title, slug = 409, "Conflict", "conflict"
+
+
+class PreconditionFailed(ProblemError):
+    status, title, slug = 412, "Precondition Failed", "precondition-failed"
+
+
+class PayloadTooLarge(ProblemError):
+    status, title, slug = 413, "Content Too Large", "content-too-large"
+
+
+class UnprocessableContent(ProblemError):
+    status, title, slug = 422, "Unprocessable Content", "unprocessable"
+
+
+class PreconditionRequired(ProblemError):
+    status, title, slug = 428, "Precondition Required", "precondition-required"
+
+
+class ServiceUnavailable(ProblemError):
+    status, title, slug = 503, "Service Unavailable", "unavailable"
+
+
+class OAuthError(ProblemError):
+    """RFC 6749 section 5.2 errors, in problem+json with ``error`` and ``error_description``."""
+
+    status, title, slug = 400, "Bad Request", "oauth-error"
+
+    def __init__(self, error: str, description: str) -> None:
+        super().__init__(description, error=error, error_description=description)
+
+
+def problem_response(
+    status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> Response:
+    return Response(json_bytes(body), status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
+
+
+_STATUS_SLUGS = {
+    400: ("bad-request", "Bad Request"),
+    401: ("unauthorized", "Unauthorized"),
+    403: ("forbidden", "Forbidden"),
+    404: ("not-found", "Not Found"),
+    405: ("method-not-allowed", "Method Not Allowed"),
+    406: ("not-acceptable", "Not Acceptable"),
+    413: ("content-too-large", "Content Too Large"),
+    415: ("unsupported-media-type", "Unsupported Media Type"),
+}
+
+
+async def _problem_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ProblemError)
+    return problem_response(exc.status, exc.body(), exc.headers)
+
+
+async def _http_exception(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    slug, title = _STATUS_SLUGS.get(exc.status_code, ("http-error", "HTTP Error"))
+    detail = exc.detail if isinstance(exc.detail, str) and exc.detail != title else {
+        404: "No resource lives at this path.",
+        405: "This path does not accept that method.",
+    }.get(exc.status_code, title)
+    body = {"type": f"/problems/{slug}", "title": title, "status": exc.status_code, "detail": detail}
+    return problem_response(exc.status_code, body, dict(exc.headers or {}))
+
+
+async def _validation_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    # Only where and what: the rejected input is never echoed (it may be a password).
+    issues = [
+        {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+        for e in exc.errors()
+    ]
+    body = {
+        "type": "/problems/validation",
+        "title": "Unprocessable Content",
+        "status": 422,
+        "detail": "The request is not valid: see errors.",
+        "errors": issues,
+    }
+    return problem_response(422, body)
+
+
+async def _unexpected(_request: Request, exc: Exception) -> Response:
+    # The operator gets the type and traceback in the log; the client gets nothing it could use.
+    logger.error("unhandled exception", exc_info=exc)
+    body = {
+        "type": "/problems/internal-error",
+        "title": "Internal Server Error",
+        "status": 500,
+        "detail": "Something went wrong on our side. It has been logged.",
+    }
+    return problem_response(500, body)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ProblemError, _problem_error)
+    app.add_exception_handler(StarletteHTTPException, _http_exception)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _unexpected)
+
+
+_DESCRIPTIONS = {
+    400: "The request is malformed (a bad cursor, a bad header value).",
+    401: "No valid access token: missing, malformed, expired, revoked, or of the wrong kind.",
+    403: "The token is valid but may not do this.",
+    404: "No such resource, or it is not yours: the two are indistinguishable.",
+    409: "Conflicts with what exists.",
+    412: "If-Match does not match the current ETag: someone else changed it first.",
+    413: "The request body is larger than 1 MiB.",
+    422: "The request failed validation; `errors` says where.",
+    428: "If-Match is required: read the resource first and send its ETag.",
+    503: "The database is not reachable right now; retry after `Retry-After` seconds.",
+}
+
+
+def problems(*statuses: int, **descriptions: str) -> dict[int | str, dict[str, Any]]:
+    """The ``responses=`` entries for the problems a route can answer with.
+
+    Each is declared as ``application/problem+json`` (see ``api.openapi``). A description given
+    as ``d404="..."`` replaces the generic one.
+    """
+    declared: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        model = {422: ValidationProblem}.get(status, Problem)
+        declared[status] = {
+            "model": model,
+            "description": descriptions.get(f"d{status}", _DESCRIPTIONS[status]),
+        }
+    return declared

@@ -1,0 +1,90 @@
+"""Pure ASGI middleware: cheaper than BaseHTTPMiddleware and safe with streaming bodies."""
+
+from __future__ import annotations
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.errors import PayloadTooLarge, problem_response
+
+
+class BodySizeLimit:
+    """Answer 413 before the app sees a body over the limit, declared or streamed."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared, chunked = _body_framing(scope)
+        if (declared is not None and declared <= self.max_bytes) or (declared is None and not chunked):
+            # The server holds the body to its declared length, so nothing more to count.
+            await self.app(scope, receive, send)
+            return
+        if declared is None:
+            # A chunked body: read it here (it is at most max_bytes) and hand it on whole.
+            body = b""
+            more = True
+            while more:
+                message = await receive()
+                if message["type"] != "http.request":
+                    await self.app(scope, receive, send)
+                    return
+                body += message.get("body", b"")
+                more = message.get("more_body", False)
+                if len(body) > self.max_bytes:
+                    break
+            else:
+                await self.app(scope, _replay(body, receive), send)
+                return
+        too_large = PayloadTooLarge(f"The request body must be at most {self.max_bytes} bytes.")
+        await problem_response(too_large.status, too_large.body())(scope, receive, send)
+
+
+def _body_framing(scope: Scope) -> tuple[int | None, bool]:
+    declared, chunked = None, False
+    for name, value in scope["headers"]:
+        if name == b"content-length" and value.isdigit():
+            declared = int(value)
+        elif name == b"transfer-encoding":
+            chunked = True
+    return declared, chunked
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+class SecurityHeaders:
+    """No API response is cached by a browser or proxy unless its route says otherwise."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                names = {name.lower() for name, _ in headers}
+                if b"cache-control" not in names:
+                    headers.append((b"cache-control", b"no-store"))
+                headers.append((b"x-content-type-options", b"nosniff"))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

@@ -1,0 +1,59 @@
+"""One settings class for the whole service, read from the environment (prefix ``JOURNAL_``)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Environment = Literal["development", "test", "production"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="JOURNAL_", env_file=None, extra="ignore")
+
+    environment: Environment = "development"
+    data_dir: Path = Path("data")
+    # DATABASE_URL without the prefix too: it is the name every platform and tool already uses.
+    database_url: str = Field(
+        default="",
+        validation_alias=AliasChoices("JOURNAL_DATABASE_URL", "DATABASE_URL"),
+    )
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    db_pool_timeout_seconds: float = Field(default=5.0, gt=0)
+
+    jwt_issuer: str = "kap-journal"
+    jwt_audience: str = "kap-journal-api"
+    access_token_ttl_seconds: int = Field(default=900, ge=30, le=900)
+    refresh_token_ttl_days: int = Field(default=30, ge=1, le=365)
+    # A JSON array of PEM-encoded Ed25519 private keys. The first one signs; all of them verify
+    # and are published in the JWKS until removed (retired). Unset: keys live in data_dir/keys.
+    signing_keys: SecretStr | None = None
+
+    # Argon2id cost; the defaults follow OWASP's recommendation (19 MiB, 2 passes).
+    password_hash_memory_kib: int = Field(default=19456, ge=1024)
+    password_hash_time_cost: int = Field(default=2, ge=1)
+
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+
+    @model_validator(mode="after")
+    def _defaults_and_production_rules(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite+aiosqlite:///{self.data_dir / 'journal.db'}"
+        if self.environment == "production":
+            # Keys generated into the data folder are development secrets: production brings its own.
+            if self.signing_keys is None:
+                raise ValueError("refusing to start in production without JOURNAL_SIGNING_KEYS")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,48 @@
+"""Test actors: real accounts made through the API, with their tokens."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import httpx
+
+PASSWORD = "a long enough passphrase"
+
+
+@dataclass
+class Person:
+    id: str
+    email: str
+    role: str
+    access_token: str
+    refresh_token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.access_token}"}
+
+
+def unique_email(prefix: str = "person") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}@example.org"
+
+
+async def token(client: httpx.AsyncClient, email: str, password: str = PASSWORD) -> dict[str, str]:
+    response = await client.post(
+        "/v1/auth/token", data={"grant_type": "password", "username": email, "password": password}
+    )
+    assert response.status_code == 200, response.text
+    tokens: dict[str, str] = response.json()
+    return tokens
+
+
+async def register(client: httpx.AsyncClient, role: str = "patient") -> Person:
+    email = unique_email(role)
+    body = {"email": email, "password": PASSWORD, "display_name": f"Test {role}", "role": role}
+    response = await client.post("/v1/accounts", json=body)
+    assert response.status_code == 201, response.text
+    tokens = await token(client, email)
+    return Person(
+        id=response.json()["id"], email=email, role=role,
+        access_token=tokens["access_token"], refresh_token=tokens["refresh_token"],
+    )
