@@ -30,9 +30,15 @@ therapists read what a patient chose to share. Every error is RFC 9457 `applicat
 
 TAGS = [
     {"name": "accounts", "description": "Register, and read or change your own account."},
-    {"name": "auth", "description": "OAuth 2 style tokens: password and refresh_token grants, revocation."},
+    {
+        "name": "auth",
+        "description": "OAuth 2 style tokens: password and refresh_token grants, revocation.",
+    },
     {"name": "keys", "description": "Public keys that verify our tokens."},
-    {"name": "health", "description": "Liveness and readiness for load balancers and orchestrators."},
+    {
+        "name": "health",
+        "description": "Liveness and readiness for load balancers and orchestrators.",
+    },
 ]
 
 

@@ -11,7 +11,9 @@ from api.auth.keys import key_dir, load_key_ring, write_new_key
 from api.settings import get_settings
 
 app = typer.Typer(help="Operate the KAP integration journal.", no_args_is_help=True)
-keys = typer.Typer(help="The embedded mode's signing keys in <data_dir>/keys.", no_args_is_help=True)
+keys = typer.Typer(
+    help="The embedded mode's signing keys in <data_dir>/keys.", no_args_is_help=True
+)
 app.add_typer(keys, name="keys")
 
 

@@ -8,7 +8,12 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy import event, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 from api.settings import Settings
 

@@ -22,7 +22,9 @@ logger = logging.getLogger("api.errors")
 
 
 class ValidationIssue(BaseModel):
-    loc: list[str | int] = Field(description="Where the problem is: body, query, path or header, then the field.")
+    loc: list[str | int] = Field(
+        description="Where the problem is: body, query, path or header, then the field."
+    )
     msg: str
     type: str
 
@@ -125,7 +127,9 @@ class OAuthError(ProblemError):
 def problem_response(
     status: int, body: dict[str, Any], headers: dict[str, str] | None = None
 ) -> Response:
-    return Response(json_bytes(body), status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
+    return Response(
+        json_bytes(body), status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE
+    )
 
 
 _STATUS_SLUGS = {
@@ -148,11 +152,20 @@ async def _problem_error(_request: Request, exc: Exception) -> Response:
 async def _http_exception(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     slug, title = _STATUS_SLUGS.get(exc.status_code, ("http-error", "HTTP Error"))
-    detail = exc.detail if isinstance(exc.detail, str) and exc.detail != title else {
-        404: "No resource lives at this path.",
-        405: "This path does not accept that method.",
-    }.get(exc.status_code, title)
-    body = {"type": f"/problems/{slug}", "title": title, "status": exc.status_code, "detail": detail}
+    detail = (
+        exc.detail
+        if isinstance(exc.detail, str) and exc.detail != title
+        else {
+            404: "No resource lives at this path.",
+            405: "This path does not accept that method.",
+        }.get(exc.status_code, title)
+    )
+    body = {
+        "type": f"/problems/{slug}",
+        "title": title,
+        "status": exc.status_code,
+        "detail": detail,
+    }
     return problem_response(exc.status_code, body, dict(exc.headers or {}))
 
 
@@ -160,7 +173,11 @@ async def _validation_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     # Only where and what: the rejected input is never echoed (it may be a password).
     issues = [
-        {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+        {
+            "loc": list(e.get("loc", ())),
+            "msg": str(e.get("msg", "")),
+            "type": str(e.get("type", "")),
+        }
         for e in exc.errors()
     ]
     body = {

@@ -19,7 +19,9 @@ class BodySizeLimit:
             await self.app(scope, receive, send)
             return
         declared, chunked = _body_framing(scope)
-        if (declared is not None and declared <= self.max_bytes) or (declared is None and not chunked):
+        if (declared is not None and declared <= self.max_bytes) or (
+            declared is None and not chunked
+        ):
             # The server holds the body to its declared length, so nothing more to count.
             await self.app(scope, receive, send)
             return

@@ -14,7 +14,10 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     if app.openapi_schema:
         return app.openapi_schema
     spec = get_openapi(
-        title=app.title, version=app.version, description=app.description, routes=app.routes,
+        title=app.title,
+        version=app.version,
+        description=app.description,
+        routes=app.routes,
         tags=app.openapi_tags,
     )
     for path_item in spec.get("paths", {}).values():

@@ -12,10 +12,14 @@ def etag(version: int) -> str:
 def require_match(if_match: str | None, current_version: int) -> None:
     """Raise 428 without If-Match and 412 when it names no current version (RFC 9110 13.1.1)."""
     if if_match is None or not if_match.strip():
-        raise PreconditionRequired("Send If-Match with the ETag from your last read of this resource.")
+        raise PreconditionRequired(
+            "Send If-Match with the ETag from your last read of this resource."
+        )
     candidates = [tag.strip() for tag in if_match.split(",")]
     if "*" in candidates:
         return
     # Strong comparison: our tags are strong, so a weak W/"n" never matches.
     if etag(current_version) not in candidates:
-        raise PreconditionFailed("The resource has changed since you read it: read it again and retry.")
+        raise PreconditionFailed(
+            "The resource has changed since you read it: read it again and retry."
+        )

@@ -43,10 +43,9 @@ class Settings(BaseSettings):
     def _defaults_and_production_rules(self) -> Settings:
         if not self.database_url:
             self.database_url = f"sqlite+aiosqlite:///{self.data_dir / 'journal.db'}"
-        if self.environment == "production":
-            # Keys generated into the data folder are development secrets: production brings its own.
-            if self.signing_keys is None:
-                raise ValueError("refusing to start in production without JOURNAL_SIGNING_KEYS")
+        # Keys generated into the data folder are development secrets: production brings its own.
+        if self.environment == "production" and self.signing_keys is None:
+            raise ValueError("refusing to start in production without JOURNAL_SIGNING_KEYS")
         return self
 
     @property

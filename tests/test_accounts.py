@@ -8,7 +8,10 @@ from tests.support.people import PASSWORD, Person, register, token, unique_email
 
 def account_body(**overrides: object) -> dict[str, object]:
     body: dict[str, object] = {
-        "email": unique_email(), "password": PASSWORD, "display_name": "Sam", "role": "patient",
+        "email": unique_email(),
+        "password": PASSWORD,
+        "display_name": "Sam",
+        "role": "patient",
     }
     return {**body, **overrides}
 
@@ -28,7 +31,9 @@ async def test_register_returns_the_account_normalised(client: httpx.AsyncClient
 async def test_duplicate_email_is_409_whatever_its_case(client: httpx.AsyncClient) -> None:
     email = unique_email()
     assert (await client.post("/v1/accounts", json=account_body(email=email))).status_code == 201
-    response = await client.post("/v1/accounts", json=account_body(email=email.upper(), role="therapist"))
+    response = await client.post(
+        "/v1/accounts", json=account_body(email=email.upper(), role="therapist")
+    )
     assert response.status_code == 409
     assert response.headers["content-type"] == "application/problem+json"
     # The first account is untouched: its password still works and its role is unchanged.
@@ -85,7 +90,9 @@ async def test_invalid_registration_is_422_and_creates_nothing(
 async def test_malformed_bodies_get_a_problem(
     client: httpx.AsyncClient, content: bytes, content_type: str
 ) -> None:
-    response = await client.post("/v1/accounts", content=content, headers={"content-type": content_type})
+    response = await client.post(
+        "/v1/accounts", content=content, headers={"content-type": content_type}
+    )
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"
     assert {"type", "title", "status", "detail", "errors"} <= set(response.json())
@@ -109,10 +116,14 @@ async def test_me_returns_own_account_with_etag(client: httpx.AsyncClient, patie
 async def test_patch_me_requires_if_match(client: httpx.AsyncClient, patient: Person) -> None:
     response = await client.patch("/v1/me", json={"display_name": "New"}, headers=patient.headers)
     assert response.status_code == 428
-    assert (await client.get("/v1/me", headers=patient.headers)).json()["display_name"] == "Test patient"
+    assert (await client.get("/v1/me", headers=patient.headers)).json()[
+        "display_name"
+    ] == "Test patient"
 
 
-async def test_patch_me_with_current_etag_then_stale(client: httpx.AsyncClient, patient: Person) -> None:
+async def test_patch_me_with_current_etag_then_stale(
+    client: httpx.AsyncClient, patient: Person
+) -> None:
     headers = {**patient.headers, "If-Match": '"1"'}
     first = await client.patch("/v1/me", json={"display_name": "  Renamed "}, headers=headers)
     assert first.status_code == 200
@@ -123,11 +134,17 @@ async def test_patch_me_with_current_etag_then_stale(client: httpx.AsyncClient, 
     assert (await client.get("/v1/me", headers=patient.headers)).json()["display_name"] == "Renamed"
 
 
-async def test_patch_me_weak_etag_does_not_match(client: httpx.AsyncClient, patient: Person) -> None:
+async def test_patch_me_weak_etag_does_not_match(
+    client: httpx.AsyncClient, patient: Person
+) -> None:
     headers = {**patient.headers, "If-Match": 'W/"1"'}
-    assert (await client.patch("/v1/me", json={"display_name": "X"}, headers=headers)).status_code == 412
+    assert (
+        await client.patch("/v1/me", json={"display_name": "X"}, headers=headers)
+    ).status_code == 412
     headers["If-Match"] = "*"
-    assert (await client.patch("/v1/me", json={"display_name": "X"}, headers=headers)).status_code == 200
+    assert (
+        await client.patch("/v1/me", json={"display_name": "X"}, headers=headers)
+    ).status_code == 200
 
 
 async def test_patch_me_refuses_unknown_fields_and_role_changes(
@@ -140,30 +157,37 @@ async def test_patch_me_refuses_unknown_fields_and_role_changes(
     assert (me["role"], me["email"]) == ("patient", patient.email)
 
 
-async def test_password_change_needs_current_and_ends_other_logins(client: httpx.AsyncClient) -> None:
+async def test_password_change_needs_current_and_ends_other_logins(
+    client: httpx.AsyncClient,
+) -> None:
     person = await register(client)
     other_login = await token(client, person.email)
     other_headers = {"Authorization": f"Bearer {other_login['access_token']}"}
     headers = {**person.headers, "If-Match": '"1"'}
 
-    missing = await client.patch("/v1/me", json={"password": "a brand new passphrase"}, headers=headers)
+    missing = await client.patch(
+        "/v1/me", json={"password": "a brand new passphrase"}, headers=headers
+    )
     assert missing.status_code == 422
     wrong = await client.patch(
-        "/v1/me", json={"password": "a brand new passphrase", "current_password": "not it at all"},
+        "/v1/me",
+        json={"password": "a brand new passphrase", "current_password": "not it at all"},
         headers=headers,
     )
     assert wrong.status_code == 422
     assert (await client.get("/v1/me", headers=other_headers)).status_code == 200
 
     changed = await client.patch(
-        "/v1/me", json={"password": "a brand new passphrase", "current_password": PASSWORD},
+        "/v1/me",
+        json={"password": "a brand new passphrase", "current_password": PASSWORD},
         headers=headers,
     )
     assert changed.status_code == 200
     assert (await client.get("/v1/me", headers=person.headers)).status_code == 200
     assert (await client.get("/v1/me", headers=other_headers)).status_code == 401
     old = await client.post(
-        "/v1/auth/token", data={"grant_type": "password", "username": person.email, "password": PASSWORD}
+        "/v1/auth/token",
+        data={"grant_type": "password", "username": person.email, "password": PASSWORD},
     )
     assert old.status_code == 400
     await token(client, person.email, "a brand new passphrase")

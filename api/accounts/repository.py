@@ -26,7 +26,9 @@ class AccountRepository:
         )
         return await self.session.scalar(statement)
 
-    async def update_versioned(self, account: Account, expected_version: int, **values: object) -> bool:
+    async def update_versioned(
+        self, account: Account, expected_version: int, **values: object
+    ) -> bool:
         """Apply ``values`` only if nobody changed the account since ``expected_version``."""
         now = utcnow()
         result = await self.session.execute(
@@ -41,7 +43,9 @@ class AccountRepository:
         await self.session.refresh(account)
         return True
 
-    async def revoke_logins(self, account_id: uuid.UUID, *, keep: uuid.UUID | None, at: datetime) -> None:
+    async def revoke_logins(
+        self, account_id: uuid.UUID, *, keep: uuid.UUID | None, at: datetime
+    ) -> None:
         statement = update(Login).where(Login.account_id == account_id, Login.revoked_at.is_(None))
         if keep is not None:
             statement = statement.where(Login.id != keep)

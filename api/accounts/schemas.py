@@ -19,8 +19,12 @@ def normalize_email(value: str) -> str:
         raise ValueError(str(exc)) from None
 
 
-Email = Annotated[str, Field(max_length=254, examples=["ada@example.org"]), AfterValidator(normalize_email)]
-Password = Annotated[StorableStr, Field(min_length=10, max_length=128, examples=["correct horse battery"])]
+Email = Annotated[
+    str, Field(max_length=254, examples=["ada@example.org"]), AfterValidator(normalize_email)
+]
+Password = Annotated[
+    StorableStr, Field(min_length=10, max_length=128, examples=["correct horse battery"])
+]
 
 
 class AccountCreate(BaseModel):
@@ -29,7 +33,9 @@ class AccountCreate(BaseModel):
     email: Email
     password: Password
     display_name: DisplayName = Field(examples=["Ada"])
-    role: Role = Field(description="`patient` writes a journal; `therapist` reads what patients share.")
+    role: Role = Field(
+        description="`patient` writes a journal; `therapist` reads what patients share."
+    )
 
 
 class AccountUpdate(BaseModel):
@@ -38,7 +44,9 @@ class AccountUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     display_name: DisplayName | None = None
-    password: Password | None = Field(default=None, description="The new password (10-128 characters).")
+    password: Password | None = Field(
+        default=None, description="The new password (10-128 characters)."
+    )
     current_password: Annotated[str, Field(max_length=128)] | None = None
 
     @model_validator(mode="after")

@@ -13,7 +13,9 @@ from api.models.base import utcnow
 from api.preconditions import require_match
 
 
-async def create_account(session: AsyncSession, passwords: Passwords, data: AccountCreate) -> Account:
+async def create_account(
+    session: AsyncSession, passwords: Passwords, data: AccountCreate
+) -> Account:
     account = Account(
         email=data.email,
         password_hash=await passwords.hash(data.password),
@@ -30,7 +32,11 @@ async def create_account(session: AsyncSession, passwords: Passwords, data: Acco
 
 
 async def update_account(
-    session: AsyncSession, passwords: Passwords, caller: Caller, data: AccountUpdate, if_match: str | None
+    session: AsyncSession,
+    passwords: Passwords,
+    caller: Caller,
+    data: AccountUpdate,
+    if_match: str | None,
 ) -> Account:
     account = caller.account
     require_match(if_match, account.version)

@@ -33,35 +33,53 @@ async def issue_token(
     tokens: TokensDep,
     settings: SettingsDep,
     grant_type: Annotated[str | None, Form(description="`password` or `refresh_token`.")] = None,
-    username: Annotated[str | None, Form(description="The account's email (password grant).")] = None,
+    username: Annotated[
+        str | None, Form(description="The account's email (password grant).")
+    ] = None,
     password: OptionalField = None,
-    refresh_token: Annotated[str | None, Form(description="The last refresh token (refresh_token grant).")] = None,
-    scope: Annotated[str | None, Form(description="Ignored: a login token carries its account's role.")] = None,
+    refresh_token: Annotated[
+        str | None, Form(description="The last refresh token (refresh_token grant).")
+    ] = None,
+    scope: Annotated[
+        str | None, Form(description="Ignored: a login token carries its account's role.")
+    ] = None,
 ) -> TokenResponse:
     """Sign in with email and password, or exchange a refresh token; form-encoded, as in RFC 6749.
 
     Each call returns a new access token (15 minutes) and a new refresh token; the refresh
     token presented is used up.
     """
-    if any(value is not None and len(value) > MAX_FIELD for value in (username, password, refresh_token)):
+    if any(
+        value is not None and len(value) > MAX_FIELD
+        for value in (username, password, refresh_token)
+    ):
         raise OAuthError("invalid_request", "A form field is too long.")
     if grant_type == "password":
         if not username or not password:
-            raise OAuthError("invalid_request", "The password grant needs `username` and `password`.")
-        return await service.password_grant(session, passwords, tokens, settings, username, password)
+            raise OAuthError(
+                "invalid_request", "The password grant needs `username` and `password`."
+            )
+        return await service.password_grant(
+            session, passwords, tokens, settings, username, password
+        )
     if grant_type == "refresh_token":
         if not refresh_token:
             raise OAuthError("invalid_request", "The refresh_token grant needs `refresh_token`.")
         return await service.refresh_grant(session, tokens, settings, refresh_token)
     if grant_type is None:
         raise OAuthError("invalid_request", "Send `grant_type` as a form field.")
-    raise OAuthError("unsupported_grant_type", "`grant_type` must be `password` or `refresh_token`.")
+    raise OAuthError(
+        "unsupported_grant_type", "`grant_type` must be `password` or `refresh_token`."
+    )
 
 
 @router.post(
     "/v1/auth/revoke",
     response_class=Response,
-    responses={200: {"description": "Revoked, or there was nothing to revoke."}, **problems(413, 422)},
+    responses={
+        200: {"description": "Revoked, or there was nothing to revoke."},
+        **problems(413, 422),
+    },
 )
 async def revoke_token(
     session: SessionDep,

@@ -42,8 +42,14 @@ class SigningKey:
         return self.private_key.public_key()
 
     def public_jwk(self) -> dict[str, str]:
-        return {"kty": "OKP", "crv": "Ed25519", "x": _public_x(self.public_key), "kid": self.kid,
-                "alg": ALGORITHM, "use": "sig"}
+        return {
+            "kty": "OKP",
+            "crv": "Ed25519",
+            "x": _public_x(self.public_key),
+            "kid": self.kid,
+            "alg": ALGORITHM,
+            "use": "sig",
+        }
 
 
 def _public_x(public_key: Ed25519PublicKey) -> str:

@@ -12,8 +12,12 @@ from api.settings import Settings
 class Passwords:
     def __init__(self, settings: Settings) -> None:
         self._hash = PasswordHash(
-            (Argon2Hasher(memory_cost=settings.password_hash_memory_kib,
-                          time_cost=settings.password_hash_time_cost),)
+            (
+                Argon2Hasher(
+                    memory_cost=settings.password_hash_memory_kib,
+                    time_cost=settings.password_hash_time_cost,
+                ),
+            )
         )
         # Verified against when the email is unknown, so that answer takes as long as a wrong
         # password does and timing does not tell which emails have accounts.

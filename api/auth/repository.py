@@ -30,16 +30,24 @@ class LoginRepository:
         await self.session.flush()
         return login
 
-    async def add_refresh_token(self, login_id: uuid.UUID, token_hash: bytes, expires_at: datetime) -> None:
-        self.session.add(RefreshToken(login_id=login_id, token_hash=token_hash, expires_at=expires_at))
+    async def add_refresh_token(
+        self, login_id: uuid.UUID, token_hash: bytes, expires_at: datetime
+    ) -> None:
+        self.session.add(
+            RefreshToken(login_id=login_id, token_hash=token_hash, expires_at=expires_at)
+        )
         await self.session.flush()
 
     async def find_refresh(self, token_hash: bytes) -> RefreshRecord | None:
         row = (
             await self.session.execute(
                 select(
-                    RefreshToken.login_id, Login.account_id, Account.role, RefreshToken.expires_at,
-                    RefreshToken.rotated_at, Login.revoked_at,
+                    RefreshToken.login_id,
+                    Login.account_id,
+                    Account.role,
+                    RefreshToken.expires_at,
+                    RefreshToken.rotated_at,
+                    Login.revoked_at,
                 )
                 .join(Login, Login.id == RefreshToken.login_id)
                 .join(Account, Account.id == Login.account_id)
@@ -49,8 +57,12 @@ class LoginRepository:
         if row is None:
             return None
         return RefreshRecord(
-            login_id=row.login_id, account_id=row.account_id, role=row.role, expires_at=row.expires_at,
-            rotated=row.rotated_at is not None, login_revoked=row.revoked_at is not None,
+            login_id=row.login_id,
+            account_id=row.account_id,
+            role=row.role,
+            expires_at=row.expires_at,
+            rotated=row.rotated_at is not None,
+            login_revoked=row.revoked_at is not None,
         )
 
     async def mark_rotated(self, token_hash: bytes, at: datetime) -> bool:
@@ -65,5 +77,7 @@ class LoginRepository:
 
     async def revoke(self, login_id: uuid.UUID, at: datetime) -> None:
         await self.session.execute(
-            update(Login).where(Login.id == login_id, Login.revoked_at.is_(None)).values(revoked_at=at)
+            update(Login)
+            .where(Login.id == login_id, Login.revoked_at.is_(None))
+            .values(revoked_at=at)
         )

@@ -9,7 +9,7 @@ class TokenResponse(BaseModel):
     """RFC 6749 section 5.1."""
 
     access_token: str = Field(description="A JWT (EdDSA), valid for `expires_in` seconds.")
-    token_type: Literal["Bearer"] = "Bearer"
+    token_type: Literal["Bearer"] = "Bearer"  # noqa: S105 - a token type, not a secret
     expires_in: int
     refresh_token: str = Field(
         description="Opaque, single use: each refresh returns a new one. Presenting a used one ends the login."

@@ -29,13 +29,19 @@ def hash_refresh_token(token: str) -> bytes:
 
 
 async def _issue(
-    session: AsyncSession, tokens: TokenCodec, settings: Settings,
-    account_id: uuid.UUID, role: Role, login_id: uuid.UUID,
+    session: AsyncSession,
+    tokens: TokenCodec,
+    settings: Settings,
+    account_id: uuid.UUID,
+    role: Role,
+    login_id: uuid.UUID,
 ) -> TokenResponse:
     now = utcnow()
     refresh_token = REFRESH_PREFIX + secrets.token_urlsafe(32)
     expires_at = now + timedelta(days=settings.refresh_token_ttl_days)
-    await LoginRepository(session).add_refresh_token(login_id, hash_refresh_token(refresh_token), expires_at)
+    await LoginRepository(session).add_refresh_token(
+        login_id, hash_refresh_token(refresh_token), expires_at
+    )
     return TokenResponse(
         access_token=tokens.issue_access(account_id, role, login_id, now),
         expires_in=int(tokens.ttl.total_seconds()),
@@ -44,8 +50,12 @@ async def _issue(
 
 
 async def password_grant(
-    session: AsyncSession, passwords: Passwords, tokens: TokenCodec, settings: Settings,
-    username: str, password: str,
+    session: AsyncSession,
+    passwords: Passwords,
+    tokens: TokenCodec,
+    settings: Settings,
+    username: str,
+    password: str,
 ) -> TokenResponse:
     try:
         email = normalize_email(username)
@@ -77,7 +87,9 @@ async def refresh_grant(
         # whole login, and keep that even though this request fails.
         await logins.revoke(record.login_id, now)
         await session.commit()
-        raise OAuthError("invalid_grant", "The refresh token was already used; the login has been ended.")
+        raise OAuthError(
+            "invalid_grant", "The refresh token was already used; the login has been ended."
+        )
     return await _issue(session, tokens, settings, record.account_id, record.role, record.login_id)
 
 

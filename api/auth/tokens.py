@@ -43,7 +43,9 @@ class TokenCodec:
         self._audience = settings.jwt_audience
         self.ttl = timedelta(seconds=settings.access_token_ttl_seconds)
 
-    def issue_access(self, account_id: uuid.UUID, role: Role, login_id: uuid.UUID, now: datetime) -> str:
+    def issue_access(
+        self, account_id: uuid.UUID, role: Role, login_id: uuid.UUID, now: datetime
+    ) -> str:
         claims = {
             "iss": self._issuer,
             "aud": self._audience,
@@ -62,8 +64,12 @@ class TokenCodec:
 
     def _sign(self, claims: dict[str, Any]) -> str:
         key = self._ring.signing
-        return jwt.encode(claims, key.private_key, algorithm=ALGORITHM,
-                          headers={"kid": key.kid, "typ": HEADER_TYPE})
+        return jwt.encode(
+            claims,
+            key.private_key,
+            algorithm=ALGORITHM,
+            headers={"kid": key.kid, "typ": HEADER_TYPE},
+        )
 
     def _verify(self, token: str, expected: TokenType) -> dict[str, Any]:
         try:
@@ -81,8 +87,13 @@ class TokenCodec:
             raise InvalidToken("unknown kid")
         try:
             claims: dict[str, Any] = jwt.decode(
-                token, key, algorithms=[ALGORITHM], audience=self._audience, issuer=self._issuer,
-                leeway=CLOCK_SKEW, options={"require": REQUIRED_CLAIMS, "strict_aud": True},
+                token,
+                key,
+                algorithms=[ALGORITHM],
+                audience=self._audience,
+                issuer=self._issuer,
+                leeway=CLOCK_SKEW,
+                options={"require": REQUIRED_CLAIMS, "strict_aud": True},
             )
         except jwt.InvalidTokenError as exc:
             raise InvalidToken(type(exc).__name__) from exc

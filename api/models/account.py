@@ -20,8 +20,14 @@ class Account(IdMixin, TimestampMixin, Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     display_name: Mapped[str] = mapped_column(String(100))
     role: Mapped[Role] = mapped_column(
-        Enum(Role, native_enum=False, length=16, name="role", create_constraint=True,
-             values_callable=lambda roles: [r.value for r in roles])
+        Enum(
+            Role,
+            native_enum=False,
+            length=16,
+            name="role",
+            create_constraint=True,
+            values_callable=lambda roles: [r.value for r in roles],
+        )
     )
     # Bumped on every change; the ETag is derived from it and If-Match compares against it.
     version: Mapped[int] = mapped_column(default=1)

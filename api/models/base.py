@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Any, ClassVar
 
 from sqlalchemy import DateTime, MetaData, TypeDecorator, Uuid
 from sqlalchemy.engine import Dialect
@@ -43,7 +44,10 @@ def utcnow() -> datetime:
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {datetime: UTCDateTime, uuid.UUID: Uuid(native_uuid=True)}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime,
+        uuid.UUID: Uuid(native_uuid=True),
+    }
 
 
 class IdMixin:

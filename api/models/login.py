@@ -28,7 +28,9 @@ class Login(IdMixin, Base):
 class RefreshToken(IdMixin, Base):
     __tablename__ = "refresh_tokens"
 
-    login_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("logins.id", ondelete="CASCADE"), index=True)
+    login_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("logins.id", ondelete="CASCADE"), index=True
+    )
     # SHA-256 of the opaque token: the token itself is never stored.
     token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

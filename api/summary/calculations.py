@@ -115,7 +115,7 @@ def daily_mood(
     """One entry per calendar day in `tz` from `start` to `end` inclusive."""
     by_day: dict[date, list[int]] = defaultdict(list)
     for point in points:
-        by_day[point.at.date()].append(point.mood)
+        by_day[point.at.astimezone(tz).date()].append(point.mood)
     days = (start + timedelta(days=offset) for offset in range((end - start).days + 1))
     return [DailyMood(day=day, mean=_mean(by_day[day]), count=len(by_day[day])) for day in days]
 
@@ -204,6 +204,6 @@ def recent_safety_flags(
 ) -> list[AssessmentPoint]:
     """Flagged assessments taken after `now - days` (exclusive), newest first."""
     _require_aware(now)
-    since = _utc(now) - timedelta(days=days)
+    since = now - timedelta(days=days)
     flagged = [a for a in assessments if a.safety_flag and _utc(a.at) > since]
     return sorted(flagged, key=_chronological, reverse=True)

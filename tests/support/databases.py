@@ -30,7 +30,10 @@ def migrate(url: str, revision: str = "head") -> None:
 async def _admin(server_url: str, sql: str) -> None:
     url = make_url(server_url).set(drivername="postgresql")
     connection = await asyncpg.connect(
-        host=url.host, port=url.port, user=url.username, password=url.password,
+        host=url.host,
+        port=url.port,
+        user=url.username,
+        password=url.password,
         database=url.database or "postgres",
     )
     try:

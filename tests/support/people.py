@@ -43,6 +43,9 @@ async def register(client: httpx.AsyncClient, role: str = "patient") -> Person:
     assert response.status_code == 201, response.text
     tokens = await token(client, email)
     return Person(
-        id=response.json()["id"], email=email, role=role,
-        access_token=tokens["access_token"], refresh_token=tokens["refresh_token"],
+        id=response.json()["id"],
+        email=email,
+        role=role,
+        access_token=tokens["access_token"],
+        refresh_token=tokens["refresh_token"],
     )

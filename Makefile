@@ -1,0 +1,59 @@
+# Every routine task. `make help` lists them. Needs only python3 (3.11+) and make.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+PYTHON ?= python3
+HOST ?= 127.0.0.1
+PORT ?= 8000
+UV_VERSION := 0.13.8
+UV := .uv/bin/uv
+VENV := .venv
+BIN := $(VENV)/bin
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.PHONY: help install run migrate test test-pg lint format typecheck openapi check clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}'
+
+$(UV):
+	$(PYTHON) -m venv .uv
+	.uv/bin/pip install --quiet uv==$(UV_VERSION)
+
+$(VENV)/.installed: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --python $(PYTHON) --quiet
+	@touch $@
+
+install: $(VENV)/.installed ## Install the service and its tools into .venv (from uv.lock)
+
+migrate: install ## Apply database migrations (DATABASE_URL, default SQLite in ./data)
+	$(BIN)/alembic upgrade head
+
+run: migrate ## Install, migrate and serve on HOST:PORT (default 127.0.0.1:8000)
+	$(BIN)/uvicorn api.main:app --host $(HOST) --port $(PORT) --no-access-log
+
+test: install ## Install and run the whole suite (SQLite; TEST_DATABASE_URL=postgresql+asyncpg://... for PostgreSQL)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-pg: install ## The suite against the local PostgreSQL (a fresh database, dropped afterwards)
+	TEST_DATABASE_URL=$${TEST_DATABASE_URL:-postgresql+asyncpg://postgres@127.0.0.1:5432/postgres} $(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install ## ruff lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install ## Format and auto-fix with ruff
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+typecheck: install ## mypy --strict
+	$(BIN)/mypy
+
+openapi: install ## Regenerate openapi/openapi.json from the app
+	$(BIN)/python -m api.cli openapi > openapi/openapi.json
+
+check: lint typecheck test ## Lint, type-check and test
+
+clean: ## Remove the virtualenvs and caches (keeps ./data)
+	rm -rf .uv $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
