@@ -37,6 +37,19 @@ class Settings(BaseSettings):
     password_hash_memory_kib: int = Field(default=19456, ge=1024)
     password_hash_time_cost: int = Field(default=2, ge=1)
 
+    # Shown with every safety flag. A JSON array of {name, phone, text, url}; set it for the
+    # countries you serve.
+    crisis_resources: list[dict[str, str]] = [
+        {
+            "name": "988 Suicide & Crisis Lifeline (US)",
+            "phone": "988",
+            "text": "988",
+            "url": "https://988lifeline.org",
+        },
+        {"name": "Find a helpline in your country", "url": "https://findahelpline.com"},
+        {"name": "Emergency services", "phone": "911 (US) / 112 (EU) / 999 (UK)"},
+    ]
+
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
 
     @model_validator(mode="after")

@@ -2,6 +2,38 @@
 
 from api.models.account import Account, Role
 from api.models.base import Base
+from api.models.journal import (
+    JOURNAL_MODELS,
+    Assessment,
+    Checkin,
+    DosingSession,
+    Intention,
+    IntentionStatus,
+    JournalEntry,
+    Reflection,
+    Route,
+    Setting,
+)
 from api.models.login import Login, RefreshToken
+from api.models.sync import ChangeCounter, IdempotencyRecord, Tombstone
 
-__all__ = ["Account", "Base", "Login", "RefreshToken", "Role"]
+__all__ = [
+    "JOURNAL_MODELS",
+    "Account",
+    "Assessment",
+    "Base",
+    "ChangeCounter",
+    "Checkin",
+    "DosingSession",
+    "IdempotencyRecord",
+    "Intention",
+    "IntentionStatus",
+    "JournalEntry",
+    "Login",
+    "RefreshToken",
+    "Reflection",
+    "Role",
+    "Route",
+    "Setting",
+    "Tombstone",
+]

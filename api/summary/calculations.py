@@ -204,6 +204,6 @@ def recent_safety_flags(
 ) -> list[AssessmentPoint]:
     """Flagged assessments taken after `now - days` (exclusive), newest first."""
     _require_aware(now)
-    since = now - timedelta(days=days)
+    since = _utc(now) - timedelta(days=days)
     flagged = [a for a in assessments if a.safety_flag and _utc(a.at) > since]
     return sorted(flagged, key=_chronological, reverse=True)

@@ -1,0 +1,80 @@
+"""What every journal entry shares, on the way in and on the way out."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Annotated, Any, ClassVar, Generic, Self, TypeVar
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from api.models.base import utcnow
+
+FUTURE_TOLERANCE = timedelta(minutes=5)  # clocks on phones drift; more than this is an error
+
+
+def _not_future(value: datetime) -> datetime:
+    if value > utcnow() + FUTURE_TOLERANCE:
+        raise ValueError("must not be more than 5 minutes in the future")
+    return value
+
+
+EntryTime = Annotated[
+    AwareDatetime,
+    AfterValidator(_not_future),
+    Field(description="RFC 3339 with a zone; at most 5 minutes in the future. Stored as UTC."),
+]
+Private = Annotated[
+    bool,
+    Field(strict=True, description="A private entry is never shown to any therapist, whatever the grant says."),
+]
+
+
+class EntryCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: uuid.UUID | None = Field(
+        default=None,
+        description="Your own UUID for the entry (offline first); the server makes one when absent. "
+        "Sending the same id and body again answers as the first time; another body is 409.",
+    )
+    private: Private = False
+
+
+class EntryUpdate(BaseModel):
+    """Fields sent are changed; fields left out stay. Optional fields may be set to null."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Fields a PATCH may leave out but never set to null.
+    not_null: ClassVar[frozenset[str]] = frozenset({"private"})
+
+    private: Private | None = None
+
+    @model_validator(mode="after")
+    def _required_fields_stay_set(self) -> Self:
+        for name in self.not_null & self.model_fields_set:
+            if getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null")
+        return self
+
+    def changes(self) -> dict[str, Any]:
+        return self.model_dump(exclude_unset=True)
+
+
+class EntryRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    private: bool
+    version: int = Field(description='The current version: the ETag is `"<version>"`.')
+    created_at: datetime = Field(description="When the server first stored it.")
+    updated_at: datetime
+
+
+ReadT = TypeVar("ReadT", bound=EntryRead)
+
+
+class Page(BaseModel, Generic[ReadT]):
+    items: list[ReadT]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null at the end.")

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from api.journal.schemas import EntryCreate, EntryRead, EntryTime, EntryUpdate
+from api.text import StorableStr
+
+ReflectionText = Annotated[StorableStr, Field(min_length=1, max_length=20000, description="Up to 20,000 characters.")]
+Emotion = Annotated[StorableStr, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
+
+
+def _unique(values: list[uuid.UUID]) -> list[uuid.UUID]:
+    if len(set(values)) != len(values):
+        raise ValueError("must not name the same intention twice")
+    return values
+
+
+class PromptAnswer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: Annotated[StorableStr, Field(min_length=1, max_length=500)]
+    answer: Annotated[StorableStr, Field(max_length=5000)]
+
+
+Prompts = Annotated[list[PromptAnswer], Field(max_length=20, description="Up to 20 prompt/answer pairs.")]
+Emotions = Annotated[list[Emotion], Field(max_length=20, description="Up to 20 tags of 1-40 characters.")]
+IntentionIds = Annotated[
+    list[uuid.UUID],
+    Field(max_length=20, description="Up to 20 of your intentions this reflection revisits."),
+    AfterValidator(_unique),
+]
+
+
+class ReflectionCreate(EntryCreate):
+    text: ReflectionText
+    session_id: uuid.UUID | None = Field(default=None, description="One of your dosing sessions.")
+    prompts: Prompts = []
+    emotions: Emotions = []
+    intention_ids: IntentionIds = []
+    written_at: EntryTime | None = Field(default=None, description="When it was written; default now.")
+
+
+class ReflectionUpdate(EntryUpdate):
+    not_null = frozenset({"private", "text", "prompts", "emotions", "intention_ids", "written_at"})
+
+    text: ReflectionText | None = None
+    session_id: uuid.UUID | None = None
+    prompts: Prompts | None = None
+    emotions: Emotions | None = None
+    intention_ids: IntentionIds | None = None
+    written_at: EntryTime | None = None
+
+
+class ReflectionRead(EntryRead):
+    text: str
+    session_id: uuid.UUID | None
+    prompts: list[PromptAnswer]
+    emotions: list[str]
+    intention_ids: list[uuid.UUID]
+    written_at: datetime
