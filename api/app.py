@@ -17,9 +17,13 @@ from api.auth.tokens import TokenCodec
 from api.database import create_engine, create_sessionmaker
 from api.errors import install_error_handlers
 from api.health.endpoints import router as health_router
+from api.journal.endpoints import build_router
+from api.journal.registry import RESOURCES
 from api.middleware import BodySizeLimit, SecurityHeaders
 from api.openapi import build_openapi
 from api.settings import Settings, get_settings
+from api.summary.endpoints import router as summary_router
+from api.sync.endpoints import router as sync_router
 
 DESCRIPTION = """\
 The integration journal for ketamine-assisted psychotherapy.
@@ -33,6 +37,31 @@ TAGS = [
     {
         "name": "auth",
         "description": "OAuth 2 style tokens: password and refresh_token grants, revocation.",
+    },
+    {"name": "sessions", "description": "Dosing sessions: when, route, dose, setting, notes."},
+    {
+        "name": "intentions",
+        "description": "What the patient wants to work on, optionally tied to a session.",
+    },
+    {
+        "name": "reflections",
+        "description": "Post-session reflections: text, prompts, emotions, intentions revisited.",
+    },
+    {
+        "name": "checkins",
+        "description": "Quick mood check-ins: mood, anxiety, energy, sleep, note.",
+    },
+    {
+        "name": "assessments",
+        "description": "PHQ-9, GAD-7 and PCL-5, scored by the server. Never edited.",
+    },
+    {
+        "name": "sync",
+        "description": "Offline clients: every change since a cursor; batches applied all or nothing.",
+    },
+    {
+        "name": "summary",
+        "description": "The journal in figures: mood, scores against baseline, safety flags.",
     },
     {"name": "keys", "description": "Public keys that verify our tokens."},
     {
@@ -72,7 +101,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app)
-    for router in (accounts_router, auth_router, health_router):
+    for router in (
+        accounts_router,
+        auth_router,
+        *map(build_router, RESOURCES),
+        sync_router,
+        summary_router,
+        health_router,
+    ):
         app.include_router(router)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

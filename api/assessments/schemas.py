@@ -5,9 +5,8 @@ from typing import Annotated, Self
 
 from pydantic import BaseModel, Field, model_validator
 
-from api.assessments.scoring import InvalidAnswers, validate_answers
+from api.assessments.scoring import Instrument, InvalidAnswers, validate_answers
 from api.journal.schemas import EntryCreate, EntryRead, EntryTime
-from api.models.journal import Instrument
 
 
 class CrisisResource(BaseModel):
@@ -29,7 +28,9 @@ Answers = Annotated[
 class AssessmentCreate(EntryCreate):
     instrument: Instrument
     answers: Answers
-    completed_at: EntryTime | None = Field(default=None, description="When it was answered; default now.")
+    completed_at: EntryTime | None = Field(
+        default=None, description="When it was answered; default now."
+    )
 
     @model_validator(mode="after")
     def _answers_fit_the_instrument(self) -> Self:
@@ -49,7 +50,9 @@ class AssessmentRead(EntryRead):
         description="PHQ-9: minimal, mild, moderate, moderately_severe, severe. GAD-7: minimal, mild, "
         "moderate, severe. PCL-5: provisional_positive (total >= 33) or below_threshold."
     )
-    safety_flag: bool = Field(description="PHQ-9 item 9 answered above 0. Shown with crisis resources.")
+    safety_flag: bool = Field(
+        description="PHQ-9 item 9 answered above 0. Shown with crisis resources."
+    )
     clusters: dict[str, int] | None = Field(
         description="PCL-5: endorsed items (answer >= 2) in DSM-5 clusters B, C, D, E; null otherwise."
     )

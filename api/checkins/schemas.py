@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import Field, computed_field
 
 from api.journal.schemas import EntryCreate, EntryRead, EntryTime, EntryUpdate
 from api.text import StorableStr
@@ -39,10 +39,14 @@ class CheckinUpdate(EntryUpdate):
 
 class CheckinRead(EntryRead):
     recorded_at: datetime
-    received_at: datetime = Field(validation_alias="created_at", description="When the server received it.")
     backfilled: bool = Field(description="Recorded more than 24 hours before it was received.")
     mood: int
     anxiety: int | None
     energy: int | None
     sleep_hours: float | None
     note: str | None
+
+    @computed_field(description="When the server received it.")  # type: ignore[prop-decorator]
+    @property
+    def received_at(self) -> datetime:
+        return self.created_at

@@ -10,7 +10,9 @@ from api.journal.schemas import EntryCreate, EntryRead, EntryTime, EntryUpdate
 from api.models import IntentionStatus
 from api.text import StorableStr
 
-IntentionText = Annotated[StorableStr, Field(min_length=1, max_length=2000, description="Up to 2,000 characters.")]
+IntentionText = Annotated[
+    StorableStr, Field(min_length=1, max_length=2000, description="Up to 2,000 characters.")
+]
 SessionRef = Annotated[uuid.UUID, Field(description="One of your dosing sessions.")]
 
 

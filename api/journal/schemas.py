@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, ClassVar, Generic, Self, TypeVar
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
@@ -16,7 +16,7 @@ FUTURE_TOLERANCE = timedelta(minutes=5)  # clocks on phones drift; more than thi
 def _not_future(value: datetime) -> datetime:
     if value > utcnow() + FUTURE_TOLERANCE:
         raise ValueError("must not be more than 5 minutes in the future")
-    return value
+    return value.astimezone(UTC)
 
 
 EntryTime = Annotated[
@@ -26,7 +26,10 @@ EntryTime = Annotated[
 ]
 Private = Annotated[
     bool,
-    Field(strict=True, description="A private entry is never shown to any therapist, whatever the grant says."),
+    Field(
+        strict=True,
+        description="A private entry is never shown to any therapist, whatever the grant says.",
+    ),
 ]
 
 
@@ -77,4 +80,6 @@ ReadT = TypeVar("ReadT", bound=EntryRead)
 
 class Page(BaseModel, Generic[ReadT]):
     items: list[ReadT]
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null at the end.")
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null at the end."
+    )

@@ -12,7 +12,18 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Enum, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
 from api.assessments.scoring import Instrument
@@ -21,7 +32,11 @@ from api.models.base import Base, TimestampMixin
 
 def _enum(cls: type[StrEnum], name: str) -> Enum:
     return Enum(
-        cls, native_enum=False, length=16, name=name, create_constraint=True,
+        cls,
+        native_enum=False,
+        length=16,
+        name=name,
+        create_constraint=True,
         values_callable=lambda members: [m.value for m in members],
     )
 
@@ -84,7 +99,9 @@ class SessionLinked:
     def extra_indexes(cls) -> tuple[Index, ...]:
         table = cls.__tablename__  # type: ignore[attr-defined]
         time_column = cls.time_column  # type: ignore[attr-defined]
-        return (Index(f"ix_{table}_owner_session_time", "owner_id", "session_id", time_column, "id"),)
+        return (
+            Index(f"ix_{table}_owner_session_time", "owner_id", "session_id", time_column, "id"),
+        )
 
 
 class DosingSession(JournalEntry):
@@ -148,4 +165,10 @@ class Assessment(JournalEntry):
     provisional_diagnosis: Mapped[bool | None] = mapped_column(Boolean, default=None)
 
 
-JOURNAL_MODELS: tuple[type[JournalEntry], ...] = (DosingSession, Intention, Reflection, Checkin, Assessment)
+JOURNAL_MODELS: tuple[type[JournalEntry], ...] = (
+    DosingSession,
+    Intention,
+    Reflection,
+    Checkin,
+    Assessment,
+)

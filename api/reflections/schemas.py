@@ -9,8 +9,12 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 from api.journal.schemas import EntryCreate, EntryRead, EntryTime, EntryUpdate
 from api.text import StorableStr
 
-ReflectionText = Annotated[StorableStr, Field(min_length=1, max_length=20000, description="Up to 20,000 characters.")]
-Emotion = Annotated[StorableStr, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
+ReflectionText = Annotated[
+    StorableStr, Field(min_length=1, max_length=20000, description="Up to 20,000 characters.")
+]
+Emotion = Annotated[
+    StorableStr, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)
+]
 
 
 def _unique(values: list[uuid.UUID]) -> list[uuid.UUID]:
@@ -26,8 +30,12 @@ class PromptAnswer(BaseModel):
     answer: Annotated[StorableStr, Field(max_length=5000)]
 
 
-Prompts = Annotated[list[PromptAnswer], Field(max_length=20, description="Up to 20 prompt/answer pairs.")]
-Emotions = Annotated[list[Emotion], Field(max_length=20, description="Up to 20 tags of 1-40 characters.")]
+Prompts = Annotated[
+    list[PromptAnswer], Field(max_length=20, description="Up to 20 prompt/answer pairs.")
+]
+Emotions = Annotated[
+    list[Emotion], Field(max_length=20, description="Up to 20 tags of 1-40 characters.")
+]
 IntentionIds = Annotated[
     list[uuid.UUID],
     Field(max_length=20, description="Up to 20 of your intentions this reflection revisits."),
@@ -38,10 +46,12 @@ IntentionIds = Annotated[
 class ReflectionCreate(EntryCreate):
     text: ReflectionText
     session_id: uuid.UUID | None = Field(default=None, description="One of your dosing sessions.")
-    prompts: Prompts = []
-    emotions: Emotions = []
-    intention_ids: IntentionIds = []
-    written_at: EntryTime | None = Field(default=None, description="When it was written; default now.")
+    prompts: Prompts = Field(default_factory=list)
+    emotions: Emotions = Field(default_factory=list)
+    intention_ids: IntentionIds = Field(default_factory=list)
+    written_at: EntryTime | None = Field(
+        default=None, description="When it was written; default now."
+    )
 
 
 class ReflectionUpdate(EntryUpdate):

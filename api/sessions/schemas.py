@@ -9,8 +9,12 @@ from api.journal.schemas import EntryCreate, EntryRead, EntryTime, EntryUpdate
 from api.models import Route, Setting
 from api.text import StorableStr
 
-DoseMg = Annotated[float, Field(gt=0, le=1000, description="Dose in mg, if known (0 < dose <= 1000).")]
-Notes = Annotated[StorableStr, Field(max_length=5000, description="Free text, up to 5,000 characters.")]
+DoseMg = Annotated[
+    float, Field(gt=0, le=1000, description="Dose in mg, if known (0 < dose <= 1000).")
+]
+Notes = Annotated[
+    StorableStr, Field(max_length=5000, description="Free text, up to 5,000 characters.")
+]
 
 
 class DosingSessionCreate(EntryCreate):

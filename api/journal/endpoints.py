@@ -1,0 +1,211 @@
+"""The patient's own routes for every journal resource, built from its ``Resource`` description."""
+
+from __future__ import annotations
+
+import inspect
+import uuid
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Response, status
+from pydantic import AwareDatetime, BaseModel
+
+from api.auth.dependencies import CallerDep, SettingsDep
+from api.database import SessionDep
+from api.errors import Forbidden, problems
+from api.journal import idempotency, service
+from api.journal.repository import PageRequest, Scope
+from api.journal.resource import Resource
+from api.models import Role
+from api.preconditions import etag
+
+IfMatch = Annotated[
+    str | None,
+    Header(description="The ETag from your last read. Required: 428 without it, 412 when stale."),
+]
+Limit = Annotated[int, Query(ge=1, le=200, description="Page size, 1-200.")]
+Cursor = Annotated[
+    str | None, Query(max_length=200, description="`next_cursor` from the previous page.")
+]
+Since = Annotated[AwareDatetime | None, Query(description="Only entries at or after this time.")]
+Until = Annotated[AwareDatetime | None, Query(description="Only entries before this time.")]
+SessionFilter = Annotated[
+    uuid.UUID | None, Query(description="Only entries linked to this dosing session.")
+]
+
+
+async def own_scope(caller: CallerDep) -> Scope:
+    if caller.role is not Role.PATIENT:
+        raise Forbidden("Only patients keep a journal; therapists read what patients share.")
+    return Scope.own(caller.id)
+
+
+OwnScope = Annotated[Scope, Depends(own_scope)]
+
+
+def json_response(
+    model: BaseModel, status_code: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    return Response(
+        model.model_dump_json(),
+        status_code=status_code,
+        headers=headers,
+        media_type="application/json",
+    )
+
+
+def _typed(function: Callable[..., Any], **annotations: Any) -> Callable[..., Any]:
+    """Give a generated endpoint the concrete schema types FastAPI validates and documents."""
+    signature = inspect.signature(function, eval_str=True)
+    function.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[
+            parameter.replace(annotation=annotations.get(parameter.name, parameter.annotation))
+            for parameter in signature.parameters.values()
+        ]
+    )
+    return function
+
+
+def page_model(resource: Resource) -> type[BaseModel]:
+    from api.journal.schemas import Page
+
+    model: type[BaseModel] = Page[resource.read]  # type: ignore[name-defined]
+    return model
+
+
+def build_router(resource: Resource) -> APIRouter:
+    router = APIRouter(prefix=f"/v1/{resource.name}", tags=[resource.name])
+    noun = resource.noun
+    read = resource.read
+
+    async def create(
+        data: Any,
+        scope: OwnScope,
+        session: SessionDep,
+        settings: SettingsDep,
+        idempotency_key: idempotency.IdempotencyKey = None,
+    ) -> Response:
+        async def produce() -> Response:
+            entry, replayed = await service.create(session, resource, scope, data)
+            headers = {"Location": f"/v1/{resource.name}/{entry.id}", "ETag": etag(entry.version)}
+            if replayed:
+                headers[idempotency.REPLAYED_HEADER] = "true"
+            return json_response(resource.present(resource, entry, settings), 201, headers)
+
+        fingerprint = idempotency.fingerprint("POST", router.prefix, data.model_dump_json())
+        return await idempotency.once(
+            session, scope.owner_id, idempotency_key, fingerprint, produce
+        )
+
+    router.add_api_route(
+        "",
+        _typed(create, data=resource.create),
+        methods=["POST"],
+        name=f"create_{resource.singular}",
+        status_code=status.HTTP_201_CREATED,
+        response_model=read,
+        summary=f"Create a {noun}",
+        description=f"Record a {noun}. Send your own `id` to create offline; resending the same id and "
+        "body (or the same `Idempotency-Key` and body) returns the first answer and writes nothing.",
+        responses=problems(400, 401, 403, 409, 413, 422),
+    )
+
+    async def list_entries(
+        scope: OwnScope,
+        session: SessionDep,
+        settings: SettingsDep,
+        limit: Limit = 50,
+        cursor: Cursor = None,
+        since: Since = None,
+        until: Until = None,
+        session_id: SessionFilter = None,
+    ) -> Response:
+        request = PageRequest(limit=limit, since=since, until=until, session_id=session_id)
+        rows, next_cursor = await service.page(session, resource, scope, request, cursor)
+        items = [resource.present(resource, row, settings) for row in rows]
+        return json_response(page_model(resource)(items=items, next_cursor=next_cursor))
+
+    if not resource.session_linked:
+        # No session_id on this resource: the filter is not offered rather than ignored.
+        list_entries.__signature__ = inspect.signature(list_entries, eval_str=True).replace(  # type: ignore[attr-defined]
+            parameters=[
+                p
+                for p in inspect.signature(list_entries, eval_str=True).parameters.values()
+                if p.name != "session_id"
+            ]
+        )
+    router.add_api_route(
+        "",
+        list_entries,
+        methods=["GET"],
+        name=f"list_{resource.name}",
+        response_model=page_model(resource),
+        summary=f"List your {resource.name}",
+        description=f"Your {noun} entries, newest first by their own time, a page at a time. "
+        "`since` is inclusive, `until` exclusive.",
+        responses=problems(400, 401, 403, 422),
+    )
+
+    async def get_entry(
+        entry_id: uuid.UUID, scope: OwnScope, session: SessionDep, settings: SettingsDep
+    ) -> Response:
+        entry = await service.get(session, resource, scope, entry_id)
+        return json_response(
+            resource.present(resource, entry, settings), headers={"ETag": etag(entry.version)}
+        )
+
+    router.add_api_route(
+        "/{entry_id}",
+        get_entry,
+        methods=["GET"],
+        name=f"get_{resource.singular}",
+        response_model=read,
+        summary=f"Read a {noun}",
+        description=f"One {noun}, with its ETag for a later PATCH or DELETE.",
+        responses=problems(401, 403, 404, 422),
+    )
+
+    if resource.update is not None:
+
+        async def update_entry(
+            entry_id: uuid.UUID,
+            data: Any,
+            scope: OwnScope,
+            session: SessionDep,
+            settings: SettingsDep,
+            if_match: IfMatch = None,
+        ) -> Response:
+            entry = await service.update(session, resource, scope, entry_id, data, if_match)
+            return json_response(
+                resource.present(resource, entry, settings), headers={"ETag": etag(entry.version)}
+            )
+
+        router.add_api_route(
+            "/{entry_id}",
+            _typed(update_entry, data=resource.update),
+            methods=["PATCH"],
+            name=f"update_{resource.singular}",
+            response_model=read,
+            summary=f"Edit a {noun}",
+            description="Change the fields you send; leave the others out. Needs `If-Match`.",
+            responses=problems(401, 403, 404, 412, 413, 422, 428),
+        )
+
+    async def delete_entry(
+        entry_id: uuid.UUID, scope: OwnScope, session: SessionDep, if_match: IfMatch = None
+    ) -> Response:
+        await service.delete(session, resource, scope, entry_id, if_match)
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+    router.add_api_route(
+        "/{entry_id}",
+        delete_entry,
+        methods=["DELETE"],
+        name=f"delete_{resource.singular}",
+        status_code=status.HTTP_204_NO_CONTENT,
+        response_class=Response,
+        summary=f"Delete a {noun}",
+        description="Deleted for good; sync reports the id as deleted. Needs `If-Match`.",
+        responses=problems(401, 403, 404, 412, 422, 428),
+    )
+    return router

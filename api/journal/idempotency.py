@@ -1,0 +1,106 @@
+"""Idempotency-Key for POST: the first answer is stored with the write, in the same transaction,
+and every resend of the same request gets it back byte for byte.
+
+Concurrency: the record is inserted *before* the work. A second request with the same key
+inserts the same primary key, which on PostgreSQL waits for the first transaction; when that
+commits, the insert does nothing and the stored answer is read and replayed. If the first rolls
+back, the second goes ahead as if it were first. One row, one answer, whatever the timing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Header, Response
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.errors import BadRequest, Conflict, UnprocessableContent
+from api.models import IdempotencyRecord
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        description="Any unique string (1-255 printable ASCII characters; a UUID is ideal). "
+        "Resending the same request with the same key returns the first answer and writes nothing; "
+        "the same key with a different request is 422.",
+    ),
+]
+REPLAYED_HEADER = "Idempotent-Replayed"
+_STORED_HEADERS = ("location", "etag")
+
+
+def fingerprint(method: str, path: str, canonical_body: str) -> bytes:
+    return hashlib.sha256(f"{method} {path}\n{canonical_body}".encode()).digest()
+
+
+def _check_key(key: str) -> None:
+    if not 1 <= len(key) <= 255 or not all(" " <= ch <= "~" for ch in key):
+        raise BadRequest("Idempotency-Key must be 1-255 printable ASCII characters.")
+
+
+async def once(
+    session: AsyncSession,
+    owner_id: uuid.UUID,
+    key: str | None,
+    request_fingerprint: bytes,
+    produce: Callable[[], Awaitable[Response]],
+) -> Response:
+    """Run ``produce`` once per key; replay its response for every later identical request."""
+    if key is None:
+        return await produce()
+    _check_key(key)
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    claimed = await session.scalar(
+        insert(IdempotencyRecord)
+        .values(
+            owner_id=owner_id,
+            key=key,
+            fingerprint=request_fingerprint,
+            status_code=0,
+            headers="{}",
+            body=b"",
+        )
+        .on_conflict_do_nothing(index_elements=[IdempotencyRecord.owner_id, IdempotencyRecord.key])
+        .returning(IdempotencyRecord.key)
+    )
+    if claimed is None:
+        return await _replay(session, owner_id, key, request_fingerprint)
+    response = await produce()
+    stored = {name: response.headers[name] for name in _STORED_HEADERS if name in response.headers}
+    await session.execute(
+        update(IdempotencyRecord)
+        .where(IdempotencyRecord.owner_id == owner_id, IdempotencyRecord.key == key)
+        .values(
+            status_code=response.status_code, headers=json.dumps(stored), body=bytes(response.body)
+        )
+    )
+    return response
+
+
+async def _replay(
+    session: AsyncSession, owner_id: uuid.UUID, key: str, request_fingerprint: bytes
+) -> Response:
+    record = await session.scalar(
+        select(IdempotencyRecord).where(
+            IdempotencyRecord.owner_id == owner_id, IdempotencyRecord.key == key
+        )
+    )
+    if record is None or record.status_code == 0:
+        # Only possible if the first request is still running on a database without row
+        # locks for this; the client should simply retry.
+        raise Conflict(
+            "A request with this Idempotency-Key is still being processed: retry shortly."
+        )
+    if record.fingerprint != request_fingerprint:
+        raise UnprocessableContent("This Idempotency-Key was already used for a different request.")
+    headers = {**json.loads(record.headers), REPLAYED_HEADER: "true"}
+    return Response(
+        record.body, status_code=record.status_code, headers=headers, media_type="application/json"
+    )

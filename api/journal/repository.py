@@ -1,0 +1,208 @@
+"""Every read and write of journal entries starts from the rows its caller may see.
+
+A ``Scope`` names whose entries, and whether private ones are included: the owner's own scope
+includes them and may write; any other scope sees shared entries only and cannot write. There is
+no query in this module that does not begin with ``_visible()``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import Select, delete, exists, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.models import ChangeCounter, JournalEntry, Tombstone
+from api.models.base import utcnow
+
+EntryT = TypeVar("EntryT", bound=JournalEntry)
+
+
+@dataclass(frozen=True)
+class Scope:
+    owner_id: uuid.UUID
+    include_private: bool
+    writable: bool
+
+    @classmethod
+    def own(cls, account_id: uuid.UUID) -> Scope:
+        return cls(owner_id=account_id, include_private=True, writable=True)
+
+    @classmethod
+    def shared(cls, patient_id: uuid.UUID) -> Scope:
+        return cls(owner_id=patient_id, include_private=False, writable=False)
+
+
+class IdTaken(Exception):
+    """The id belongs to an entry this scope cannot see, or to a deleted one."""
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    limit: int
+    after: tuple[datetime, uuid.UUID] | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    session_id: uuid.UUID | None = None
+
+
+async def next_seq(session: AsyncSession, owner_id: uuid.UUID) -> int:
+    """Take the owner's next change number; the counter row stays locked until commit (see
+    ``api.models.sync``)."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = (
+        insert(ChangeCounter)
+        .values(owner_id=owner_id, last_seq=1)
+        .on_conflict_do_update(
+            index_elements=[ChangeCounter.owner_id], set_={"last_seq": ChangeCounter.last_seq + 1}
+        )
+        .returning(ChangeCounter.last_seq)
+    )
+    return int((await session.execute(statement)).scalar_one())
+
+
+class EntryRepository(Generic[EntryT]):
+    def __init__(self, session: AsyncSession, model: type[EntryT], scope: Scope) -> None:
+        self.session = session
+        self.model = model
+        self.scope = scope
+
+    def _visible(self) -> Select[EntryT]:
+        statement = select(self.model).where(self.model.owner_id == self.scope.owner_id)
+        if not self.scope.include_private:
+            statement = statement.where(self.model.private.is_(False))
+        return statement
+
+    def _require_writable(self) -> None:
+        if not self.scope.writable:
+            raise PermissionError("this scope is read-only")
+
+    @property
+    def _time(self) -> Any:
+        return getattr(self.model, self.model.time_column)
+
+    async def get(self, entry_id: uuid.UUID) -> EntryT | None:
+        result: EntryT | None = await self.session.scalar(
+            self._visible().where(self.model.id == entry_id)
+        )
+        return result
+
+    async def existing_ids(self, ids: list[uuid.UUID]) -> set[uuid.UUID]:
+        if not ids:
+            return set()
+        statement = self._visible().with_only_columns(self.model.id).where(self.model.id.in_(ids))
+        return set((await self.session.scalars(statement)).all())
+
+    async def page(self, request: PageRequest) -> tuple[list[EntryT], bool]:
+        """Newest first by the entry's own time, then id; returns (rows, whether more follow)."""
+        statement = self._visible()
+        if request.since is not None:
+            statement = statement.where(self._time >= request.since)
+        if request.until is not None:
+            statement = statement.where(self._time < request.until)
+        if request.session_id is not None:
+            statement = statement.where(self.model.session_id == request.session_id)  # type: ignore[attr-defined]
+        if request.after is not None:
+            # Keyset: strictly after the last row of the previous page, so rows added since
+            # cannot shift the pages (no duplicates, nothing that existed skipped).
+            statement = statement.where(tuple_(self._time, self.model.id) < tuple_(*request.after))
+        statement = statement.order_by(self._time.desc(), self.model.id.desc()).limit(
+            request.limit + 1
+        )
+        rows = list((await self.session.scalars(statement)).all())
+        return rows[: request.limit], len(rows) > request.limit
+
+    async def rows(self, *columns: Any, where: tuple[Any, ...] = ()) -> list[Any]:
+        """Selected columns of the visible rows: for figures that need no whole entries."""
+        statement = self._visible().with_only_columns(*columns).where(*where)
+        return list((await self.session.execute(statement)).all())
+
+    async def changed_since(self, seq: int, limit: int) -> list[EntryT]:
+        statement = (
+            self._visible().where(self.model.seq > seq).order_by(self.model.seq).limit(limit)
+        )
+        return list((await self.session.scalars(statement)).all())
+
+    async def was_deleted(self, entry_id: uuid.UUID) -> bool:
+        statement = select(
+            exists().where(Tombstone.owner_id == self.scope.owner_id, Tombstone.id == entry_id)
+        )
+        return bool(await self.session.scalar(statement))
+
+    async def add(self, entry_id: uuid.UUID, values: dict[str, Any]) -> EntryT:
+        self._require_writable()
+        entry = self.model(
+            id=entry_id,
+            owner_id=self.scope.owner_id,
+            seq=await next_seq(self.session, self.scope.owner_id),
+            version=1,
+            **values,
+        )
+        self.session.add(entry)
+        try:
+            await self.session.flush()
+        except IntegrityError:
+            # Another owner's id (the request fails as a whole, so nothing else is lost).
+            raise IdTaken from None
+        return entry
+
+    async def update(
+        self, entry: EntryT, expected_version: int, values: dict[str, Any]
+    ) -> EntryT | None:
+        """Apply ``values`` if the entry is still at ``expected_version``; None when it moved on."""
+        self._require_writable()
+        seq = await next_seq(self.session, self.scope.owner_id)
+        statement = (
+            update(self.model)
+            .where(
+                self.model.id == entry.id,
+                self.model.owner_id == self.scope.owner_id,
+                self.model.version == expected_version,
+            )
+            .values(**values, version=expected_version + 1, seq=seq, updated_at=utcnow())
+            .returning(self.model)
+            .execution_options(populate_existing=True, synchronize_session=False)
+        )
+        updated: EntryT | None = (await self.session.scalars(statement)).one_or_none()
+        return updated
+
+    async def delete(self, entry: EntryT, expected_version: int, resource: str) -> bool:
+        """Delete at ``expected_version`` and leave a tombstone; False when it moved on."""
+        self._require_writable()
+        result = await self.session.execute(
+            delete(self.model)
+            .where(
+                self.model.id == entry.id,
+                self.model.owner_id == self.scope.owner_id,
+                self.model.version == expected_version,
+            )
+            .returning(self.model.id)
+            .execution_options(synchronize_session=False)
+        )
+        if result.scalar_one_or_none() is None:
+            return False
+        seq = await next_seq(self.session, self.scope.owner_id)
+        self.session.add(
+            Tombstone(id=entry.id, owner_id=self.scope.owner_id, resource=resource, seq=seq)
+        )
+        await self.session.flush()
+        self.session.expunge(entry)
+        return True
+
+
+async def tombstones_since(
+    session: AsyncSession, scope: Scope, seq: int, limit: int
+) -> list[Tombstone]:
+    statement = (
+        select(Tombstone)
+        .where(Tombstone.owner_id == scope.owner_id, Tombstone.seq > seq)
+        .order_by(Tombstone.seq)
+        .limit(limit)
+    )
+    return list((await session.scalars(statement)).all())

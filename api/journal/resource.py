@@ -1,0 +1,58 @@
+"""A journal resource described once: its model, its schemas and its write rules.
+
+The endpoints (``api.journal.endpoints``), the sync feed and the summary all work from these
+descriptions, so the five kinds of entry behave the same way by construction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.journal.repository import Scope
+from api.journal.schemas import EntryCreate, EntryRead, EntryUpdate
+from api.models import JournalEntry
+from api.settings import Settings
+
+
+@dataclass(frozen=True)
+class WriteContext:
+    session: AsyncSession
+    scope: Scope
+    now: datetime
+    existing: JournalEntry | None  # None on create
+
+
+async def no_preparation(_context: WriteContext, values: dict[str, Any]) -> dict[str, Any]:
+    return values
+
+
+def plain_presentation(resource: Resource, entry: JournalEntry, _settings: Settings) -> EntryRead:
+    return resource.read.model_validate(entry)
+
+
+@dataclass(frozen=True)
+class Resource:
+    name: str  # the path segment and the sync group: "checkins"
+    singular: str  # for operation ids: "checkin"
+    noun: str  # for people: "mood check-in"
+    model: type[JournalEntry]
+    create: type[EntryCreate]
+    update: type[EntryUpdate] | None  # None: never edited once written
+    read: type[EntryRead]
+    # Checks references and fills server-side fields; raises a ProblemError to refuse.
+    prepare: Callable[[WriteContext, dict[str, Any]], Awaitable[dict[str, Any]]] = no_preparation
+    present: Callable[[Resource, JournalEntry, Settings], EntryRead] = plain_presentation
+    session_linked: bool = False
+
+    @property
+    def time_column(self) -> str:
+        return self.model.time_column
+
+    def entry_id(self, data: EntryCreate) -> uuid.UUID:
+        return data.id or uuid.uuid4()

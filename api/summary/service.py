@@ -1,0 +1,108 @@
+"""Gathers the few columns the summary needs, within a scope, and hands them to the pure maths."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime, timedelta, tzinfo
+
+from sqlalchemy import and_, or_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.assessments.schemas import CrisisResource
+from api.journal.repository import EntryRepository, Scope
+from api.models import Assessment, Checkin, DosingSession
+from api.settings import Settings
+from api.summary import calculations as calc
+from api.summary.schemas import (
+    DailyMoodOut,
+    DosingMoodOut,
+    InstrumentTrendOut,
+    SafetyFlagOut,
+    Summary,
+)
+
+
+async def build_summary(
+    session: AsyncSession,
+    scope: Scope,
+    settings: Settings,
+    *,
+    days: int,
+    tz: tzinfo,
+    tz_name: str,
+    now: datetime,
+) -> Summary:
+    today = now.astimezone(tz).date()
+    start_day = today - timedelta(days=days - 1)
+    window_start = datetime.combine(start_day, datetime.min.time(), tz)
+
+    dosing = [
+        calc.DosingPoint(id=row.id, at=row.started_at)
+        for row in await EntryRepository(session, DosingSession, scope).rows(
+            DosingSession.id, DosingSession.started_at
+        )
+    ]
+    # Only the check-ins the figures need: the window, and the days around each dosing session.
+    ranges = [and_(Checkin.recorded_at >= window_start, Checkin.recorded_at <= now)] + [
+        and_(
+            Checkin.recorded_at >= point.at - calc.BEFORE_DOSING,
+            Checkin.recorded_at <= point.at + calc.AFTER_DOSING_LONG,
+        )
+        for point in dosing
+    ]
+    moods = [
+        calc.MoodPoint(at=row.recorded_at, mood=row.mood)
+        for row in await EntryRepository(session, Checkin, scope).rows(
+            Checkin.recorded_at, Checkin.mood, where=(or_(*ranges),)
+        )
+    ]
+    assessments = [
+        calc.AssessmentPoint(
+            at=row.completed_at,
+            instrument=row.instrument,
+            total=row.total,
+            safety_flag=row.safety_flag,
+            id=row.id,
+        )
+        for row in await EntryRepository(session, Assessment, scope).rows(
+            Assessment.id,
+            Assessment.completed_at,
+            Assessment.instrument,
+            Assessment.total,
+            Assessment.safety_flag,
+        )
+    ]
+
+    flags = calc.recent_safety_flags(assessments, now=now)
+    return Summary(
+        days=days,
+        tz=tz_name,
+        mood=[
+            DailyMoodOut(**dataclasses.asdict(d))
+            for d in calc.daily_mood(moods, start=start_day, end=today, tz=tz)
+        ],
+        instruments=[
+            InstrumentTrendOut(**dataclasses.asdict(t))
+            for t in calc.instrument_trends(assessments, dosing)
+        ],
+        dosing_sessions=[
+            DosingMoodOut(
+                session_id=m.session_id,
+                started_at=m.at,
+                before_72h=m.before_72h,
+                after_24h=m.after_24h,
+                after_72h=m.after_72h,
+                after_7d=m.after_7d,
+            )
+            for m in calc.mood_around_dosing(moods, dosing)
+        ],
+        safety_flags=[
+            SafetyFlagOut(
+                assessment_id=f.id, instrument=f.instrument, total=f.total, completed_at=f.at
+            )
+            for f in flags
+        ],
+        crisis_resources=[CrisisResource.model_validate(r) for r in settings.crisis_resources]
+        if flags
+        else [],
+    )

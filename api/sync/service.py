@@ -1,0 +1,136 @@
+"""The sync feed (every change since a cursor) and offline batches (all or nothing)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.errors import BadRequest, ProblemError
+from api.journal import service as journal
+from api.journal.cursors import InvalidCursor, decode_sequence
+from api.journal.registry import BY_NAME, RESOURCES
+from api.journal.repository import EntryRepository, Scope, tombstones_since
+from api.models import ChangeCounter, JournalEntry, Tombstone
+from api.preconditions import etag
+from api.settings import Settings
+from api.sync.schemas import (
+    Changes,
+    Deletions,
+    OperationResult,
+    SyncBatch,
+    SyncOperation,
+    SyncPage,
+    SyncResult,
+)
+
+
+def parse_cursor(cursor: str) -> int:
+    try:
+        return decode_sequence(cursor)
+    except InvalidCursor as exc:
+        raise BadRequest(str(exc)) from None
+
+
+async def pull(
+    session: AsyncSession, scope: Scope, settings: Settings, cursor: str, limit: int
+) -> SyncPage:
+    """The first ``limit`` changes after ``cursor``, in change order, grouped by resource.
+
+    Each resource's table gives at most ``limit`` changes after the cursor; the global first
+    ``limit`` are among them, so merging and cutting gives an exact page.
+    """
+    after = parse_cursor(cursor)
+    candidates: list[tuple[int, str, JournalEntry | Tombstone]] = []
+    for resource in RESOURCES:
+        rows = await EntryRepository(session, resource.model, scope).changed_since(after, limit)
+        candidates.extend((row.seq, resource.name, row) for row in rows)
+    candidates.extend(
+        (t.seq, t.resource, t) for t in await tombstones_since(session, scope, after, limit)
+    )
+    candidates.sort(key=lambda candidate: candidate[0])
+    page = candidates[:limit]
+
+    changes: dict[str, list[Any]] = {resource.name: [] for resource in RESOURCES}
+    deleted: dict[str, list[Any]] = {resource.name: [] for resource in RESOURCES}
+    for _, name, row in page:
+        if isinstance(row, Tombstone):
+            deleted[name].append(row.id)
+        else:
+            resource = BY_NAME[name]
+            changes[name].append(resource.present(resource, row, settings))
+    return SyncPage(
+        changes=Changes.model_validate(changes),
+        deleted=Deletions.model_validate(deleted),
+        next_cursor=str(page[-1][0]) if page else str(after),
+        has_more=len(candidates) > limit,
+    )
+
+
+def _validate(model: type[Any], data: dict[str, Any] | None, index: int) -> Any:
+    try:
+        return model.model_validate(data or {})
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ("body", "operations", index, "data", *e["loc"]),
+                    "msg": e["msg"],
+                    "type": e["type"],
+                }
+                for e in exc.errors()
+            ]
+        ) from None
+
+
+async def _apply(
+    session: AsyncSession, scope: Scope, operation: SyncOperation, index: int
+) -> OperationResult:
+    resource = BY_NAME[operation.resource]
+    if operation.op == "create":
+        data = dict(operation.data or {})
+        if operation.id is not None:
+            data["id"] = str(operation.id)
+        entry, _replayed = await journal.create(
+            session, resource, scope, _validate(resource.create, data, index)
+        )
+        return OperationResult(
+            op="create", resource=resource.name, id=entry.id, status=201, etag=etag(entry.version)
+        )
+    if operation.id is None:
+        raise BadRequest("`id` is required for update and delete.")
+    if operation.op == "update":
+        if resource.update is None:
+            raise BadRequest(f"{resource.name} cannot be edited.")
+        changes = _validate(resource.update, operation.data, index)
+        entry = await journal.update(
+            session, resource, scope, operation.id, changes, operation.if_match
+        )
+        return OperationResult(
+            op="update", resource=resource.name, id=entry.id, status=200, etag=etag(entry.version)
+        )
+    await journal.delete(session, resource, scope, operation.id, operation.if_match)
+    return OperationResult(
+        op="delete", resource=resource.name, id=operation.id, status=204, etag=None
+    )
+
+
+async def push(session: AsyncSession, scope: Scope, batch: SyncBatch) -> SyncResult:
+    """Apply every operation in order in this request's transaction; the first failure undoes all."""
+    results = []
+    for index, operation in enumerate(batch.operations):
+        try:
+            results.append(await _apply(session, scope, operation, index))
+        except ProblemError as problem:
+            problem.detail = (
+                f"Operation {index} ({operation.op} {operation.resource}): {problem.detail}"
+            )
+            problem.extra["operation"] = index
+            raise
+    last_seq = await session.scalar(
+        select(ChangeCounter.last_seq).where(ChangeCounter.owner_id == scope.owner_id)
+    )
+    return SyncResult(results=results, next_cursor=str(last_seq or 0))
