@@ -1,0 +1,475 @@
+"""The patient's journal: every resource created, read, listed, edited and deleted as documented."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support.entries import EDIT, EDITABLE, RESOURCES, body, iso
+from tests.support.people import Person
+
+
+async def create(
+    client: httpx.AsyncClient, person: Person, resource: str, **overrides: Any
+) -> dict[str, Any]:
+    response = await client.post(
+        f"/v1/{resource}", json=body(resource, **overrides), headers=person.headers
+    )
+    assert response.status_code == 201, response.text
+    created: dict[str, Any] = response.json()
+    return created
+
+
+async def count(client: httpx.AsyncClient, person: Person, resource: str) -> int:
+    response = await client.get(f"/v1/{resource}", params={"limit": 200}, headers=person.headers)
+    assert response.status_code == 200
+    return len(response.json()["items"])
+
+
+@pytest.mark.parametrize("resource", RESOURCES)
+async def test_create_read_list_delete(
+    client: httpx.AsyncClient, patient: Person, resource: str
+) -> None:
+    response = await client.post(f"/v1/{resource}", json=body(resource), headers=patient.headers)
+    assert response.status_code == 201
+    created = response.json()
+    assert response.headers["location"] == f"/v1/{resource}/{created['id']}"
+    assert response.headers["etag"] == '"1"'
+    assert created["private"] is False
+    assert created["version"] == 1
+    for field, value in body(resource).items():
+        if field.endswith("_at"):
+            continue
+        assert created[field] == value, field
+
+    one = await client.get(f"/v1/{resource}/{created['id']}", headers=patient.headers)
+    assert one.status_code == 200
+    assert one.json() == created
+    assert one.headers["etag"] == '"1"'
+
+    listed = await client.get(f"/v1/{resource}", headers=patient.headers)
+    assert [item["id"] for item in listed.json()["items"]] == [created["id"]]
+    assert listed.json()["next_cursor"] is None
+
+    gone = await client.delete(
+        f"/v1/{resource}/{created['id']}", headers={**patient.headers, "If-Match": '"1"'}
+    )
+    assert gone.status_code == 204
+    assert (
+        await client.get(f"/v1/{resource}/{created['id']}", headers=patient.headers)
+    ).status_code == 404
+    assert await count(client, patient, resource) == 0
+
+
+@pytest.mark.parametrize("resource", EDITABLE)
+async def test_patch_needs_if_match_and_refuses_stale(
+    client: httpx.AsyncClient, patient: Person, resource: str
+) -> None:
+    created = await create(client, patient, resource)
+    url = f"/v1/{resource}/{created['id']}"
+    assert (
+        await client.patch(url, json=EDIT[resource], headers=patient.headers)
+    ).status_code == 428
+    edited = await client.patch(
+        url, json=EDIT[resource], headers={**patient.headers, "If-Match": '"1"'}
+    )
+    assert edited.status_code == 200
+    assert edited.headers["etag"] == '"2"'
+    for field, value in EDIT[resource].items():
+        assert edited.json()[field] == value
+    stale = await client.patch(
+        url, json={"private": True}, headers={**patient.headers, "If-Match": '"1"'}
+    )
+    assert stale.status_code == 412
+    assert stale.headers["content-type"] == "application/problem+json"
+    assert (await client.get(url, headers=patient.headers)).json() == edited.json()
+
+
+@pytest.mark.parametrize("resource", RESOURCES)
+async def test_delete_needs_if_match_and_refuses_stale(
+    client: httpx.AsyncClient, patient: Person, resource: str
+) -> None:
+    created = await create(client, patient, resource)
+    url = f"/v1/{resource}/{created['id']}"
+    assert (await client.delete(url, headers=patient.headers)).status_code == 428
+    assert (
+        await client.delete(url, headers={**patient.headers, "If-Match": '"7"'})
+    ).status_code == 412
+    assert (await client.get(url, headers=patient.headers)).status_code == 200
+
+
+async def test_assessments_cannot_be_edited(client: httpx.AsyncClient, patient: Person) -> None:
+    created = await create(client, patient, "assessments")
+    response = await client.patch(
+        f"/v1/assessments/{created['id']}",
+        json={"answers": [0] * 7},
+        headers={**patient.headers, "If-Match": '"1"'},
+    )
+    assert response.status_code == 405
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize("resource", EDITABLE)
+async def test_patch_can_clear_optional_fields_but_not_required_ones(
+    client: httpx.AsyncClient, patient: Person, resource: str
+) -> None:
+    required = {
+        "sessions": "route",
+        "intentions": "text",
+        "reflections": "text",
+        "checkins": "mood",
+    }[resource]
+    created = await create(client, patient, resource)
+    url = f"/v1/{resource}/{created['id']}"
+    refused = await client.patch(
+        url, json={required: None}, headers={**patient.headers, "If-Match": '"1"'}
+    )
+    assert refused.status_code == 422
+    assert (await client.get(url, headers=patient.headers)).json()[required] == created[required]
+
+
+async def test_patch_clears_an_optional_field(client: httpx.AsyncClient, patient: Person) -> None:
+    created = await create(client, patient, "checkins")
+    response = await client.patch(
+        f"/v1/checkins/{created['id']}",
+        json={"note": None, "anxiety": None},
+        headers={**patient.headers, "If-Match": '"1"'},
+    )
+    assert response.status_code == 200
+    assert (response.json()["note"], response.json()["anxiety"], response.json()["mood"]) == (
+        None,
+        None,
+        6,
+    )
+
+
+# --- client ids and idempotency ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("resource", RESOURCES)
+async def test_client_id_replay_and_conflict(
+    client: httpx.AsyncClient, patient: Person, resource: str
+) -> None:
+    entry_id = str(uuid.uuid4())
+    sent = body(resource, id=entry_id)
+    first = await client.post(f"/v1/{resource}", json=sent, headers=patient.headers)
+    assert first.status_code == 201
+    assert first.json()["id"] == entry_id
+    again = await client.post(f"/v1/{resource}", json=sent, headers=patient.headers)
+    assert again.status_code == 201
+    assert again.json() == first.json()
+    assert again.headers["idempotent-replayed"] == "true"
+    changed = {**sent, "private": True}
+    assert (
+        await client.post(f"/v1/{resource}", json=changed, headers=patient.headers)
+    ).status_code == 409
+    assert await count(client, patient, resource) == 1
+
+
+async def test_a_deleted_id_cannot_be_created_again(
+    client: httpx.AsyncClient, patient: Person
+) -> None:
+    created = await create(client, patient, "checkins")
+    await client.delete(
+        f"/v1/checkins/{created['id']}", headers={**patient.headers, "If-Match": '"1"'}
+    )
+    again = await client.post(
+        "/v1/checkins", json=body("checkins", id=created["id"]), headers=patient.headers
+    )
+    assert again.status_code == 409
+    assert await count(client, patient, "checkins") == 0
+
+
+@pytest.mark.parametrize("resource", RESOURCES)
+async def test_idempotency_key_replays_and_refuses_another_body(
+    client: httpx.AsyncClient, patient: Person, resource: str
+) -> None:
+    headers = {**patient.headers, "Idempotency-Key": f"key-{uuid.uuid4()}"}
+    sent = body(resource)
+    first = await client.post(f"/v1/{resource}", json=sent, headers=headers)
+    second = await client.post(f"/v1/{resource}", json=sent, headers=headers)
+    assert first.status_code == second.status_code == 201
+    assert second.content == first.content
+    assert second.headers["etag"] == first.headers["etag"]
+    assert second.headers["location"] == first.headers["location"]
+    assert second.headers["idempotent-replayed"] == "true"
+    other = await client.post(f"/v1/{resource}", json={**sent, "private": True}, headers=headers)
+    assert other.status_code == 422
+    assert other.headers["content-type"] == "application/problem+json"
+    assert await count(client, patient, resource) == 1
+
+
+async def test_idempotency_keys_are_per_patient(client: httpx.AsyncClient, patient: Person) -> None:
+    from tests.support.people import register
+
+    other = await register(client)
+    key = f"shared-{uuid.uuid4()}"
+    mine = await client.post(
+        "/v1/checkins", json=body("checkins"), headers={**patient.headers, "Idempotency-Key": key}
+    )
+    theirs = await client.post(
+        "/v1/checkins",
+        json=body("checkins", mood=1),
+        headers={**other.headers, "Idempotency-Key": key},
+    )
+    assert mine.status_code == theirs.status_code == 201
+    assert mine.json()["id"] != theirs.json()["id"]
+    assert theirs.json()["mood"] == 1
+
+
+@pytest.mark.parametrize("key", ["", "x" * 256, "tab\there", "naïve".encode("latin-1")])
+async def test_bad_idempotency_keys_are_refused(
+    client: httpx.AsyncClient, patient: Person, key: str | bytes
+) -> None:
+    response = await client.post(
+        "/v1/checkins", json=body("checkins"), headers={**patient.headers, "Idempotency-Key": key}
+    )
+    assert response.status_code == 400
+    assert await count(client, patient, "checkins") == 0
+
+
+# --- validation: clear 4xx, nothing written -----------------------------------------------------
+
+
+INVALID: list[tuple[str, dict[str, Any], str]] = [
+    ("sessions", {"route": "rectal"}, "route"),
+    ("sessions", {"setting": "space"}, "setting"),
+    ("sessions", {"dose_mg": 0}, "dose_mg"),
+    ("sessions", {"dose_mg": 1000.5}, "dose_mg"),
+    ("sessions", {"started_at": "2026-01-01T10:00:00"}, "started_at"),
+    ("sessions", {"started_at": iso(timedelta(hours=1))}, "started_at"),
+    ("sessions", {"notes": "x" * 5001}, "notes"),
+    ("intentions", {"text": ""}, "text"),
+    ("intentions", {"text": "x" * 2001}, "text"),
+    ("intentions", {"status": "done"}, "status"),
+    ("reflections", {"text": "x" * 20001}, "text"),
+    ("reflections", {"emotions": ["x" * 41]}, "emotions"),
+    ("reflections", {"emotions": ["calm"] * 21}, "emotions"),
+    ("reflections", {"prompts": [{"prompt": "p", "answer": "a", "extra": 1}]}, "extra"),
+    ("reflections", {"prompts": [{"prompt": "p", "answer": "x" * 5001}]}, "answer"),
+    ("reflections", {"intention_ids": ["not-a-uuid"]}, "intention_ids"),
+    ("checkins", {"mood": 11}, "mood"),
+    ("checkins", {"mood": -1}, "mood"),
+    ("checkins", {"mood": "5"}, "mood"),
+    ("checkins", {"mood": 5.5}, "mood"),
+    ("checkins", {"mood": None}, "mood"),
+    ("checkins", {"anxiety": 11}, "anxiety"),
+    ("checkins", {"sleep_hours": 25}, "sleep_hours"),
+    ("checkins", {"note": "x" * 2001}, "note"),
+    ("checkins", {"note": "nul\x00"}, "note"),
+    ("checkins", {"recorded_at": iso(timedelta(minutes=6))}, "recorded_at"),
+    ("checkins", {"private": "yes"}, "private"),
+    ("checkins", {"owner_id": str(uuid.uuid4())}, "owner_id"),
+    ("checkins", {"id": "123"}, "id"),
+    ("assessments", {"instrument": "bdi"}, "instrument"),
+    ("assessments", {"answers": [1] * 6}, "body"),
+    ("assessments", {"answers": [1, 1, 1, 1, 1, 1, 4]}, "body"),
+    ("assessments", {"answers": [True] * 7}, "answers"),
+    ("assessments", {"answers": [1] * 21}, "answers"),
+    ("assessments", {"total": 0}, "total"),
+]
+
+
+@pytest.mark.parametrize(("resource", "overrides", "field"), INVALID)
+async def test_invalid_bodies_are_422_and_write_nothing(
+    client: httpx.AsyncClient, patient: Person, resource: str, overrides: dict[str, Any], field: str
+) -> None:
+    response = await client.post(
+        f"/v1/{resource}", json=body(resource, **overrides), headers=patient.headers
+    )
+    assert response.status_code == 422, response.text
+    problem = response.json()
+    assert response.headers["content-type"] == "application/problem+json"
+    assert any(field in [str(part) for part in issue["loc"]] for issue in problem["errors"]), (
+        problem
+    )
+    assert await count(client, patient, resource) == 0
+
+
+async def test_a_check_in_a_few_minutes_ahead_is_accepted(
+    client: httpx.AsyncClient, patient: Person
+) -> None:
+    created = await create(client, patient, "checkins", recorded_at=iso(timedelta(minutes=4)))
+    assert created["backfilled"] is False
+
+
+async def test_backfilled_check_ins_are_flagged(client: httpx.AsyncClient, patient: Person) -> None:
+    recent = await create(client, patient, "checkins", recorded_at=iso(-timedelta(hours=23)))
+    old = await create(client, patient, "checkins", recorded_at=iso(-timedelta(hours=25)))
+    assert (recent["backfilled"], old["backfilled"]) == (False, True)
+    assert old["received_at"] == old["created_at"]
+    # Moving recorded_at is judged against when the server first received it.
+    moved = await client.patch(
+        f"/v1/checkins/{recent['id']}",
+        json={"recorded_at": iso(-timedelta(days=3))},
+        headers={**patient.headers, "If-Match": '"1"'},
+    )
+    assert moved.json()["backfilled"] is True
+
+
+# --- assessments are scored by the server -------------------------------------------------------
+
+
+async def test_phq9_item_9_raises_a_safety_flag_with_crisis_resources(
+    client: httpx.AsyncClient, patient: Person
+) -> None:
+    flagged = await create(
+        client, patient, "assessments", instrument="phq9", answers=[0, 0, 0, 0, 0, 0, 0, 0, 1]
+    )
+    assert (flagged["total"], flagged["band"], flagged["safety_flag"]) == (1, "minimal", True)
+    assert flagged["crisis_resources"]
+    assert any(resource.get("phone") == "988" for resource in flagged["crisis_resources"])
+    calm = await create(
+        client, patient, "assessments", instrument="phq9", answers=[3, 3, 3, 3, 3, 3, 3, 3, 0]
+    )
+    assert (calm["total"], calm["band"], calm["safety_flag"], calm["crisis_resources"]) == (
+        24,
+        "severe",
+        False,
+        [],
+    )
+
+
+async def test_pcl5_is_scored_with_clusters(client: httpx.AsyncClient, patient: Person) -> None:
+    answers = [2, 0, 0, 0, 0, 3, 0, 2, 2, 0, 0, 0, 0, 0, 4, 4, 0, 0, 0, 0]
+    scored = await create(client, patient, "assessments", instrument="pcl5", answers=answers)
+    assert scored["total"] == 17
+    assert scored["clusters"] == {"B": 1, "C": 1, "D": 2, "E": 2}
+    assert scored["provisional_diagnosis"] is True
+    assert scored["provisional_positive"] is False
+    assert scored["band"] == "below_threshold"
+
+
+async def test_wrong_answer_count_says_what_is_wrong(
+    client: httpx.AsyncClient, patient: Person
+) -> None:
+    response = await client.post(
+        "/v1/assessments", json={"instrument": "phq9", "answers": [1] * 8}, headers=patient.headers
+    )
+    assert response.status_code == 422
+    assert "PHQ-9 needs 9 answers, got 8" in response.text
+
+
+# --- references ---------------------------------------------------------------------------------
+
+
+async def test_references_to_missing_and_foreign_entries_get_the_same_answer(
+    client: httpx.AsyncClient, patient: Person
+) -> None:
+    from tests.support.people import register
+
+    stranger = await register(client)
+    their_session = await create(client, stranger, "sessions")
+    their_intention = await create(client, stranger, "intentions")
+    answers = []
+    for overrides in (
+        {"session_id": their_session["id"]},
+        {"session_id": str(uuid.uuid4())},
+    ):
+        answers.append(
+            await client.post(
+                "/v1/reflections", json=body("reflections", **overrides), headers=patient.headers
+            )
+        )
+    assert answers[0].status_code == answers[1].status_code == 422
+    assert answers[0].json() == answers[1].json()
+    foreign, missing = [
+        await client.post(
+            "/v1/reflections", json=body("reflections", intention_ids=[i]), headers=patient.headers
+        )
+        for i in (their_intention["id"], str(uuid.uuid4()))
+    ]
+    assert foreign.status_code == missing.status_code == 422
+    assert foreign.json() == missing.json()
+    assert await count(client, patient, "reflections") == 0
+
+
+async def test_reflections_link_own_session_and_intentions(
+    client: httpx.AsyncClient, patient: Person
+) -> None:
+    session = await create(client, patient, "sessions")
+    intentions = [await create(client, patient, "intentions") for _ in range(2)]
+    ids = [i["id"] for i in intentions]
+    reflection = await create(
+        client, patient, "reflections", session_id=session["id"], intention_ids=ids
+    )
+    assert reflection["session_id"] == session["id"]
+    assert reflection["intention_ids"] == ids
+    duplicate = await client.post(
+        "/v1/reflections",
+        json=body("reflections", intention_ids=[ids[0], ids[0]]),
+        headers=patient.headers,
+    )
+    assert duplicate.status_code == 422
+
+
+# --- lists ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("limit", [0, 201, -1, "ten"])
+async def test_limit_out_of_range_is_422(
+    client: httpx.AsyncClient, patient: Person, limit: object
+) -> None:
+    response = await client.get("/v1/checkins", params={"limit": limit}, headers=patient.headers)
+    assert response.status_code == 422
+
+
+@pytest.mark.parametrize(
+    "cursor", ["garbage", "bm90fGEtY3Vyc29y", "MjAyNi0xMS0yMVQwODozNDowMnx4", "", "%%%"]
+)
+async def test_bad_cursor_is_a_400_problem(
+    client: httpx.AsyncClient, patient: Person, cursor: str
+) -> None:
+    response = await client.get("/v1/checkins", params={"cursor": cursor}, headers=patient.headers)
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_lists_are_newest_first_and_filter_by_time(
+    client: httpx.AsyncClient, patient: Person
+) -> None:
+    days = [
+        await create(client, patient, "checkins", mood=n, recorded_at=iso(-timedelta(days=n)))
+        for n in range(5)
+    ]
+    listed = (await client.get("/v1/checkins", headers=patient.headers)).json()["items"]
+    assert [c["mood"] for c in listed] == [0, 1, 2, 3, 4]
+    window = await client.get(
+        "/v1/checkins",
+        params={"since": days[3]["recorded_at"], "until": days[1]["recorded_at"]},
+        headers=patient.headers,
+    )
+    assert [c["mood"] for c in window.json()["items"]] == [2, 3]
+
+
+async def test_lists_filter_by_session(client: httpx.AsyncClient, patient: Person) -> None:
+    first, second = (
+        await create(client, patient, "sessions"),
+        await create(client, patient, "sessions"),
+    )
+    tied = await create(client, patient, "intentions", session_id=first["id"])
+    await create(client, patient, "intentions", session_id=second["id"])
+    await create(client, patient, "intentions")
+    response = await client.get(
+        "/v1/intentions", params={"session_id": first["id"]}, headers=patient.headers
+    )
+    assert [i["id"] for i in response.json()["items"]] == [tied["id"]]
+
+
+async def test_therapists_keep_no_journal(client: httpx.AsyncClient, therapist: Person) -> None:
+    for resource in RESOURCES:
+        response = await client.post(
+            f"/v1/{resource}", json=body(resource), headers=therapist.headers
+        )
+        assert response.status_code == 403
+        assert (await client.get(f"/v1/{resource}", headers=therapist.headers)).status_code == 403
+
+
+async def test_anonymous_requests_are_401(client: httpx.AsyncClient) -> None:
+    for resource in RESOURCES:
+        assert (await client.post(f"/v1/{resource}", json=body(resource))).status_code == 401
+        assert (await client.get(f"/v1/{resource}")).status_code == 401
