@@ -4,6 +4,7 @@ an id that does not exist gets, on every operation of every resource."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -34,7 +35,7 @@ async def test_b_gets_what_a_missing_id_gets(
     alices_id = created.json()["id"]
     missing_id = str(uuid.uuid4())
     edit = EDIT.get(resource, {"private": True})
-    attempts = {
+    attempts: dict[str, Callable[[str], Awaitable[httpx.Response]]] = {
         "get": lambda entry: client.get(f"/v1/{resource}/{entry}", headers=bob.headers),
         "patch": lambda entry: client.patch(
             f"/v1/{resource}/{entry}", json=edit, headers={**bob.headers, "If-Match": '"1"'}

@@ -209,7 +209,10 @@ async def test_idempotency_keys_are_per_patient(client: httpx.AsyncClient, patie
     other = await register(client)
     key = f"shared-{uuid.uuid4()}"
     mine = await client.post(
-        "/v1/checkins", json=body("checkins"), headers={**patient.headers, "Idempotency-Key": key}
+        "/v1/checkins",
+        json=body("checkins"),
+        headers=[(k.encode(), v.encode()) for k, v in patient.headers.items()]
+        + [(b"Idempotency-Key", key if isinstance(key, bytes) else key.encode())],
     )
     theirs = await client.post(
         "/v1/checkins",
@@ -412,7 +415,7 @@ async def test_reflections_link_own_session_and_intentions(
 
 @pytest.mark.parametrize("limit", [0, 201, -1, "ten"])
 async def test_limit_out_of_range_is_422(
-    client: httpx.AsyncClient, patient: Person, limit: object
+    client: httpx.AsyncClient, patient: Person, limit: int | str
 ) -> None:
     response = await client.get("/v1/checkins", params={"limit": limit}, headers=patient.headers)
     assert response.status_code == 422
