@@ -229,7 +229,10 @@ async def test_bad_idempotency_keys_are_refused(
     client: httpx.AsyncClient, patient: Person, key: str | bytes
 ) -> None:
     response = await client.post(
-        "/v1/checkins", json=body("checkins"), headers={**patient.headers, "Idempotency-Key": key}
+        "/v1/checkins",
+        json=body("checkins"),
+        headers=[(k.encode(), v.encode()) for k, v in patient.headers.items()]
+        + [(b"Idempotency-Key", key if isinstance(key, bytes) else key.encode())],
     )
     assert response.status_code == 400
     assert await count(client, patient, "checkins") == 0
