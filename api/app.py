@@ -19,7 +19,7 @@ from api.errors import install_error_handlers
 from api.health.endpoints import router as health_router
 from api.journal.endpoints import build_router
 from api.journal.registry import RESOURCES
-from api.middleware import BodySizeLimit, SecurityHeaders
+from api.middleware import BodySizeLimit, RequestId, SecurityHeaders
 from api.openapi import build_openapi
 from api.settings import Settings, get_settings
 from api.summary.endpoints import router as summary_router
@@ -63,6 +63,15 @@ TAGS = [
         "name": "summary",
         "description": "The journal in figures: mood, scores against baseline, safety flags.",
     },
+    {
+        "name": "grants",
+        "description": "A patient's consent: which therapist, which scopes, until when; revocable.",
+    },
+    {
+        "name": "therapist",
+        "description": "Read-only views of what patients shared, with patient-scoped read tokens.",
+    },
+    {"name": "privacy", "description": "The patient's own view of who read what."},
     {"name": "keys", "description": "Public keys that verify our tokens."},
     {
         "name": "health",
@@ -112,5 +121,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestId)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
     return app

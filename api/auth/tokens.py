@@ -16,13 +16,18 @@ from api.settings import Settings
 
 HEADER_TYPE = "at+jwt"  # RFC 9068
 CLOCK_SKEW = timedelta(seconds=5)
-REQUIRED_CLAIMS = ["iss", "aud", "sub", "iat", "exp", "jti", "typ", "role", "sid"]
+COMMON_CLAIMS = ["iss", "aud", "sub", "iat", "exp", "jti", "typ", "role"]
 
 
 class TokenType(StrEnum):
     """The ``typ`` claim: a token is accepted only where its type is expected."""
 
     ACCESS = "access"
+    PATIENT_READ = "patient_read"
+
+
+# What each type must carry beyond the common claims.
+TYPE_CLAIMS = {TokenType.ACCESS: ["sid"], TokenType.PATIENT_READ: ["patient", "grant", "scope"]}
 
 
 class InvalidToken(Exception):
@@ -34,6 +39,16 @@ class AccessClaims:
     account_id: uuid.UUID
     role: Role
     login_id: uuid.UUID
+
+
+@dataclass(frozen=True)
+class ReadClaims:
+    """A therapist's patient-scoped read token: one patient, one grant, some kinds of data."""
+
+    therapist_id: uuid.UUID
+    patient_id: uuid.UUID
+    grant_id: uuid.UUID
+    scopes: frozenset[str]
 
 
 class TokenCodec:
@@ -56,6 +71,30 @@ class TokenCodec:
             "typ": TokenType.ACCESS.value,
             "role": role.value,
             "sid": str(login_id),
+        }
+        return self._sign(claims)
+
+    def issue_read(
+        self,
+        therapist_id: uuid.UUID,
+        patient_id: uuid.UUID,
+        grant_id: uuid.UUID,
+        scopes: list[str],
+        now: datetime,
+        expires_at: datetime,
+    ) -> str:
+        claims = {
+            "iss": self._issuer,
+            "aud": self._audience,
+            "sub": str(therapist_id),
+            "iat": int(now.timestamp()),
+            "exp": int(min(now + self.ttl, expires_at).timestamp()),
+            "jti": uuid.uuid4().hex,
+            "typ": TokenType.PATIENT_READ.value,
+            "role": Role.THERAPIST.value,
+            "patient": str(patient_id),
+            "grant": str(grant_id),
+            "scope": " ".join(scopes),
         }
         return self._sign(claims)
 
@@ -93,13 +132,27 @@ class TokenCodec:
                 audience=self._audience,
                 issuer=self._issuer,
                 leeway=CLOCK_SKEW,
-                options={"require": REQUIRED_CLAIMS, "strict_aud": True},
+                options={"require": COMMON_CLAIMS + TYPE_CLAIMS[expected], "strict_aud": True},
             )
         except jwt.InvalidTokenError as exc:
             raise InvalidToken(type(exc).__name__) from exc
         if claims["typ"] != expected.value:
             raise InvalidToken("wrong token type")
         return claims
+
+    def verify_read(self, token: str) -> ReadClaims:
+        claims = self._verify(token, TokenType.PATIENT_READ)
+        try:
+            if claims["role"] != Role.THERAPIST.value or not isinstance(claims["scope"], str):
+                raise ValueError("claims")
+            return ReadClaims(
+                therapist_id=uuid.UUID(claims["sub"]),
+                patient_id=uuid.UUID(claims["patient"]),
+                grant_id=uuid.UUID(claims["grant"]),
+                scopes=frozenset(claims["scope"].split()),
+            )
+        except (ValueError, TypeError) as exc:
+            raise InvalidToken("claim values") from exc
 
     def verify_access(self, token: str) -> AccessClaims:
         claims = self._verify(token, TokenType.ACCESS)

@@ -19,7 +19,9 @@ ID_TAKEN = "This id is already taken: resend exactly the same body to replay, or
 STALE = "The entry has changed since you read it: read it again and retry."
 
 
-def _repository(session: AsyncSession, resource: Resource, scope: Scope) -> EntryRepository[JournalEntry]:
+def _repository(
+    session: AsyncSession, resource: Resource, scope: Scope
+) -> EntryRepository[JournalEntry]:
     return EntryRepository(session, resource.model, scope)
 
 
@@ -59,10 +61,16 @@ async def create(
         raise Conflict(ID_TAKEN) from None
 
 
+async def entry_or_none(
+    session: AsyncSession, resource: Resource, scope: Scope, entry_id: uuid.UUID
+) -> JournalEntry | None:
+    return await _repository(session, resource, scope).get(entry_id)
+
+
 async def get(
     session: AsyncSession, resource: Resource, scope: Scope, entry_id: uuid.UUID
 ) -> JournalEntry:
-    entry = await _repository(session, resource, scope).get(entry_id)
+    entry = await entry_or_none(session, resource, scope, entry_id)
     if entry is None:
         raise _not_found(resource)
     return entry

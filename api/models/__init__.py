@@ -1,5 +1,6 @@
 """Every ORM model, imported here so Alembic and the app see the whole schema."""
 
+from api.models.access import AuditOutcome, AuditRecord, Grant, GrantState, ReadScope
 from api.models.account import Account, Role
 from api.models.base import Base
 from api.models.journal import (
@@ -21,15 +22,20 @@ __all__ = [
     "JOURNAL_MODELS",
     "Account",
     "Assessment",
+    "AuditOutcome",
+    "AuditRecord",
     "Base",
     "ChangeCounter",
     "Checkin",
     "DosingSession",
+    "Grant",
+    "GrantState",
     "IdempotencyRecord",
     "Intention",
     "IntentionStatus",
     "JournalEntry",
     "Login",
+    "ReadScope",
     "Reflection",
     "RefreshToken",
     "Role",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -40,16 +39,19 @@ async def pull(
 ) -> SyncPage:
     """The first ``limit`` changes after ``cursor``, in change order, grouped by resource.
 
-    Each resource's table gives at most ``limit`` changes after the cursor; the global first
-    ``limit`` are among them, so merging and cutting gives an exact page.
+    Each resource's table gives at most ``limit + 1`` changes after the cursor; the global first
+    ``limit`` are among them, so merging and cutting gives an exact page, and more than ``limit``
+    candidates in all means more changes wait (with only ``limit`` per source, one source holding
+    more than a page would look like the end).
     """
     after = parse_cursor(cursor)
+    fetch = limit + 1
     candidates: list[tuple[int, str, JournalEntry | Tombstone]] = []
     for resource in RESOURCES:
-        rows = await EntryRepository(session, resource.model, scope).changed_since(after, limit)
+        rows = await EntryRepository(session, resource.model, scope).changed_since(after, fetch)
         candidates.extend((row.seq, resource.name, row) for row in rows)
     candidates.extend(
-        (t.seq, t.resource, t) for t in await tombstones_since(session, scope, after, limit)
+        (t.seq, t.resource, t) for t in await tombstones_since(session, scope, after, fetch)
     )
     candidates.sort(key=lambda candidate: candidate[0])
     page = candidates[:limit]
@@ -70,19 +72,27 @@ async def pull(
     )
 
 
+class InvalidOperationData(ProblemError):
+    """An operation's ``data`` fails its resource's schema: the same problem as a request that
+    fails validation, plus (added by ``push``) the ``operation`` member every batch failure has."""
+
+    status, title, slug = 422, "Unprocessable Content", "validation"
+
+
 def _validate(model: type[Any], data: dict[str, Any] | None, index: int) -> Any:
     try:
         return model.model_validate(data or {})
     except ValidationError as exc:
-        raise RequestValidationError(
-            [
+        raise InvalidOperationData(
+            "The request is not valid: see errors.",
+            errors=[
                 {
-                    "loc": ("body", "operations", index, "data", *e["loc"]),
+                    "loc": ["body", "operations", index, "data", *e["loc"]],
                     "msg": e["msg"],
                     "type": e["type"],
                 }
                 for e in exc.errors()
-            ]
+            ],
         ) from None
 
 

@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api.audit.schemas import AccessLogPage
+from api.audit.service import access_log
+from api.database import SessionDep
+from api.errors import problems
+from api.journal.endpoints import Cursor, Limit, OwnScope
+
+router = APIRouter(prefix="/v1/me", tags=["privacy"])
+
+
+@router.get("/access-log", responses=problems(400, 401, 403, 422))
+async def get_access_log(
+    scope: OwnScope, session: SessionDep, limit: Limit = 50, cursor: Cursor = None
+) -> AccessLogPage:
+    """Who read what of yours, and when, newest first: every therapist request for your data, allowed or refused."""
+    return await access_log(session, scope.owner_id, limit, cursor)

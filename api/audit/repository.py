@@ -1,0 +1,43 @@
+"""Writing the audit trail (only ever inserts) and reading it back for the patient it is about."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from api.models import Account, AuditRecord
+
+
+async def append(session: AsyncSession, record: AuditRecord) -> None:
+    session.add(record)
+    await session.flush()
+
+
+async def append_on_its_own(
+    sessionmaker: async_sessionmaker[AsyncSession], record: AuditRecord
+) -> None:
+    """For refused requests: their own transaction rolls back, the record of the refusal must not."""
+    async with sessionmaker() as session, session.begin():
+        session.add(record)
+
+
+async def page_for_patient(
+    session: AsyncSession,
+    patient_id: uuid.UUID,
+    limit: int,
+    after: tuple[datetime, uuid.UUID] | None,
+) -> tuple[list[Any], bool]:
+    statement = (
+        select(AuditRecord, Account.display_name, Account.email)
+        .outerjoin(Account, Account.id == AuditRecord.therapist_id)
+        .where(AuditRecord.patient_id == patient_id)
+    )
+    if after is not None:
+        statement = statement.where(tuple_(AuditRecord.at, AuditRecord.id) < tuple_(*after))
+    statement = statement.order_by(AuditRecord.at.desc(), AuditRecord.id.desc()).limit(limit + 1)
+    rows = list((await session.execute(statement)).all())
+    return rows[:limit], len(rows) > limit

@@ -1,0 +1,76 @@
+"""The access log: the audit trail about one patient, told in plain words."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.audit.repository import page_for_patient
+from api.audit.schemas import AccessLogEntry, AccessLogPage
+from api.errors import BadRequest
+from api.journal.cursors import InvalidCursor, decode_cursor, encode_cursor
+from api.models import AuditOutcome, AuditRecord
+
+NOUNS = {
+    "sessions": "dosing sessions",
+    "intentions": "intentions",
+    "reflections": "reflections",
+    "checkins": "mood check-ins",
+    "assessments": "questionnaires",
+}
+REFUSALS = {
+    AuditOutcome.NO_GRANT: "your permission had ended",
+    AuditOutcome.INSUFFICIENT_SCOPE: "you had not shared that",
+    AuditOutcome.NOT_FOUND: "it was not shared with them or does not exist",
+}
+
+
+def describe(record: AuditRecord, who: str) -> str:
+    many = NOUNS.get(record.resource, record.resource)
+    if record.outcome != AuditOutcome.ALLOWED:
+        what = "your summary" if record.resource == "summary" else f"your {many}"
+        return f"{who} tried to view {what}, and was refused: {REFUSALS[AuditOutcome(record.outcome)]}."
+    if record.resource == "summary":
+        return f"{who} viewed your summary."
+    if record.action == "read":
+        return f"{who} viewed one of your {many}."
+    if record.count == 0:
+        return f"{who} looked at your {many} and saw none."
+    return f"{who} viewed {record.count} of your {many}."
+
+
+def present(row: Any) -> AccessLogEntry:
+    record, name, email = row
+    return AccessLogEntry(
+        at=record.at,
+        therapist_id=record.therapist_id,
+        therapist_name=name,
+        therapist_email=email,
+        grant_id=record.grant_id,
+        resource=record.resource,
+        action=record.action,
+        entry_ids=[uuid.UUID(i) for i in record.entry_ids],
+        count=record.count,
+        outcome=AuditOutcome(record.outcome),
+        description=describe(record, name or "A therapist whose account was deleted"),
+        request_id=record.request_id,
+    )
+
+
+async def access_log(
+    session: AsyncSession, patient_id: uuid.UUID, limit: int, cursor: str | None
+) -> AccessLogPage:
+    try:
+        after = decode_cursor(cursor) if cursor else None
+    except InvalidCursor:
+        raise BadRequest(
+            "`cursor` is not valid: pass the `next_cursor` of the previous page."
+        ) from None
+    rows, more = await page_for_patient(session, patient_id, limit, after)
+    last = rows[-1][0] if rows and more else None
+    return AccessLogPage(
+        items=[present(row) for row in rows],
+        next_cursor=encode_cursor(last.at, last.id) if last else None,
+    )

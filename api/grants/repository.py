@@ -1,0 +1,78 @@
+"""Grants as each party sees them: a patient the grants given, a therapist the grants received."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from api.models import Account, Grant, Role
+
+PatientAccount = aliased(Account, name="patient_account")
+TherapistAccount = aliased(Account, name="therapist_account")
+
+
+class GrantRepository:
+    def __init__(self, session: AsyncSession, account_id: uuid.UUID, role: Role) -> None:
+        self.session = session
+        self.account_id = account_id
+        self.role = role
+
+    def _visible(self) -> Select[Grant, str, str, str]:
+        statement = (
+            select(
+                Grant,
+                PatientAccount.display_name,
+                TherapistAccount.display_name,
+                TherapistAccount.email,
+            )
+            .join(PatientAccount, PatientAccount.id == Grant.patient_id)
+            .join(TherapistAccount, TherapistAccount.id == Grant.therapist_id)
+        )
+        column = Grant.patient_id if self.role is Role.PATIENT else Grant.therapist_id
+        return statement.where(column == self.account_id)
+
+    async def get(self, grant_id: uuid.UUID) -> Any | None:
+        return (
+            await self.session.execute(self._visible().where(Grant.id == grant_id))
+        ).one_or_none()
+
+    async def page(
+        self, limit: int, after: tuple[datetime, uuid.UUID] | None
+    ) -> tuple[list[Any], bool]:
+        statement = self._visible()
+        if after is not None:
+            statement = statement.where(tuple_(Grant.created_at, Grant.id) < tuple_(*after))
+        statement = statement.order_by(Grant.created_at.desc(), Grant.id.desc()).limit(limit + 1)
+        rows = list((await self.session.execute(statement)).all())
+        return rows[:limit], len(rows) > limit
+
+    async def active_patients(self, now: datetime) -> list[Any]:
+        """A therapist's live grants, one row per grant, with the patient's display name."""
+        statement = self._visible().where(Grant.revoked_at.is_(None), Grant.expires_at > now)
+        return list(
+            (await self.session.execute(statement.order_by(PatientAccount.display_name))).all()
+        )
+
+
+async def live_grant(
+    session: AsyncSession,
+    grant_id: uuid.UUID,
+    therapist_id: uuid.UUID,
+    patient_id: uuid.UUID,
+    now: datetime,
+) -> Grant | None:
+    """The grant behind a read token, if it still stands: re-checked on every therapist request."""
+    statement = select(Grant).where(
+        Grant.id == grant_id,
+        Grant.therapist_id == therapist_id,
+        Grant.patient_id == patient_id,
+        Grant.revoked_at.is_(None),
+        Grant.expires_at > now,
+    )
+    grant: Grant | None = await session.scalar(statement)
+    return grant

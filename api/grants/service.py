@@ -1,0 +1,130 @@
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.accounts.repository import AccountRepository
+from api.auth.dependencies import Caller
+from api.auth.tokens import TokenCodec
+from api.errors import BadRequest, Forbidden, NotFound, UnprocessableContent
+from api.grants.repository import GrantRepository
+from api.grants.schemas import GrantCreate, GrantRead, Party, ReadTokenResponse, TherapistParty
+from api.journal.cursors import InvalidCursor, decode_cursor, encode_cursor
+from api.models import Grant, GrantState, ReadScope, Role
+from api.models.base import utcnow
+
+DEFAULT_LIFETIME = timedelta(days=90)
+LONGEST_LIFETIME = timedelta(days=365)
+
+
+def present(row: Any) -> GrantRead:
+    grant, patient_name, therapist_name, therapist_email = row
+    return GrantRead(
+        id=grant.id,
+        state=grant.state(utcnow()),
+        scopes=grant.scopes,
+        patient=Party(id=grant.patient_id, display_name=patient_name),
+        therapist=TherapistParty(
+            id=grant.therapist_id, display_name=therapist_name, email=therapist_email
+        ),
+        created_at=grant.created_at,
+        expires_at=grant.expires_at,
+        revoked_at=grant.revoked_at,
+        revoked_by=grant.revoked_by,
+    )
+
+
+async def create_grant(session: AsyncSession, caller: Caller, data: GrantCreate) -> GrantRead:
+    if caller.role is not Role.PATIENT:
+        raise Forbidden("Only a patient can share their journal.")
+    now = utcnow()
+    expires_at = data.expires_at or now + DEFAULT_LIFETIME
+    if not now < expires_at <= now + LONGEST_LIFETIME:
+        raise UnprocessableContent("expires_at must be in the future and at most 365 days away.")
+    therapist = await AccountRepository(session).by_email(data.therapist_email)
+    if therapist is None or therapist.role is not Role.THERAPIST:
+        raise UnprocessableContent("therapist_email does not belong to a therapist account.")
+    grant = Grant(
+        patient_id=caller.id,
+        therapist_id=therapist.id,
+        scopes=sorted({scope.value for scope in data.scopes}),
+        created_at=now,
+        expires_at=expires_at,
+    )
+    session.add(grant)
+    await session.flush()
+    return present((grant, caller.account.display_name, therapist.display_name, therapist.email))
+
+
+async def get_grant(session: AsyncSession, caller: Caller, grant_id: uuid.UUID) -> GrantRead:
+    row = await GrantRepository(session, caller.id, caller.role).get(grant_id)
+    if row is None:
+        raise NotFound("No grant with this id.")
+    return present(row)
+
+
+async def list_grants(
+    session: AsyncSession, caller: Caller, limit: int, cursor: str | None
+) -> tuple[list[GrantRead], str | None]:
+    try:
+        after = decode_cursor(cursor) if cursor else None
+    except InvalidCursor:
+        raise BadRequest(
+            "`cursor` is not valid: pass the `next_cursor` of the previous page."
+        ) from None
+    rows, more = await GrantRepository(session, caller.id, caller.role).page(limit, after)
+    grants = [present(row) for row in rows]
+    last = rows[-1][0] if rows else None
+    return grants, encode_cursor(last.created_at, last.id) if more and last else None
+
+
+async def end_grant(session: AsyncSession, caller: Caller, grant_id: uuid.UUID) -> None:
+    """The patient revokes, or the therapist gives the grant up; either way it ends now."""
+    row = await GrantRepository(session, caller.id, caller.role).get(grant_id)
+    if row is None:
+        raise NotFound("No grant with this id.")
+    grant: Grant = row[0]
+    if grant.revoked_at is None:
+        grant.revoked_at = utcnow()
+        grant.revoked_by = caller.role.value
+        await session.flush()
+
+
+async def mint_read_token(
+    session: AsyncSession,
+    tokens: TokenCodec,
+    caller: Caller,
+    grant_id: uuid.UUID,
+    scope: str | None,
+) -> ReadTokenResponse:
+    if caller.role is not Role.THERAPIST:
+        raise Forbidden("Only the therapist a grant was given to can use it.")
+    row = await GrantRepository(session, caller.id, caller.role).get(grant_id)
+    if row is None:
+        raise NotFound("No grant with this id.")
+    grant: Grant = row[0]
+    now = utcnow()
+    if grant.state(now) is not GrantState.ACTIVE:
+        raise Forbidden(f"This grant is {grant.state(now).value}: it can no longer be used.")
+    asked = scope.split() if scope else list(grant.scopes)
+    unknown = [s for s in asked if s not in {r.value for r in ReadScope}]
+    if unknown or not asked:
+        raise BadRequest(
+            "`scope` must be space-separated scopes such as `checkins:read summary:read`."
+        )
+    beyond = sorted(set(asked) - set(grant.scopes))
+    if beyond:
+        raise Forbidden(f"The grant does not include: {' '.join(beyond)}.")
+    scopes = sorted(set(asked))
+    token = tokens.issue_read(caller.id, grant.patient_id, grant.id, scopes, now, grant.expires_at)
+    lifetime = min(tokens.ttl, grant.expires_at - now)
+    return ReadTokenResponse(
+        access_token=token,
+        expires_in=int(lifetime.total_seconds()),
+        scope=" ".join(scopes),
+        patient_id=grant.patient_id,
+        grant_id=grant.id,
+    )

@@ -1,0 +1,162 @@
+"""What a therapist reads: the patients who shared with them, and what each shared, read only."""
+
+from __future__ import annotations
+
+import inspect
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Response
+from pydantic import BaseModel
+
+from api.auth.dependencies import CallerDep, SettingsDep
+from api.database import SessionDep
+from api.errors import Forbidden, NotFound, problems
+from api.grants.repository import GrantRepository
+from api.journal import service
+from api.journal.endpoints import (
+    Cursor,
+    Limit,
+    SessionFilter,
+    Since,
+    Until,
+    json_response,
+    page_model,
+)
+from api.journal.registry import RESOURCES
+from api.journal.repository import PageRequest
+from api.journal.resource import Resource
+from api.models import AuditOutcome, ReadScope, Role
+from api.models.base import utcnow
+from api.patients.access import NO_PATIENT, ReadAccess, require
+from api.summary.endpoints import Days, Tz, parse_tz
+from api.summary.schemas import Summary
+from api.summary.service import build_summary
+
+router = APIRouter(prefix="/v1/patients", tags=["therapist"])
+READ_ERRORS = problems(
+    400,
+    401,
+    403,
+    404,
+    422,
+    d401="No valid read token, or its grant was revoked or has expired.",
+    d403='The token lacks the scope this route needs (`WWW-Authenticate: Bearer error="insufficient_scope"`).',
+    d404="No such patient for this token, or no such entry (private entries do not exist here).",
+)
+
+
+class SharedPatient(BaseModel):
+    patient_id: uuid.UUID
+    display_name: str
+    grant_id: uuid.UUID
+    scopes: list[ReadScope]
+    expires_at: str
+
+
+class SharedPatients(BaseModel):
+    items: list[SharedPatient]
+
+
+@router.get("", responses=problems(401, 403))
+async def list_patients(caller: CallerDep, session: SessionDep) -> SharedPatients:
+    """Patients with an active grant to you (therapist login token), with the scopes each granted."""
+    if caller.role is not Role.THERAPIST:
+        raise Forbidden("Only therapists have patients.")
+    rows = await GrantRepository(session, caller.id, caller.role).active_patients(utcnow())
+    return SharedPatients(
+        items=[
+            SharedPatient(
+                patient_id=grant.patient_id,
+                display_name=patient_name,
+                grant_id=grant.id,
+                scopes=grant.scopes,
+                expires_at=grant.expires_at.isoformat(),
+            )
+            for grant, patient_name, _therapist_name, _therapist_email in rows
+        ]
+    )
+
+
+def add_read_routes(resource: Resource) -> None:
+    needed = ReadScope(f"{resource.name}:read")
+
+    async def list_shared(
+        settings: SettingsDep,
+        access: Annotated[ReadAccess, Depends(require(needed, resource.name, "list"))],
+        limit: Limit = 50,
+        cursor: Cursor = None,
+        since: Since = None,
+        until: Until = None,
+        session_id: SessionFilter = None,
+    ) -> Response:
+        request = PageRequest(limit=limit, since=since, until=until, session_id=session_id)
+        rows, next_cursor = await service.page(
+            access.session, resource, access.scope, request, cursor
+        )
+        await access.allowed([row.id for row in rows])
+        items = [resource.present(resource, row, settings) for row in rows]
+        return json_response(page_model(resource)(items=items, next_cursor=next_cursor))
+
+    if not resource.session_linked:
+        signature = inspect.signature(list_shared, eval_str=True)
+        list_shared.__signature__ = signature.replace(  # type: ignore[attr-defined]
+            parameters=[p for p in signature.parameters.values() if p.name != "session_id"]
+        )
+    router.add_api_route(
+        f"/{{patient_id}}/{resource.name}",
+        list_shared,
+        methods=["GET"],
+        name=f"list_shared_{resource.name}",
+        response_model=page_model(resource),
+        summary=f"List a patient's shared {resource.name}",
+        description=f"The patient's {resource.noun} entries you may read (`{needed.value}`), newest first, with the "
+        "same filters and pages as the patient's own list. Private entries never appear.",
+        responses=READ_ERRORS,
+    )
+
+    async def get_shared(
+        entry_id: uuid.UUID,
+        settings: SettingsDep,
+        access: Annotated[ReadAccess, Depends(require(needed, resource.name, "read"))],
+    ) -> Response:
+        entry = await service.entry_or_none(access.session, resource, access.scope, entry_id)
+        if entry is None:
+            raise await access.refuse(
+                AuditOutcome.NOT_FOUND, NotFound(f"No {resource.noun} with this id.")
+            )
+        await access.allowed([entry.id])
+        return json_response(resource.present(resource, entry, settings))
+
+    router.add_api_route(
+        f"/{{patient_id}}/{resource.name}/{{entry_id}}",
+        get_shared,
+        methods=["GET"],
+        name=f"get_shared_{resource.singular}",
+        response_model=resource.read,
+        summary=f"Read a patient's shared {resource.noun}",
+        description=f"One {resource.noun} (`{needed.value}`). A private entry answers as one that does not exist.",
+        responses=READ_ERRORS,
+    )
+
+
+for _resource in RESOURCES:
+    add_read_routes(_resource)
+
+
+@router.get("/{patient_id}/summary", responses=READ_ERRORS)
+async def get_patient_summary(
+    settings: SettingsDep,
+    access: Annotated[ReadAccess, Depends(require(ReadScope.SUMMARY, "summary", "summary"))],
+    days: Days = 30,
+    tz: Tz = "UTC",
+) -> Summary:
+    """The patient's summary as they see it, computed from shared entries only (`summary:read`)."""
+    summary = await build_summary(
+        access.session, access.scope, settings, days=days, tz=parse_tz(tz), tz_name=tz, now=utcnow()
+    )
+    await access.allowed([], count=0)
+    return summary
+
+
+__all__ = ["NO_PATIENT", "router"]
