@@ -10,17 +10,20 @@ from fastapi.routing import APIRoute
 
 from api import __version__
 from api.accounts.endpoints import router as accounts_router
+from api.audit.endpoints import router as audit_router
 from api.auth.endpoints import router as auth_router
 from api.auth.keys import load_key_ring
 from api.auth.passwords import Passwords
 from api.auth.tokens import TokenCodec
 from api.database import create_engine, create_sessionmaker
 from api.errors import install_error_handlers
+from api.grants.endpoints import router as grants_router
 from api.health.endpoints import router as health_router
 from api.journal.endpoints import build_router
 from api.journal.registry import RESOURCES
 from api.middleware import BodySizeLimit, RequestId, SecurityHeaders
 from api.openapi import build_openapi
+from api.patients.endpoints import router as patients_router
 from api.settings import Settings, get_settings
 from api.summary.endpoints import router as summary_router
 from api.sync.endpoints import router as sync_router
@@ -116,6 +119,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         *map(build_router, RESOURCES),
         sync_router,
         summary_router,
+        grants_router,
+        patients_router,
+        audit_router,
         health_router,
     ):
         app.include_router(router)

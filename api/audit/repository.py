@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, tuple_
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.models import Account, AuditRecord
 
@@ -15,14 +15,6 @@ from api.models import Account, AuditRecord
 async def append(session: AsyncSession, record: AuditRecord) -> None:
     session.add(record)
     await session.flush()
-
-
-async def append_on_its_own(
-    sessionmaker: async_sessionmaker[AsyncSession], record: AuditRecord
-) -> None:
-    """For refused requests: their own transaction rolls back, the record of the refusal must not."""
-    async with sessionmaker() as session, session.begin():
-        session.add(record)
 
 
 async def page_for_patient(

@@ -17,7 +17,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.audit.repository import append, append_on_its_own
+from api.audit.repository import append
 from api.auth.dependencies import TokensDep
 from api.auth.tokens import InvalidToken
 from api.database import SessionDep
@@ -74,7 +74,13 @@ class ReadAccess:
         )
 
     async def refuse(self, outcome: AuditOutcome, problem: ProblemError) -> ProblemError:
-        await append_on_its_own(self.request.app.state.sessionmaker, self._record(outcome, [], 0))
+        """Record the refusal and commit it now: the problem raised next rolls the request back.
+
+        Committing here is safe because therapist requests write nothing but their audit record.
+        (A second transaction would deadlock SQLite's single writer against this one.)
+        """
+        await append(self.session, self._record(outcome, [], 0))
+        await self.session.commit()
         return problem
 
 

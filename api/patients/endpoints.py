@@ -1,6 +1,8 @@
-"""What a therapist reads: the patients who shared with them, and what each shared, read only."""
+"""What a therapist reads: the patients who shared with them, and what each shared, read only.
 
-from __future__ import annotations
+No `from __future__ import annotations` here: the generated routes annotate with dependencies
+built per resource, which FastAPI must see as objects, not as names to look up.
+"""
 
 import inspect
 import uuid

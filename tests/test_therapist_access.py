@@ -1,0 +1,345 @@
+"""Therapist access, the thing that must never be wrong: an authorization matrix over every actor
+and every operation, then revocation, expiry, scopes, private entries and the audit trail."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import func, select, text, update
+
+from api.models import AuditRecord, Grant
+from tests.conftest import SERVER_URL
+from tests.support.entries import RESOURCES, body
+from tests.support.people import Person, register
+from tests.support.sharing import bearer, give_grant, mint
+
+CANARY = "canary-private-7f3a"
+
+
+@dataclass
+class World:
+    alice: Person
+    bob: Person
+    therapist: Person
+    shared: dict[str, str]  # resource -> id of Alice's shared entry
+    private: dict[str, str]  # resource -> id of Alice's private entry
+    actors: dict[str, dict[str, str]]  # actor -> headers
+
+
+async def expire(app: FastAPI, grant_id: str, at: datetime) -> None:
+    async with app.state.sessionmaker() as session, session.begin():
+        await session.execute(
+            update(Grant).where(Grant.id == uuid.UUID(grant_id)).values(expires_at=at)
+        )
+
+
+async def build_world(app: FastAPI, client: httpx.AsyncClient) -> World:
+    alice, bob, carol = await register(client), await register(client), await register(client)
+    therapist = await register(client, "therapist")
+    shared, private = {}, {}
+    for resource in RESOURCES:
+        made = await client.post(f"/v1/{resource}", json=body(resource), headers=alice.headers)
+        shared[resource] = made.json()["id"]
+        overrides: dict[str, Any] = {"private": True}
+        if resource in ("intentions", "reflections"):
+            overrides["text"] = CANARY
+        hidden = await client.post(
+            f"/v1/{resource}", json=body(resource, **overrides), headers=alice.headers
+        )
+        private[resource] = hidden.json()["id"]
+        await client.post(f"/v1/{resource}", json=body(resource), headers=bob.headers)
+
+    active = await give_grant(client, alice, therapist)
+    revoked = await give_grant(client, alice, therapist)
+    expired = await give_grant(client, alice, therapist)
+    from_carol = await give_grant(client, carol, therapist)
+    tokens = {
+        "therapist, active grant": await mint(client, therapist, active["id"]),
+        "therapist, revoked grant": await mint(client, therapist, revoked["id"]),
+        "therapist, expired grant": await mint(client, therapist, expired["id"]),
+        "therapist, another patient's grant": await mint(client, therapist, from_carol["id"]),
+        "therapist, checkins:read only": await mint(
+            client, therapist, active["id"], "checkins:read"
+        ),
+    }
+    await client.delete(f"/v1/grants/{revoked['id']}", headers=alice.headers)
+    await expire(app, expired["id"], datetime.now(UTC) - timedelta(seconds=1))
+    actors = {
+        "patient A": alice.headers,
+        "patient B": bob.headers,
+        "therapist login": therapist.headers,
+        "anonymous": {},
+        **{name: bearer(token) for name, token in tokens.items()},
+    }
+    return World(alice, bob, therapist, shared, private, actors)
+
+
+def expected(actor: str, operation: str, resource: str) -> int:
+    """The whole access policy, written out once as a table of rules."""
+    own_route = operation.startswith("own ")
+    if actor == "anonymous":
+        return 401
+    if own_route:
+        if actor.startswith("therapist,"):
+            return 401  # a read token is accepted nowhere but the therapist routes
+        if actor == "therapist login":
+            return 403
+        if actor == "patient B":
+            return 200 if operation == "own list" else 404
+        return {"own list": 200, "own get": 200, "own patch": 412, "own delete": 412}[operation]
+    # Therapist routes take read tokens only.
+    if not actor.startswith("therapist,"):
+        return 401
+    if actor in ("therapist, revoked grant", "therapist, expired grant"):
+        return 401
+    if actor == "therapist, another patient's grant":
+        return 404
+    scope = "summary" if operation == "summary" else resource
+    if actor == "therapist, checkins:read only" and scope != "checkins":
+        return 403
+    return 404 if operation == "get private" else 200
+
+
+def request_for(world: World, operation: str, resource: str) -> tuple[str, str, dict[str, Any]]:
+    alice = world.alice.id
+    if operation == "own list":
+        return "GET", f"/v1/{resource}", {}
+    if operation == "own get":
+        return "GET", f"/v1/{resource}/{world.shared[resource]}", {}
+    if operation == "own patch":
+        return (
+            "PATCH",
+            f"/v1/{resource}/{world.shared[resource]}",
+            {"json": {"private": True}, "if_match": '"99"'},
+        )
+    if operation == "own delete":
+        return "DELETE", f"/v1/{resource}/{world.shared[resource]}", {"if_match": '"99"'}
+    if operation == "list":
+        return "GET", f"/v1/patients/{alice}/{resource}", {}
+    if operation == "get shared":
+        return "GET", f"/v1/patients/{alice}/{resource}/{world.shared[resource]}", {}
+    if operation == "get private":
+        return "GET", f"/v1/patients/{alice}/{resource}/{world.private[resource]}", {}
+    return "GET", f"/v1/patients/{alice}/summary", {}
+
+
+OPERATIONS = ["own list", "own get", "own patch", "own delete", "list", "get shared", "get private"]
+
+
+async def test_authorization_matrix(app: FastAPI, client: httpx.AsyncClient) -> None:
+    world = await build_world(app, client)
+    cells = 0
+    failures = []
+    alice_private = set(world.private.values())
+    alice_all = alice_private | set(world.shared.values())
+    combos = [(op, resource) for op in OPERATIONS for resource in RESOURCES] + [
+        ("summary", "summary")
+    ]
+    for actor, headers in world.actors.items():
+        for operation, resource in combos:
+            if resource == "assessments" and operation == "own patch":
+                continue  # assessments are never edited: no such route
+            method, url, options = request_for(world, operation, resource)
+            request_headers = dict(headers)
+            if "if_match" in options:
+                request_headers["If-Match"] = options["if_match"]
+            response = await client.request(
+                method, url, json=options.get("json"), headers=request_headers
+            )
+            cells += 1
+            want = expected(actor, operation, resource)
+            if response.status_code != want:
+                failures.append(
+                    f"{actor} | {operation} {resource}: {response.status_code}, expected {want}"
+                )
+            # Nothing leaks, whatever the status: no private entry to anyone but Alice, and
+            # none of Alice's entries to anyone refused or to Bob.
+            if actor != "patient A":
+                assert CANARY not in response.text, (actor, operation, resource)
+                assert not any(i in response.text for i in alice_private), (
+                    actor,
+                    operation,
+                    resource,
+                )
+            if response.status_code != 200 or actor == "patient B":
+                assert not any(i in response.text for i in alice_all), (actor, operation, resource)
+            if response.status_code >= 400:
+                assert response.headers["content-type"] == "application/problem+json"
+            if response.status_code == 403 and actor.startswith("therapist,"):
+                assert 'error="insufficient_scope"' in response.headers["www-authenticate"]
+    print(f"authorization matrix: {cells} cells checked, {len(failures)} wrong")
+    assert not failures, "\n".join(failures)
+    assert cells == len(world.actors) * (len(combos) - 1)
+
+
+async def test_shared_lists_hold_exactly_the_shared_entries(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    world = await build_world(app, client)
+    token = world.actors["therapist, active grant"]
+    for resource in RESOURCES:
+        listed = await client.get(f"/v1/patients/{world.alice.id}/{resource}", headers=token)
+        assert [item["id"] for item in listed.json()["items"]] == [world.shared[resource]]
+        own = await client.get(
+            f"/v1/{resource}/{world.shared[resource]}", headers=world.alice.headers
+        )
+        assert listed.json()["items"][0] == own.json()
+
+
+async def test_private_entries_stay_out_of_the_summary(client: httpx.AsyncClient) -> None:
+    alice = await register(client)
+    therapist = await register(client, "therapist")
+    await client.post("/v1/checkins", json={"mood": 8}, headers=alice.headers)
+    await client.post("/v1/checkins", json={"mood": 0, "private": True}, headers=alice.headers)
+    await client.post(
+        "/v1/assessments",
+        json={"instrument": "phq9", "answers": [0] * 8 + [3], "private": True},
+        headers=alice.headers,
+    )
+    token = await mint(client, therapist, (await give_grant(client, alice, therapist))["id"])
+    theirs = (await client.get(f"/v1/patients/{alice.id}/summary", headers=bearer(token))).json()
+    mine = (await client.get("/v1/me/summary", headers=alice.headers)).json()
+    assert theirs["mood"][-1] == {"day": theirs["mood"][-1]["day"], "mean": 8.0, "count": 1}
+    assert mine["mood"][-1]["count"] == 2
+    assert theirs["safety_flags"] == []
+    assert theirs["instruments"] == []
+    assert len(mine["safety_flags"]) == 1
+
+
+async def test_revocation_is_immediate(
+    client: httpx.AsyncClient, patient: Person, therapist: Person
+) -> None:
+    grant = await give_grant(client, patient, therapist)
+    token = bearer(await mint(client, therapist, grant["id"]))
+    url = f"/v1/patients/{patient.id}/checkins"
+    assert (await client.get(url, headers=token)).status_code == 200
+    await client.delete(f"/v1/grants/{grant['id']}", headers=patient.headers)
+    refused = await client.get(url, headers=token)
+    assert refused.status_code == 401
+    assert refused.headers["www-authenticate"] == 'Bearer error="invalid_token"'
+
+
+async def test_expiry_is_exact(
+    app: FastAPI, client: httpx.AsyncClient, patient: Person, therapist: Person
+) -> None:
+    grant = await give_grant(client, patient, therapist)
+    token = bearer(await mint(client, therapist, grant["id"]))
+    url = f"/v1/patients/{patient.id}/summary"
+    await expire(app, grant["id"], datetime.now(UTC) + timedelta(minutes=1))
+    assert (await client.get(url, headers=token)).status_code == 200
+    await expire(app, grant["id"], datetime.now(UTC) - timedelta(milliseconds=1))
+    assert (await client.get(url, headers=token)).status_code == 401
+    listed = (await client.get(f"/v1/grants/{grant['id']}", headers=patient.headers)).json()
+    assert listed["state"] == "expired"
+
+
+async def test_read_tokens_work_nowhere_else(
+    client: httpx.AsyncClient, patient: Person, therapist: Person
+) -> None:
+    token = bearer(
+        await mint(client, therapist, (await give_grant(client, patient, therapist))["id"])
+    )
+    for method, url in [
+        ("GET", "/v1/me"),
+        ("GET", "/v1/grants"),
+        ("GET", "/v1/patients"),
+        ("GET", "/v1/sync"),
+        ("GET", "/v1/me/summary"),
+        ("GET", "/v1/me/access-log"),
+        ("POST", "/v1/checkins"),
+    ]:
+        assert (
+            await client.request(method, url, headers=token, json={"mood": 1})
+        ).status_code == 401, url
+
+
+async def audit_count(app: FastAPI, patient_id: str) -> int:
+    async with app.state.sessionmaker() as session:
+        statement = (
+            select(func.count())
+            .select_from(AuditRecord)
+            .where(AuditRecord.patient_id == uuid.UUID(patient_id))
+        )
+        return int(await session.scalar(statement) or 0)
+
+
+async def test_every_therapist_request_leaves_one_audit_record(
+    app: FastAPI, client: httpx.AsyncClient, patient: Person, therapist: Person
+) -> None:
+    checkin = (await client.post("/v1/checkins", json={"mood": 4}, headers=patient.headers)).json()
+    hidden = (
+        await client.post(
+            "/v1/checkins", json={"mood": 1, "private": True}, headers=patient.headers
+        )
+    ).json()
+    grant = await give_grant(client, patient, therapist, ["checkins:read"])
+    token = bearer(await mint(client, therapist, grant["id"]))
+    base = f"/v1/patients/{patient.id}"
+    requests = [
+        (f"{base}/checkins", 200, "allowed", 1),
+        (f"{base}/checkins/{checkin['id']}", 200, "allowed", 1),
+        (f"{base}/checkins/{hidden['id']}", 404, "not_found", 0),
+        (f"{base}/reflections", 403, "insufficient_scope", 0),
+        (f"{base}/summary", 403, "insufficient_scope", 0),
+    ]
+    before = await audit_count(app, patient.id)
+    for url, status, _, _ in requests:
+        assert (await client.get(url, headers=token)).status_code == status
+    await client.delete(f"/v1/grants/{grant['id']}", headers=patient.headers)
+    assert (await client.get(f"{base}/checkins", headers=token)).status_code == 401
+    assert await audit_count(app, patient.id) - before == len(requests) + 1
+
+    log = (await client.get("/v1/me/access-log", headers=patient.headers)).json()["items"]
+    assert [entry["outcome"] for entry in log[: len(requests) + 1]] == ["no_grant"] + [
+        outcome for _, _, outcome, _ in reversed(requests)
+    ]
+    newest_allowed = log[len(requests) - 1]
+    assert newest_allowed["entry_ids"] == [checkin["id"]]
+    assert newest_allowed["therapist_id"] == therapist.id
+    assert "viewed 1 of your mood check-ins" in log[-1]["description"]
+    assert "refused" in log[0]["description"]
+    assert all(entry["request_id"] for entry in log)
+
+
+async def test_requests_without_a_valid_token_are_not_attributed(
+    app: FastAPI, client: httpx.AsyncClient, patient: Person
+) -> None:
+    before = await audit_count(app, patient.id)
+    for headers in ({}, {"Authorization": "Bearer nonsense"}, patient.headers):
+        assert (
+            await client.get(f"/v1/patients/{patient.id}/checkins", headers=headers)
+        ).status_code == 401
+    assert await audit_count(app, patient.id) == before
+
+
+async def test_the_access_log_is_the_patients_own(
+    client: httpx.AsyncClient, patient: Person, therapist: Person
+) -> None:
+    other = await register(client)
+    token = bearer(
+        await mint(client, therapist, (await give_grant(client, patient, therapist))["id"])
+    )
+    await client.get(f"/v1/patients/{patient.id}/checkins", headers=token)
+    assert (await client.get("/v1/me/access-log", headers=other.headers)).json()["items"] == []
+    assert (await client.get("/v1/me/access-log", headers=therapist.headers)).status_code == 403
+    assert (
+        len((await client.get("/v1/me/access-log", headers=patient.headers)).json()["items"]) == 1
+    )
+
+
+@pytest.mark.postgres_only
+@pytest.mark.parametrize(
+    "statement", ["UPDATE audit_records SET count = 99", "DELETE FROM audit_records"]
+)
+async def test_the_database_refuses_to_change_the_audit_trail(app: FastAPI, statement: str) -> None:
+    assert SERVER_URL.startswith("postgresql")
+    async with app.state.engine.connect() as connection:
+        with pytest.raises(Exception, match="append-only"):
+            await connection.execute(text(statement))
+        await connection.rollback()
