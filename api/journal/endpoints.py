@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import inspect
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Response, status
 from pydantic import AwareDatetime, BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.dependencies import CallerDep, SettingsDep
 from api.database import SessionDep
@@ -16,8 +18,9 @@ from api.errors import Forbidden, problems
 from api.journal import idempotency, service
 from api.journal.repository import PageRequest, Scope
 from api.journal.resource import Resource
-from api.models import Role
+from api.models import JournalEntry, Role
 from api.preconditions import etag
+from api.settings import Settings
 
 IfMatch = Annotated[
     str | None,
@@ -66,6 +69,44 @@ def _typed(function: Callable[..., Any], **annotations: Any) -> Callable[..., An
     return function
 
 
+@dataclass(frozen=True)
+class PageQuery:
+    request: PageRequest
+    cursor: str | None
+
+
+async def _page_query(
+    limit: Limit = 50, cursor: Cursor = None, since: Since = None, until: Until = None
+) -> PageQuery:
+    return PageQuery(PageRequest(limit=limit, since=since, until=until), cursor)
+
+
+async def _page_query_by_session(
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    since: Since = None,
+    until: Until = None,
+    session_id: SessionFilter = None,
+) -> PageQuery:
+    request = PageRequest(limit=limit, since=since, until=until, session_id=session_id)
+    return PageQuery(request, cursor)
+
+
+def page_query(resource: Resource) -> Callable[..., Awaitable[PageQuery]]:
+    """The list parameters of a resource: `session_id` only where entries can name a session,
+    so the filter is never offered and then ignored."""
+    return _page_query_by_session if resource.session_linked else _page_query
+
+
+async def read_page(
+    session: AsyncSession, resource: Resource, scope: Scope, settings: Settings, query: PageQuery
+) -> tuple[list[JournalEntry], BaseModel]:
+    """One page of a resource within a scope, as rows and as the response body."""
+    rows, next_cursor = await service.page(session, resource, scope, query.request, query.cursor)
+    items = [resource.present(resource, row, settings) for row in rows]
+    return rows, page_model(resource)(items=items, next_cursor=next_cursor)
+
+
 def page_model(resource: Resource) -> type[BaseModel]:
     from api.journal.schemas import Page
 
@@ -111,32 +152,14 @@ def build_router(resource: Resource) -> APIRouter:
     )
 
     async def list_entries(
-        scope: OwnScope,
-        session: SessionDep,
-        settings: SettingsDep,
-        limit: Limit = 50,
-        cursor: Cursor = None,
-        since: Since = None,
-        until: Until = None,
-        session_id: SessionFilter = None,
+        scope: OwnScope, session: SessionDep, settings: SettingsDep, query: Any
     ) -> Response:
-        request = PageRequest(limit=limit, since=since, until=until, session_id=session_id)
-        rows, next_cursor = await service.page(session, resource, scope, request, cursor)
-        items = [resource.present(resource, row, settings) for row in rows]
-        return json_response(page_model(resource)(items=items, next_cursor=next_cursor))
+        _rows, page = await read_page(session, resource, scope, settings, query)
+        return json_response(page)
 
-    if not resource.session_linked:
-        # No session_id on this resource: the filter is not offered rather than ignored.
-        list_entries.__signature__ = inspect.signature(list_entries, eval_str=True).replace(  # type: ignore[attr-defined]
-            parameters=[
-                p
-                for p in inspect.signature(list_entries, eval_str=True).parameters.values()
-                if p.name != "session_id"
-            ]
-        )
     router.add_api_route(
         "",
-        list_entries,
+        _typed(list_entries, query=Annotated[PageQuery, Depends(page_query(resource))]),
         methods=["GET"],
         name=f"list_{resource.name}",
         response_model=page_model(resource),

@@ -4,7 +4,6 @@ No `from __future__ import annotations` here: the generated routes annotate with
 built per resource, which FastAPI must see as objects, not as names to look up.
 """
 
-import inspect
 import uuid
 from typing import Annotated
 
@@ -16,21 +15,12 @@ from api.database import SessionDep
 from api.errors import Forbidden, NotFound, problems
 from api.grants.repository import GrantRepository
 from api.journal import service
-from api.journal.endpoints import (
-    Cursor,
-    Limit,
-    SessionFilter,
-    Since,
-    Until,
-    json_response,
-    page_model,
-)
+from api.journal.endpoints import PageQuery, json_response, page_model, page_query, read_page
 from api.journal.registry import RESOURCES
-from api.journal.repository import PageRequest
 from api.journal.resource import Resource
 from api.models import AuditOutcome, ReadScope, Role
 from api.models.base import utcnow
-from api.patients.access import NO_PATIENT, ReadAccess, require
+from api.patients.access import ReadAccess, require
 from api.summary.endpoints import Days, Tz, parse_tz
 from api.summary.schemas import Summary
 from api.summary.service import build_summary
@@ -86,25 +76,12 @@ def add_read_routes(resource: Resource) -> None:
     async def list_shared(
         settings: SettingsDep,
         access: Annotated[ReadAccess, Depends(require(needed, resource.name, "list"))],
-        limit: Limit = 50,
-        cursor: Cursor = None,
-        since: Since = None,
-        until: Until = None,
-        session_id: SessionFilter = None,
+        query: Annotated[PageQuery, Depends(page_query(resource))],
     ) -> Response:
-        request = PageRequest(limit=limit, since=since, until=until, session_id=session_id)
-        rows, next_cursor = await service.page(
-            access.session, resource, access.scope, request, cursor
-        )
+        rows, page = await read_page(access.session, resource, access.scope, settings, query)
         await access.allowed([row.id for row in rows])
-        items = [resource.present(resource, row, settings) for row in rows]
-        return json_response(page_model(resource)(items=items, next_cursor=next_cursor))
+        return json_response(page)
 
-    if not resource.session_linked:
-        signature = inspect.signature(list_shared, eval_str=True)
-        list_shared.__signature__ = signature.replace(  # type: ignore[attr-defined]
-            parameters=[p for p in signature.parameters.values() if p.name != "session_id"]
-        )
     router.add_api_route(
         f"/{{patient_id}}/{resource.name}",
         list_shared,
@@ -159,6 +136,3 @@ async def get_patient_summary(
     )
     await access.allowed([], count=0)
     return summary
-
-
-__all__ = ["NO_PATIENT", "router"]
