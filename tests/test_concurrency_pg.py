@@ -22,8 +22,9 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from api.journal.registry import RESOURCES
 from api.journal.repository import EntryRepository, Scope, next_seq
-from api.models import Checkin
+from api.models import Checkin, DosingSession
 from tests.support.journal import (
     RESOURCE_NAMES,
     Json,
@@ -55,24 +56,27 @@ async def bounded(awaitable: Awaitable[T]) -> T:
     return await asyncio.wait_for(awaitable, timeout=BOUND)
 
 
-async def waiting_on_locks(app: FastAPI) -> int:
-    """How many statements on this test database are waiting for a lock right now."""
+async def waiting_on_locks(app: FastAPI, on: str) -> int:
+    """How many statements on this test database that mention ``on`` wait for a lock now."""
     async with sessionmaker(app)() as session:
         count = await session.scalar(
             text(
-                "SELECT count(*) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            )
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock' AND query LIKE :pattern"
+            ),
+            {"pattern": f"%{on}%"},
         )
     return int(count or 0)
 
 
-async def until_waiting(app: FastAPI, count: int) -> None:
-    """Return once ``count`` statements wait for a lock; fail if that never happens."""
+async def until_waiting(app: FastAPI, count: int, on: str = "") -> None:
+    """Return once ``count`` statements mentioning ``on`` wait for a lock; fail if never."""
 
     async def poll() -> None:
-        while await waiting_on_locks(app) < count:
-            await asyncio.sleep(0.01)
+        while True:
+            if await waiting_on_locks(app, on) >= count:
+                return
+            await asyncio.sleep(0.01)  # PostgreSQL offers nothing to await here; poll it
 
     await bounded(poll())
 
@@ -130,7 +134,7 @@ async def test_a_write_that_commits_late_is_not_skipped_by_a_sync_in_between(
         )
         try:
             # The API write must queue behind it for a change number...
-            await until_waiting(app, 1)
+            await until_waiting(app, 1, on="change_counters")
             assert not api_create.done()
             # ...while a client syncs: it sees nothing yet and keeps its cursor.
             during = await bounded(pull(client, patient, start["next_cursor"]))
@@ -139,7 +143,8 @@ async def test_a_write_that_commits_late_is_not_skipped_by_a_sync_in_between(
             seen |= all_ids(during)
             await held.commit()
         finally:
-            await held.rollback()  # nothing left to undo after the commit; frees the lock if failed
+            # Nothing left to undo after the commit; frees the lock if something failed.
+            await held.rollback()
             response = await bounded(api_create)
 
     assert response.status_code == 201, response.text
@@ -151,26 +156,67 @@ async def test_a_write_that_commits_late_is_not_skipped_by_a_sync_in_between(
     assert later["next_cursor"] == str(int(start["next_cursor"]) + 2)
 
 
+async def test_a_sync_is_not_misled_by_writes_that_commit_while_it_reads(
+    app: FastAPI, client: httpx.AsyncClient, patient: Person
+) -> None:
+    # A pull reads each resource in turn. Here two writes commit between its read of sessions
+    # and its read of check-ins: a session (the lower change number) and then a check-in. The
+    # pull must not answer with the check-in's number as its cursor without the session, or the
+    # session is never delivered.
+    order = [resource.name for resource in RESOURCES]
+    assert order.index("sessions") < order.index("checkins"), "the pull reads sessions first"
+    await create(client, patient, "checkins", mood=1)
+    start = await pull(client, patient, "0")
+    owner = Scope.own(uuid.UUID(patient.id))
+    session_id, checkin_id = uuid.uuid4(), uuid.uuid4()
+
+    async with sessionmaker(app)() as writer:
+        # Holding this makes the pull wait at its check-ins query, after it has read sessions.
+        await writer.execute(text("LOCK TABLE checkins IN ACCESS EXCLUSIVE MODE"))
+        puller = asyncio.create_task(pull(client, patient, start["next_cursor"]))
+        try:
+            await until_waiting(app, 1, on="FROM checkins")
+            await EntryRepository(writer, DosingSession, owner).add(
+                session_id, {"started_at": now(), "route": "im", "setting": "clinic"}
+            )
+            await EntryRepository(writer, Checkin, owner).add(
+                checkin_id, {"recorded_at": now(), "mood": 2, "backfilled": False}
+            )
+            await writer.commit()
+        finally:
+            # Nothing left to undo after the commit; frees the lock if something failed.
+            await writer.rollback()
+            during = await bounded(puller)
+
+    seen = all_ids(during)
+    later = await pull(client, patient, during["next_cursor"])
+    seen |= all_ids(later)
+    assert seen == {str(session_id), str(checkin_id)}
+
+
 async def test_a_syncer_looping_through_concurrent_creates_sees_every_one(
     client: httpx.AsyncClient, patient: Person
 ) -> None:
-    writes = [
-        (RESOURCE_NAMES[n % len(RESOURCE_NAMES)], new_id()) for n in range(40)
-    ]  # 8 of each resource, with client ids
+    # 8 of each resource, with client ids; a third without an Idempotency-Key, so that requests
+    # differ in the work they do between taking a change number and committing.
+    writes = [(RESOURCE_NAMES[n % len(RESOURCE_NAMES)], new_id()) for n in range(40)]
+    # All 40 start at once, but at most 8 hold a pooled connection (the pool has 10): the syncer
+    # gets its turns while the creates race each other, instead of queueing behind all of them.
+    in_flight = asyncio.Semaphore(8)
     finished = asyncio.Event()
     seen: list[str] = []
+
+    async def post(n: int, name: str, entry_id: str) -> httpx.Response:
+        headers = {**patient.headers, "Idempotency-Key": entry_id} if n % 3 else patient.headers
+        async with in_flight:
+            return await client.post(
+                f"/v1/{name}", json={**body_for(name), "id": entry_id}, headers=headers
+            )
 
     async def create_all() -> list[httpx.Response]:
         try:
             return await asyncio.gather(
-                *(
-                    client.post(
-                        f"/v1/{name}",
-                        json={**body_for(name), "id": entry_id},
-                        headers=patient.headers,
-                    )
-                    for name, entry_id in writes
-                )
+                *(post(n, name, entry_id) for n, (name, entry_id) in enumerate(writes))
             )
         finally:
             finished.set()
@@ -183,7 +229,7 @@ async def test_a_syncer_looping_through_concurrent_creates_sees_every_one(
             page = await pull(client, patient, cursor, limit=7)
             assert int(page["next_cursor"]) >= int(cursor)
             seen.extend(entry["id"] for name in RESOURCE_NAMES for entry in page["changes"][name])
-            cursor = page["next_cursor"]
+            cursor = str(page["next_cursor"])
             if last_round and not page["has_more"]:
                 return cursor
             await asyncio.sleep(0)
@@ -237,7 +283,8 @@ async def test_two_concurrent_edits_from_the_same_version_cannot_both_win(
     assert loser.headers["content-type"] == "application/problem+json"
     stored = await client.get(f"/v1/checkins/{checkin['id']}", headers=patient.headers)
     assert stored.json()["mood"] == winner.json()["mood"]
-    assert stored.json()["version"] == 2 and stored.headers["etag"] == '"2"'
+    assert stored.json()["version"] == 2
+    assert stored.headers["etag"] == '"2"'
     # The loser's change number was returned: the feed has no gap.
     page = await pull(client, patient, "0")
     assert page["changes"]["checkins"] == [stored.json()]

@@ -87,7 +87,8 @@ async def test_daily_mood_is_the_mean_of_each_days_check_ins(
     body = await summary(client, patient, days=30)
     today_after = now().date()
 
-    assert body["days"] == 30 and body["tz"] == "UTC"
+    assert body["days"] == 30
+    assert body["tz"] == "UTC"
     days = [date.fromisoformat(d["day"]) for d in body["mood"]]
     assert len(days) == 30
     assert days[-1] in {today_before, today_after}

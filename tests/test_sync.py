@@ -87,7 +87,8 @@ async def test_an_edit_shows_the_entry_once_with_its_new_version(
 
     since_cursor = await pull(client, patient, cursor)
     assert since_cursor["changes"]["checkins"] == [edited]
-    assert edited["version"] == 2 and edited["mood"] == 8
+    assert edited["version"] == 2
+    assert edited["mood"] == 8
     assert page_size(since_cursor) == 1
     assert since_cursor["next_cursor"] == str(int(cursor) + 1)
 
@@ -202,11 +203,8 @@ async def test_a_bad_cursor_is_a_400_problem(
 async def test_a_30_digit_cursor_is_refused_as_a_problem(
     client: httpx.AsyncClient, patient: Person
 ) -> None:
-    # The query parameter is declared with maxLength 20 in the published spec, so FastAPI's own
-    # validation answers before the cursor is parsed: 422 rather than the parser's 400.
     response = await client.get("/v1/sync", params={"cursor": "1" * 30}, headers=patient.headers)
-    body = assert_problem(response, 422)
-    assert body["errors"][0]["loc"] == ["query", "cursor"]
+    assert_problem(response, 400)
 
 
 async def test_another_patients_changes_never_appear(
@@ -308,10 +306,11 @@ async def test_a_batch_of_create_update_and_delete_applies_in_order(
             "etag": None,
         },
     ]
-    assert result["next_cursor"] == str(int(cursor) + 4)
+    assert set(result) == {"results"}  # no cursor here: pulls move only from their own
 
     got = await client.get(f"/v1/checkins/{checkin['id']}", headers=patient.headers)
-    assert got.json()["mood"] == 9 and got.headers["etag"] == '"2"'
+    assert got.json()["mood"] == 9
+    assert got.headers["etag"] == '"2"'
     assert await list_ids(client, patient, "intentions") == {new_intention_id}
     assert await list_ids(client, patient, "sessions") == {session_id}
 
@@ -323,7 +322,7 @@ async def test_a_batch_of_create_update_and_delete_applies_in_order(
         "checkins": {checkin["id"]},
     }
     assert deleted_ids(page) == {**NOTHING, "intentions": {intention["id"]}}
-    assert page["next_cursor"] == result["next_cursor"]
+    assert page["next_cursor"] == str(int(cursor) + 4)  # four writes, one change number each
 
 
 async def assert_nothing_written(
@@ -439,7 +438,6 @@ async def test_resending_a_batch_with_the_same_key_replays_it_and_writes_nothing
     first = await push(client, patient, operations, key)
     assert first.status_code == 200, first.text
     cursor, before = await snapshot(client, patient)
-    assert cursor == first.json()["next_cursor"]
 
     again = await push(client, patient, operations, key)
 
@@ -448,7 +446,8 @@ async def test_resending_a_batch_with_the_same_key_replays_it_and_writes_nothing
     assert again.headers["idempotent-replayed"] == "true"
     assert "idempotent-replayed" not in first.headers
     await assert_nothing_written(client, patient, cursor, before)
-    assert len(before["checkins"]) == 2 and len(before["reflections"]) == 1
+    assert len(before["checkins"]) == 2
+    assert len(before["reflections"]) == 1
 
 
 async def test_the_same_key_with_another_batch_is_422(

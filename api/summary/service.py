@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.assessments.schemas import CrisisResource
 from api.journal.repository import EntryRepository, Scope
+from api.journal.schemas import FUTURE_TOLERANCE
 from api.models import Assessment, Checkin, DosingSession
 from api.settings import Settings
 from api.summary import calculations as calc
@@ -43,7 +44,9 @@ async def build_summary(
         )
     ]
     # Only the check-ins the figures need: the window, and the days around each dosing session.
-    ranges = [and_(Checkin.recorded_at >= window_start, Checkin.recorded_at <= now)] + [
+    # Up to the same few minutes ahead a check-in may be stamped with, so none is left out.
+    window_end = now + FUTURE_TOLERANCE
+    ranges = [and_(Checkin.recorded_at >= window_start, Checkin.recorded_at <= window_end)] + [
         and_(
             Checkin.recorded_at >= point.at - calc.BEFORE_DOSING,
             Checkin.recorded_at <= point.at + calc.AFTER_DOSING_LONG,

@@ -21,7 +21,7 @@ async def pull_changes(
     session: SessionDep,
     settings: SettingsDep,
     cursor: Annotated[
-        str, Query(max_length=20, description="`next_cursor` of the last sync; `0` the first time.")
+        str, Query(max_length=64, description="`next_cursor` of the last sync; `0` the first time.")
     ] = "0",
     limit: Annotated[
         int, Query(ge=1, le=1000, description="At most this many changes, 1-1000.")

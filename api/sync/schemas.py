@@ -77,5 +77,7 @@ class OperationResult(BaseModel):
 
 
 class SyncResult(BaseModel):
+    """What each operation did. No cursor: another device's changes may lie between your last pull
+    and this batch, so keep pulling from your own `next_cursor` (your writes come back too)."""
+
     results: list[OperationResult]
-    next_cursor: str = Field(description="The change sequence after this batch.")

@@ -43,15 +43,30 @@ async def pull(
     ``limit`` are among them, so merging and cutting gives an exact page, and more than ``limit``
     candidates in all means more changes wait (with only ``limit`` per source, one source holding
     more than a page would look like the end).
+
+    The reads below are separate statements, and on PostgreSQL (read committed) each sees what
+    had committed when it began: a write may commit between them, and with it (numbers being
+    handed out in commit order) every lower number. So the counter is read first, and only
+    changes up to it are answered: all of those committed before that read, so every later
+    statement sees them. Anything past it waits for the next pull, which is never skipped,
+    because the cursor stays at or below the counter read here.
     """
     after = parse_cursor(cursor)
     fetch = limit + 1
+    committed = (
+        await session.scalar(
+            select(ChangeCounter.last_seq).where(ChangeCounter.owner_id == scope.owner_id)
+        )
+        or 0
+    )
     candidates: list[tuple[int, str, JournalEntry | Tombstone]] = []
     for resource in RESOURCES:
         rows = await EntryRepository(session, resource.model, scope).changed_since(after, fetch)
-        candidates.extend((row.seq, resource.name, row) for row in rows)
+        candidates.extend((row.seq, resource.name, row) for row in rows if row.seq <= committed)
     candidates.extend(
-        (t.seq, t.resource, t) for t in await tombstones_since(session, scope, after, fetch)
+        (t.seq, t.resource, t)
+        for t in await tombstones_since(session, scope, after, fetch)
+        if t.seq <= committed
     )
     candidates.sort(key=lambda candidate: candidate[0])
     page = candidates[:limit]
@@ -140,7 +155,4 @@ async def push(session: AsyncSession, scope: Scope, batch: SyncBatch) -> SyncRes
             )
             problem.extra["operation"] = index
             raise
-    last_seq = await session.scalar(
-        select(ChangeCounter.last_seq).where(ChangeCounter.owner_id == scope.owner_id)
-    )
-    return SyncResult(results=results, next_cursor=str(last_seq or 0))
+    return SyncResult(results=results)

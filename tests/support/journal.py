@@ -27,7 +27,8 @@ def now() -> datetime:
 def phq9(total: int, *, item9: int = 0) -> list[int]:
     """PHQ-9 answers summing to ``total`` with item 9 (self-harm) answered ``item9``."""
     rest = total - item9
-    assert 0 <= item9 <= 3 and 0 <= rest <= 24
+    assert 0 <= item9 <= 3
+    assert 0 <= rest <= 24
     answers = [min(3, max(0, rest - 3 * i)) for i in range(8)]
     return [*answers, item9]
 
@@ -39,7 +40,7 @@ def gad7(total: int) -> list[int]:
 
 def body_for(resource: str, **fields: Any) -> Json:
     """A minimal valid create body for ``resource``, with ``fields`` added or replaced."""
-    base: Json = {
+    bodies: dict[str, Json] = {
         "sessions": {
             "started_at": iso(now() - timedelta(hours=2)),
             "route": "im",
@@ -49,18 +50,8 @@ def body_for(resource: str, **fields: Any) -> Json:
         "reflections": {"text": "It felt like a long exhale."},
         "checkins": {"mood": 5},
         "assessments": {"instrument": "phq9", "answers": phq9(6)},
-    }[resource]
-    return {**base, **fields}
-
-
-def edit_for(resource: str) -> Json:
-    """A valid PATCH body for an editable resource."""
-    return {
-        "sessions": {"notes": "edited"},
-        "intentions": {"text": "edited"},
-        "reflections": {"text": "edited"},
-        "checkins": {"mood": 9},
-    }[resource]
+    }
+    return {**bodies[resource], **fields}
 
 
 def assert_problem(response: httpx.Response, status: int) -> Json:
