@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -12,17 +11,7 @@ import pytest
 from api.app import create_app
 from api.settings import Settings
 from tests.conftest import make_settings
-
-PROBLEM_FIELDS = {"type", "title", "status", "detail"}
-
-
-def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status
-    assert response.headers["content-type"] == "application/problem+json"
-    body: dict[str, Any] = response.json()
-    assert set(body) >= PROBLEM_FIELDS
-    assert body["status"] == status
-    return body
+from tests.support.journal import assert_problem
 
 
 async def test_unknown_path_is_a_404_problem(client: httpx.AsyncClient) -> None:

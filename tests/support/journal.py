@@ -8,9 +8,10 @@ from typing import Any
 
 import httpx
 
+from tests.support.entries import RESOURCES
 from tests.support.people import Person
 
-RESOURCE_NAMES = ("sessions", "intentions", "reflections", "checkins", "assessments")
+RESOURCE_NAMES = tuple(RESOURCES)
 PROBLEM_FIELDS = {"type", "title", "status", "detail"}
 
 Json = dict[str, Any]
