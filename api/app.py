@@ -21,6 +21,7 @@ from api.grants.endpoints import router as grants_router
 from api.health.endpoints import router as health_router
 from api.journal.endpoints import build_router
 from api.journal.registry import RESOURCES
+from api.logs import AccessLog, configure_logging
 from api.middleware import BodySizeLimit, RequestId, SecurityHeaders
 from api.openapi import build_openapi
 from api.patients.endpoints import router as patients_router
@@ -93,6 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings.log_level)
         engine = create_engine(settings)
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
@@ -127,6 +129,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(AccessLog)
     app.add_middleware(RequestId)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
     return app

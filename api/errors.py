@@ -6,19 +6,20 @@ and Starlette's own errors, into ``application/problem+json``.
 
 from __future__ import annotations
 
-import logging
 from typing import Any, ClassVar
 
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.logs import exception_summary
 from api.serialization import json_bytes
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
-logger = logging.getLogger("api.errors")
+logger = structlog.get_logger("api.errors")
 
 
 class ValidationIssue(BaseModel):
@@ -191,8 +192,8 @@ async def _validation_error(_request: Request, exc: Exception) -> Response:
 
 
 async def _unexpected(_request: Request, exc: Exception) -> Response:
-    # The operator gets the type and traceback in the log; the client gets nothing it could use.
-    logger.error("unhandled exception", exc_info=exc)
+    # The operator gets the type and where it happened; the client gets nothing it could use.
+    logger.error("unhandled exception", **exception_summary(exc))
     body = {
         "type": "/problems/internal-error",
         "title": "Internal Server Error",

@@ -50,6 +50,8 @@ class Settings(BaseSettings):
         {"name": "Emergency services", "phone": "911 (US) / 112 (EU) / 999 (UK)"},
     ]
 
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
 
     @model_validator(mode="after")

@@ -1,0 +1,110 @@
+"""Structured JSON logs, one object per line, every line of a request carrying its request id.
+
+What may be logged is decided here, not at each call site: the request line names the route
+template (`/v1/patients/{patient_id}/checkins`), never the concrete path or the query string,
+and an unexpected exception is logged by type and code location, never by its message (a
+database error's message can quote the row it failed on).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+import traceback
+from typing import Any
+
+import structlog
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+_SHARED: list[Any] = [
+    structlog.contextvars.merge_contextvars,
+    structlog.stdlib.add_log_level,
+    structlog.stdlib.add_logger_name,
+    structlog.processors.TimeStamper(fmt="iso", utc=True),
+]
+
+
+DATA_BEARING_LOGGERS = ("aiosqlite", "asyncpg", "sqlalchemy", "httpx", "httpcore")
+
+
+def configure_logging(level: str = "INFO") -> None:
+    """Route the standard library's logging (uvicorn's included) and structlog through one JSON
+    formatter on stdout. Called once per process, from the app's lifespan."""
+    structlog.configure(
+        processors=[*_SHARED, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        cache_logger_on_first_use=True,
+    )
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(json_formatter())
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(level)
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        uvicorn_logger = logging.getLogger(name)
+        uvicorn_logger.handlers = []
+        uvicorn_logger.propagate = True
+    # Uvicorn's access line carries the full path and query string: ours replaces it.
+    logging.getLogger("uvicorn.access").disabled = True
+    # These write SQL parameters and URLs at DEBUG and INFO: rows and tokens. Held at WARNING
+    # whatever the level asked for.
+    for name in DATA_BEARING_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def json_formatter() -> logging.Formatter:
+    return structlog.stdlib.ProcessorFormatter(
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.JSONRenderer(),
+        ],
+        foreign_pre_chain=_SHARED,
+    )
+
+
+def exception_summary(exc: BaseException) -> dict[str, Any]:
+    """Where it failed, without what it said."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    return {
+        "error_type": f"{type(exc).__module__}.{type(exc).__qualname__}",
+        "frames": [f"{frame.filename}:{frame.lineno} in {frame.name}" for frame in frames[-8:]],
+    }
+
+
+class AccessLog:
+    """One line per request: method, route template, status, duration, request id."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.logger = structlog.get_logger("api.access")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+        request_id = scope.get("state", {}).get("request_id", "")
+        # Not cleared on the way out: the server's last-resort error handler logs after us, and
+        # each request runs in a task of its own, with a context of its own.
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+
+        async def send_recording_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_recording_status)
+        finally:
+            route = scope.get("route")
+            self.logger.info(
+                "request",
+                method=scope["method"],
+                route=getattr(route, "path", "unmatched"),
+                status=status,
+                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            )
