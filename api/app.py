@@ -16,7 +16,7 @@ from api.auth.keys import load_key_ring
 from api.auth.passwords import Passwords
 from api.auth.tokens import TokenCodec
 from api.database import create_engine, create_sessionmaker
-from api.errors import install_error_handlers
+from api.errors import CatchAll, install_error_handlers
 from api.grants.endpoints import router as grants_router
 from api.health.endpoints import router as health_router
 from api.journal.endpoints import build_router
@@ -25,6 +25,7 @@ from api.logs import AccessLog, configure_logging
 from api.middleware import BodySizeLimit, RequestId, SecurityHeaders
 from api.openapi import build_openapi
 from api.patients.endpoints import router as patients_router
+from api.ratelimit import RateLimit, RateLimiter
 from api.settings import Settings, get_settings
 from api.summary.endpoints import router as summary_router
 from api.sync.endpoints import router as sync_router
@@ -100,9 +101,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.sessionmaker = create_sessionmaker(engine)
         app.state.tokens = TokenCodec(load_key_ring(settings), settings)
         app.state.passwords = Passwords(settings)
+        app.state.limiter = RateLimiter(settings)
         try:
             yield
         finally:
+            app.state.limiter.close()
             await engine.dispose()
 
     app = FastAPI(
@@ -127,8 +130,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         health_router,
     ):
         app.include_router(router)
-    app.add_middleware(SecurityHeaders)
+    # Listed inside out: each wraps the ones above it, so every answer, 413, 429 and 500
+    # included, gets the security headers, the request id and an access log line.
+    app.add_middleware(CatchAll)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RateLimit)
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(AccessLog)
     app.add_middleware(RequestId)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]

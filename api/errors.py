@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.logs import exception_summary
 from api.serialization import json_bytes
@@ -112,6 +113,10 @@ class PreconditionRequired(ProblemError):
     status, title, slug = 428, "Precondition Required", "precondition-required"
 
 
+class TooManyRequests(ProblemError):
+    status, title, slug = 429, "Too Many Requests", "too-many-requests"
+
+
 class ServiceUnavailable(ProblemError):
     status, title, slug = 503, "Service Unavailable", "unavailable"
 
@@ -191,7 +196,7 @@ async def _validation_error(_request: Request, exc: Exception) -> Response:
     return problem_response(422, body)
 
 
-async def _unexpected(_request: Request, exc: Exception) -> Response:
+def _internal_error(exc: BaseException) -> Response:
     # The operator gets the type and where it happened; the client gets nothing it could use.
     logger.error("unhandled exception", **exception_summary(exc))
     body = {
@@ -201,6 +206,33 @@ async def _unexpected(_request: Request, exc: Exception) -> Response:
         "detail": "Something went wrong on our side. It has been logged.",
     }
     return problem_response(500, body)
+
+
+async def _unexpected(_request: Request, exc: Exception) -> Response:
+    return _internal_error(exc)
+
+
+class CatchAll:
+    """The last resort, inside the other middleware so a 500 is logged and headed like any
+    answer (Starlette's own handler sits outside all of them)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            if started or scope["type"] != "http":
+                raise
+            await _internal_error(exc)(scope, receive, send)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -220,6 +252,7 @@ _DESCRIPTIONS = {
     413: "The request body is larger than 1 MiB.",
     422: "The request failed validation; `errors` says where.",
     428: "If-Match is required: read the resource first and send its ETag.",
+    429: "Too many requests: wait `Retry-After` seconds. `RateLimit-*` headers show the budget.",
     503: "The database is not reachable right now; retry after `Retry-After` seconds.",
 }
 

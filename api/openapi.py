@@ -8,6 +8,14 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from api.errors import PROBLEM_MEDIA_TYPE
+from api.ratelimit import UNLIMITED_PATHS
+
+
+def _too_many() -> dict[str, Any]:
+    return {
+        "description": "Too many requests: wait `Retry-After` seconds. `RateLimit-*` headers show the budget.",
+        "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
 
 
 def build_openapi(app: FastAPI) -> dict[str, Any]:
@@ -20,8 +28,11 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
         routes=app.routes,
         tags=app.openapi_tags,
     )
-    for path_item in spec.get("paths", {}).values():
+    for path, path_item in spec.get("paths", {}).items():
         for operation in path_item.values():
+            if not path.startswith(UNLIMITED_PATHS):
+                # The rate-limit middleware can answer any of these (see api.ratelimit).
+                operation["responses"].setdefault("429", _too_many())
             for status, response in operation.get("responses", {}).items():
                 content = response.get("content", {})
                 if status[0] in "45" and "application/json" in content:

@@ -50,6 +50,17 @@ class Settings(BaseSettings):
         {"name": "Emergency services", "phone": "911 (US) / 112 (EU) / 999 (UK)"},
     ]
 
+    # Rate limits, in the `limits` notation ("10/minute"). Counters live in this process unless
+    # REDIS_URL is set, and then in Redis, shared by every process.
+    redis_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("JOURNAL_REDIS_URL", "REDIS_URL")
+    )
+    rate_limit_key_prefix: str = "journal"
+    rate_limit_per_token: str = "600/minute"  # noqa: S105 - a rate, not a secret
+    rate_limit_per_address: str = "120/minute"
+    rate_limit_token_per_address: str = "30/minute"  # noqa: S105
+    rate_limit_token_per_account: str = "10/minute"  # noqa: S105
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)

@@ -40,6 +40,11 @@ def make_settings(data_dir: Path, database_url: str, **overrides: object) -> Set
         # Cheap hashing: the suite registers hundreds of accounts; the algorithm is the same.
         "password_hash_memory_kib": 1024,
         "password_hash_time_cost": 1,
+        # The suite signs in hundreds of times from one address; limits get their own tests.
+        "rate_limit_per_token": "100000/minute",
+        "rate_limit_per_address": "100000/minute",
+        "rate_limit_token_per_address": "100000/minute",
+        "rate_limit_token_per_account": "100000/minute",
         **overrides,
     }
     return Settings.model_validate(values)

@@ -13,7 +13,7 @@ import pytest
 from tests.support.entries import EDIT, RESOURCES, body
 from tests.support.people import Person, register
 
-VOLATILE_HEADERS = {"date", "x-request-id"}
+VOLATILE_HEADERS = {"date", "x-request-id", "ratelimit-remaining", "ratelimit-reset"}
 
 
 def shape(response: httpx.Response) -> tuple[int, Any, dict[str, str]]:

@@ -9,6 +9,7 @@ from api.auth.dependencies import PasswordsDep, SettingsDep, TokensDep
 from api.auth.schemas import JWKS, TokenResponse
 from api.database import SessionDep
 from api.errors import OAuthError, OAuthProblem, problems
+from api.ratelimit import client_address
 
 router = APIRouter(tags=["auth"])
 
@@ -24,10 +25,11 @@ MAX_FIELD = 4096  # no credential of ours is longer; longer input is refused unr
             "description": "RFC 6749 errors (`invalid_request`, `invalid_grant`, "
             "`unsupported_grant_type`), as problem+json with `error` and `error_description`.",
         },
-        **problems(413, 422),
+        **problems(413, 422, 429),
     },
 )
 async def issue_token(
+    request: Request,
     session: SessionDep,
     passwords: PasswordsDep,
     tokens: TokensDep,
@@ -49,6 +51,7 @@ async def issue_token(
     Each call returns a new access token (15 minutes) and a new refresh token; the refresh
     token presented is used up.
     """
+    await request.app.state.limiter.check_token_request(client_address(request.scope), username)
     if any(
         value is not None and len(value) > MAX_FIELD
         for value in (username, password, refresh_token)

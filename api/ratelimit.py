@@ -1,0 +1,142 @@
+"""Rate limits (the `limits` package): counters in this process by default, in Redis when
+REDIS_URL is set so that every process behind a load balancer counts together.
+
+Two kinds: the token endpoint is limited per client address and per account (password guessing),
+and every other request spends from a budget per bearer token (or per address without one).
+Keys hold hashes, never a token or an email. If Redis cannot be reached the limiter lets requests
+through and says so in the log: an outage of the limiter must not become an outage of the journal.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from dataclasses import dataclass
+
+import coredis
+import structlog
+from limits import RateLimitItem, parse
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from limits.storage import storage_from_string
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.errors import TooManyRequests, problem_response
+from api.settings import Settings
+
+logger = structlog.get_logger("api.ratelimit")
+UNLIMITED_PATHS = ("/healthz", "/readyz", "/.well-known/", "/docs", "/openapi.json", "/redoc")
+# Limited in its route, per address and per account, instead of by the budget below.
+OWN_LIMITS = ("/v1/auth/token",)
+
+
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_after: int  # seconds
+
+    def headers(self) -> dict[str, str]:
+        return {
+            "RateLimit-Limit": str(self.limit),
+            "RateLimit-Remaining": str(self.remaining),
+            "RateLimit-Reset": str(self.reset_after),
+        }
+
+
+class RateLimiter:
+    def __init__(self, settings: Settings) -> None:
+        prefix = settings.rate_limit_key_prefix
+        # Our own pool, so that shutting down closes its connections.
+        self._pool = (
+            coredis.ConnectionPool.from_url(settings.redis_url) if settings.redis_url else None
+        )
+        if self._pool is not None:
+            self._storage = storage_from_string(
+                f"async+{settings.redis_url}",
+                key_prefix=prefix,
+                connection_pool=self._pool,  # type: ignore[arg-type]  # passed through to coredis
+            )
+        else:
+            self._storage = storage_from_string("async+memory://", key_prefix=prefix)
+        self._strategy = SlidingWindowCounterRateLimiter(self._storage)
+        self.per_token = parse(settings.rate_limit_per_token)
+        self.per_address = parse(settings.rate_limit_per_address)
+        self.token_per_address = parse(settings.rate_limit_token_per_address)
+        self.token_per_account = parse(settings.rate_limit_token_per_account)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.disconnect()
+
+    async def hit(self, item: RateLimitItem, kind: str, key: str) -> Verdict:
+        try:
+            allowed = await self._strategy.hit(item, kind, _digest(key))
+            stats = await self._strategy.get_window_stats(item, kind, _digest(key))
+        except Exception as exc:
+            logger.warning("rate limiter unavailable", error_type=type(exc).__name__)
+            return Verdict(True, item.amount, item.amount, 0)
+        reset_after = max(0, math.ceil(stats.reset_time - time.time()))
+        return Verdict(allowed, item.amount, stats.remaining, reset_after)
+
+    async def check_token_request(self, address: str, username: str | None) -> None:
+        """Raise 429 when this address or this account has asked for tokens too often."""
+        checks = [(self.token_per_address, "token-address", address)]
+        if username:
+            checks.append((self.token_per_account, "token-account", username.strip().lower()))
+        for item, kind, key in checks:
+            verdict = await self.hit(item, kind, key)
+            if not verdict.allowed:
+                raise too_many(verdict)
+
+
+def too_many(verdict: Verdict) -> TooManyRequests:
+    retry_after = max(1, verdict.reset_after)
+    return TooManyRequests(
+        f"Too many requests: try again in {retry_after} seconds.",
+        headers={**verdict.headers(), "Retry-After": str(retry_after)},
+    )
+
+
+def client_address(scope: Scope) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
+class RateLimit:
+    """Spend one request from the caller's budget; 429 with Retry-After when it is gone."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(UNLIMITED_PATHS + OWN_LIMITS):
+            await self.app(scope, receive, send)
+            return
+        limiter: RateLimiter = scope["app"].state.limiter
+        authorization = next((v for k, v in scope["headers"] if k == b"authorization"), None)
+        if authorization:
+            verdict = await limiter.hit(limiter.per_token, "token", authorization.decode("latin-1"))
+        else:
+            verdict = await limiter.hit(limiter.per_address, "address", client_address(scope))
+        if not verdict.allowed:
+            problem = too_many(verdict)
+            await problem_response(problem.status, problem.body(), problem.headers)(
+                scope, receive, send
+            )
+            return
+        extra = [
+            (name.lower().encode(), value.encode()) for name, value in verdict.headers().items()
+        ]
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *extra]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
