@@ -30,6 +30,8 @@ async def test_declared_oversize_body_is_a_413_problem(client: httpx.AsyncClient
         "/v1/accounts", content=body, headers={"content-type": "application/json"}
     )
     assert_problem(response, 413)
+    assert response.headers["cache-control"] == "no-store"
+    assert response.headers["x-request-id"]
 
 
 async def test_streamed_oversize_body_is_a_413_problem(client: httpx.AsyncClient) -> None:
@@ -88,6 +90,10 @@ async def test_an_unexpected_exception_is_a_500_problem_with_nothing_inside(
 ) -> None:
     response = await crashing_client.get("/boom")
     assert_problem(response, 500)
+    # Headed like every other answer.
+    assert response.headers["cache-control"] == "no-store"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["x-request-id"]
     assert "secret" not in response.text
     assert "Traceback" not in response.text
     assert ".py" not in response.text
