@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     rate_limit_token_per_address: str = "30/minute"  # noqa: S105
     rate_limit_token_per_account: str = "10/minute"  # noqa: S105
 
+    # Browser origins allowed to call the API (exact, e.g. "https://app.example.org"); none by
+    # default: the mobile app and servers need no CORS.
+    cors_origins: list[str] = []
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)

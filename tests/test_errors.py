@@ -97,3 +97,38 @@ async def test_an_unexpected_exception_is_a_500_problem_with_nothing_inside(
     assert "secret" not in response.text
     assert "Traceback" not in response.text
     assert ".py" not in response.text
+
+
+@pytest.fixture
+async def cors_client(tmp_path: Path, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(
+        make_settings(tmp_path, settings.database_url, cors_origins=["https://app.example.org"])
+    )
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            yield http
+
+
+async def test_cors_answers_only_the_allowlisted_origin(cors_client: httpx.AsyncClient) -> None:
+    preflight = {
+        "Access-Control-Request-Method": "PATCH",
+        "Access-Control-Request-Headers": "if-match",
+    }
+    allowed = await cors_client.options(
+        "/v1/me", headers={"Origin": "https://app.example.org", **preflight}
+    )
+    assert allowed.status_code == 200
+    assert allowed.headers["access-control-allow-origin"] == "https://app.example.org"
+    refused = await cors_client.options(
+        "/v1/me", headers={"Origin": "https://evil.example", **preflight}
+    )
+    assert "access-control-allow-origin" not in refused.headers
+    simple = await cors_client.get("/healthz", headers={"Origin": "https://app.example.org"})
+    assert simple.headers["access-control-allow-origin"] == "https://app.example.org"
+    assert "x-request-id" in simple.headers["access-control-expose-headers"].lower()
+
+
+async def test_no_cors_without_an_allowlist(client: httpx.AsyncClient) -> None:
+    response = await client.get("/healthz", headers={"Origin": "https://app.example.org"})
+    assert "access-control-allow-origin" not in response.headers
