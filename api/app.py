@@ -16,6 +16,7 @@ from api.auth.endpoints import router as auth_router
 from api.auth.keys import load_key_ring
 from api.auth.passwords import Passwords
 from api.auth.tokens import TokenCodec
+from api.crypto import load_cipher
 from api.database import create_engine, create_sessionmaker
 from api.errors import CatchAll, install_error_handlers
 from api.grants.endpoints import router as grants_router
@@ -99,7 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         configure_logging(settings.log_level)
         engine = create_engine(settings)
         app.state.engine = engine
-        app.state.sessionmaker = create_sessionmaker(engine)
+        app.state.sessionmaker = create_sessionmaker(engine, load_cipher(settings))
         app.state.tokens = TokenCodec(load_key_ring(settings), settings)
         app.state.passwords = Passwords(settings)
         app.state.limiter = RateLimiter(settings)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 
 import typer
 
 from api.auth.keys import key_dir, load_key_ring, write_new_key
+from api.crypto import encryption_key_dir, load_cipher, new_key_text, write_new_encryption_key
+from api.database import create_engine, create_sessionmaker
+from api.journal.reencryption import Report, reencrypt
 from api.settings import get_settings
 
 app = typer.Typer(help="Operate the KAP integration journal.", no_args_is_help=True)
@@ -15,6 +19,8 @@ keys = typer.Typer(
     help="The embedded mode's signing keys in <data_dir>/keys.", no_args_is_help=True
 )
 app.add_typer(keys, name="keys")
+encryption = typer.Typer(help="Keys that encrypt journal text at rest.", no_args_is_help=True)
+app.add_typer(encryption, name="encryption")
 
 
 @app.command()
@@ -54,6 +60,42 @@ def retire_key(kid: str) -> None:
     for path in matches:
         path.unlink()
     typer.echo(f"retired {kid}")
+
+
+@encryption.command("rotate")
+def rotate_encryption_key() -> None:
+    """Add a new encryption key in <data_dir>/keys/encryption; new writes use it after a restart.
+
+    In production, put a new key (`journal encryption new-key`) first in JOURNAL_ENCRYPTION_KEYS instead.
+    """
+    typer.echo(f"new encryption key {write_new_encryption_key(encryption_key_dir(get_settings()))}")
+
+
+@encryption.command("new-key")
+def new_encryption_key() -> None:
+    """Print a fresh key in the form JOURNAL_ENCRYPTION_KEYS takes."""
+    typer.echo(new_key_text())
+
+
+@encryption.command("reencrypt")
+def reencrypt_all(batch_size: int = typer.Option(500, min=1, help="Rows per transaction.")) -> None:
+    """Move every encrypted value to the newest key, in batches; safe to stop and run again."""
+    report = asyncio.run(_reencrypt(batch_size))
+    typer.echo(
+        f"moved {report.moved} values to the newest key; {len(report.unreadable)} unreadable"
+    )
+    if report.unreadable:
+        raise typer.Exit(code=1)
+
+
+async def _reencrypt(batch_size: int) -> Report:
+    settings = get_settings()
+    engine = create_engine(settings)
+    cipher = load_cipher(settings)
+    try:
+        return await reencrypt(create_sessionmaker(engine, cipher), cipher, batch_size)
+    finally:
+        await engine.dispose()
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from api.crypto import FieldCipher
 from api.settings import Settings
 
 
@@ -55,8 +56,19 @@ def _sqlite_begin(connection: Any) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+def create_sessionmaker(
+    engine: AsyncEngine, cipher: FieldCipher
+) -> async_sessionmaker[AsyncSession]:
+    # Every session carries the field cipher, so repositories encrypt and decrypt without
+    # anyone passing keys around (api.journal.repository).
+    return async_sessionmaker(
+        engine, expire_on_commit=False, autoflush=False, info={"cipher": cipher}
+    )
+
+
+def cipher_of(session: AsyncSession) -> FieldCipher:
+    cipher: FieldCipher = session.info["cipher"]
+    return cipher
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:

@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     # A JSON array of PEM-encoded Ed25519 private keys. The first one signs; all of them verify
     # and are published in the JWKS until removed (retired). Unset: keys live in data_dir/keys.
     signing_keys: SecretStr | None = None
+    # A JSON array of base64 AES-256 keys (32 bytes each), newest first: the first encrypts, all
+    # decrypt. Unset: keys live in data_dir/keys/encryption.
+    encryption_keys: SecretStr | None = None
 
     # Argon2id cost; the defaults follow OWASP's recommendation (19 MiB, 2 passes).
     password_hash_memory_kib: int = Field(default=19456, ge=1024)
@@ -74,8 +77,17 @@ class Settings(BaseSettings):
         if not self.database_url:
             self.database_url = f"sqlite+aiosqlite:///{self.data_dir / 'journal.db'}"
         # Keys generated into the data folder are development secrets: production brings its own.
-        if self.environment == "production" and self.signing_keys is None:
-            raise ValueError("refusing to start in production without JOURNAL_SIGNING_KEYS")
+        if self.environment == "production":
+            missing = [
+                name
+                for name, value in (
+                    ("JOURNAL_SIGNING_KEYS", self.signing_keys),
+                    ("JOURNAL_ENCRYPTION_KEYS", self.encryption_keys),
+                )
+                if value is None
+            ]
+            if missing:
+                raise ValueError(f"refusing to start in production without {' and '.join(missing)}")
         return self
 
     @property

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from api.auth.keys import key_dir, load_key_ring, new_pem, thumbprint, write_new_key
 from api.auth.tokens import InvalidToken, TokenCodec
+from api.crypto import load_cipher, new_key_text
 from api.models import Role
 from api.models.base import utcnow
 from api.settings import Settings
@@ -24,10 +25,19 @@ def test_production_refuses_to_start_without_its_own_signing_keys(tmp_path: Path
         Settings(environment="production", data_dir=tmp_path)
 
 
+def test_production_refuses_to_start_without_its_own_encryption_keys(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="JOURNAL_ENCRYPTION_KEYS"):
+        Settings(environment="production", data_dir=tmp_path, signing_keys=json.dumps([new_pem().decode()]))
+
+
 def test_production_starts_with_signing_keys_from_settings(tmp_path: Path) -> None:
     settings = Settings(
-        environment="production", data_dir=tmp_path, signing_keys=json.dumps([new_pem().decode()])
+        environment="production",
+        data_dir=tmp_path,
+        signing_keys=json.dumps([new_pem().decode()]),
+        encryption_keys=json.dumps([new_key_text()]),
     )
+    assert load_cipher(settings).current_kid
     ring = load_key_ring(settings)
     assert len(ring.jwks()["keys"]) == 1
     # Nothing was written to the data folder: production keys come from settings alone.

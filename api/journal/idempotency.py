@@ -15,11 +15,14 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
+import structlog
 from fastapi import Header, Response
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.crypto import UnreadableValue, associated_data
+from api.database import cipher_of
 from api.errors import BadRequest, Conflict, UnprocessableContent
 from api.models import IdempotencyRecord
 
@@ -32,7 +35,12 @@ IdempotencyKey = Annotated[
     ),
 ]
 REPLAYED_HEADER = "Idempotent-Replayed"
+logger = structlog.get_logger("api.idempotency")
 _STORED_HEADERS = ("location", "etag")
+
+
+def _aad(owner_id: uuid.UUID, key: str) -> bytes:
+    return associated_data("idempotency_records", "body", key, owner_id)
 
 
 def fingerprint(method: str, path: str, canonical_body: str) -> bytes:
@@ -65,7 +73,7 @@ async def once(
             fingerprint=request_fingerprint,
             status_code=0,
             headers="{}",
-            body=b"",
+            body="",
         )
         .on_conflict_do_nothing(index_elements=[IdempotencyRecord.owner_id, IdempotencyRecord.key])
         .returning(IdempotencyRecord.key)
@@ -78,7 +86,10 @@ async def once(
         update(IdempotencyRecord)
         .where(IdempotencyRecord.owner_id == owner_id, IdempotencyRecord.key == key)
         .values(
-            status_code=response.status_code, headers=json.dumps(stored), body=bytes(response.body)
+            status_code=response.status_code,
+            headers=json.dumps(stored),
+            # The answer repeats the entry's text: it is kept encrypted like the entry.
+            body=cipher_of(session).encrypt(bytes(response.body).decode(), _aad(owner_id, key)),
         )
     )
     return response
@@ -101,6 +112,13 @@ async def _replay(
     if record.fingerprint != request_fingerprint:
         raise UnprocessableContent("This Idempotency-Key was already used for a different request.")
     headers = {**json.loads(record.headers), REPLAYED_HEADER: "true"}
+    try:
+        body = cipher_of(session).decrypt(record.body, _aad(owner_id, key))
+    except UnreadableValue:
+        logger.error("unreadable idempotency record", reason="decryption failed")
+        raise Conflict(
+            "The first answer to this Idempotency-Key cannot be replayed: use a new key."
+        ) from None
     return Response(
-        record.body, status_code=record.status_code, headers=headers, media_type="application/json"
+        body, status_code=record.status_code, headers=headers, media_type="application/json"
     )

@@ -7,20 +7,26 @@ no query in this module that does not begin with ``_visible()``.
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Select, delete, exists, select, tuple_, update
+import structlog
+from sqlalchemy import Select, delete, exists, inspect, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
+from api.crypto import UNREADABLE_TEXT, UnreadableValue, associated_data
+from api.database import cipher_of
 from api.models import ChangeCounter, JournalEntry, Tombstone
 from api.models.base import utcnow
 
 EntryT = TypeVar("EntryT", bound=JournalEntry)
+logger = structlog.get_logger("api.journal")
 
 
 @dataclass(frozen=True)
@@ -87,11 +93,52 @@ class EntryRepository(Generic[EntryT]):
     def _time(self) -> Any:
         return getattr(self.model, self.model.time_column)
 
+    def _seal(self, entry_id: uuid.UUID, values: dict[str, Any]) -> dict[str, Any]:
+        """Encrypt the free-text values about to be written (api.crypto)."""
+        cipher = cipher_of(self.session)
+        sealed = dict(values)
+        for column, kind in self.model.encrypted.items():
+            value = values.get(column)
+            if value is None:
+                continue
+            plain = value if kind == "text" else json.dumps(value, ensure_ascii=False)
+            aad = associated_data(self.model.__tablename__, column, entry_id, self.scope.owner_id)
+            sealed[column] = cipher.encrypt(plain, aad)
+        return sealed
+
+    def _open(self, entry: EntryT) -> EntryT:
+        """Decrypt a loaded entry in place, once, without marking it changed."""
+        state = inspect(entry)
+        if state.info.get("opened"):
+            return entry
+        cipher = cipher_of(self.session)
+        table = self.model.__tablename__
+        for column, kind in self.model.encrypted.items():
+            stored = getattr(entry, column)
+            if stored is None:
+                continue
+            try:
+                aad = associated_data(table, column, entry.id, entry.owner_id)
+                plain = cipher.decrypt(stored, aad)
+                value: Any = plain if kind == "text" else json.loads(plain)
+            except UnreadableValue as exc:
+                logger.error(
+                    "unreadable value",
+                    table=table,
+                    column=column,
+                    row_id=str(entry.id),
+                    reason=str(exc),
+                )
+                value = UNREADABLE_TEXT if kind == "text" else []
+            set_committed_value(entry, column, value)
+        state.info["opened"] = True
+        return entry
+
     async def get(self, entry_id: uuid.UUID) -> EntryT | None:
         result: EntryT | None = await self.session.scalar(
             self._visible().where(self.model.id == entry_id)
         )
-        return result
+        return self._open(result) if result is not None else None
 
     async def existing_ids(self, ids: list[uuid.UUID]) -> set[uuid.UUID]:
         if not ids:
@@ -115,7 +162,7 @@ class EntryRepository(Generic[EntryT]):
         statement = statement.order_by(self._time.desc(), self.model.id.desc()).limit(
             request.limit + 1
         )
-        rows = list((await self.session.scalars(statement)).all())
+        rows = [self._open(row) for row in (await self.session.scalars(statement)).all()]
         return rows[: request.limit], len(rows) > request.limit
 
     async def rows(self, *columns: Any, where: tuple[Any, ...] = ()) -> list[Any]:
@@ -127,7 +174,7 @@ class EntryRepository(Generic[EntryT]):
         statement = (
             self._visible().where(self.model.seq > seq).order_by(self.model.seq).limit(limit)
         )
-        return list((await self.session.scalars(statement)).all())
+        return [self._open(row) for row in (await self.session.scalars(statement)).all()]
 
     async def was_deleted(self, entry_id: uuid.UUID) -> bool:
         statement = select(
@@ -137,6 +184,7 @@ class EntryRepository(Generic[EntryT]):
 
     async def add(self, entry_id: uuid.UUID, values: dict[str, Any]) -> EntryT:
         self._require_writable()
+        values = self._seal(entry_id, values)
         entry = self.model(
             id=entry_id,
             owner_id=self.scope.owner_id,
@@ -150,7 +198,7 @@ class EntryRepository(Generic[EntryT]):
         except IntegrityError:
             # Another owner's id (the request fails as a whole, so nothing else is lost).
             raise IdTaken from None
-        return entry
+        return self._open(entry)
 
     async def update(
         self, entry: EntryT, expected_version: int, values: dict[str, Any]
@@ -165,12 +213,20 @@ class EntryRepository(Generic[EntryT]):
                 self.model.owner_id == self.scope.owner_id,
                 self.model.version == expected_version,
             )
-            .values(**values, version=expected_version + 1, seq=seq, updated_at=utcnow())
+            .values(
+                **self._seal(entry.id, values),
+                version=expected_version + 1,
+                seq=seq,
+                updated_at=utcnow(),
+            )
             .returning(self.model)
             .execution_options(populate_existing=True, synchronize_session=False)
         )
         updated: EntryT | None = (await self.session.scalars(statement)).one_or_none()
-        return updated
+        if updated is None:
+            return None
+        inspect(updated).info["opened"] = False  # reloaded from the row: sealed again
+        return self._open(updated)
 
     async def delete(self, entry: EntryT, expected_version: int, resource: str) -> bool:
         """Delete at ``expected_version`` and leave a tombstone; False when it moved on."""

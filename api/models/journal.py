@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -66,6 +66,8 @@ class JournalEntry(TimestampMixin, Base):
     __abstract__ = True
     # The column an entry is listed and filtered by (its own time, not the server's).
     time_column: str
+    # Free-text columns stored encrypted (api.crypto), and how each decodes: "text" or "json".
+    encrypted: ClassVar[dict[str, str]] = {}
 
     # Ids may come from the client (offline first), so no default here: the service sets one.
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
@@ -107,6 +109,7 @@ class SessionLinked:
 class DosingSession(JournalEntry):
     __tablename__ = "dosing_sessions"
     time_column = "started_at"
+    encrypted: ClassVar[dict[str, str]] = {"notes": "text"}
 
     started_at: Mapped[datetime]
     route: Mapped[Route] = mapped_column(_enum(Route, "route"))
@@ -118,6 +121,7 @@ class DosingSession(JournalEntry):
 class Intention(SessionLinked, JournalEntry):
     __tablename__ = "intentions"
     time_column = "set_at"
+    encrypted: ClassVar[dict[str, str]] = {"text": "text"}
 
     set_at: Mapped[datetime]
     text: Mapped[str] = mapped_column(Text)
@@ -127,17 +131,20 @@ class Intention(SessionLinked, JournalEntry):
 class Reflection(SessionLinked, JournalEntry):
     __tablename__ = "reflections"
     time_column = "written_at"
+    encrypted: ClassVar[dict[str, str]] = {"text": "text", "prompts": "json", "emotions": "json"}
 
     written_at: Mapped[datetime]
     text: Mapped[str] = mapped_column(Text)
-    prompts: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
-    emotions: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Lists, kept as encrypted JSON text: see api.crypto.
+    prompts: Mapped[Any] = mapped_column(Text)
+    emotions: Mapped[Any] = mapped_column(Text)
     intention_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
 
 
 class Checkin(JournalEntry):
     __tablename__ = "checkins"
     time_column = "recorded_at"
+    encrypted: ClassVar[dict[str, str]] = {"note": "text"}
 
     recorded_at: Mapped[datetime]
     mood: Mapped[int] = mapped_column(Integer)

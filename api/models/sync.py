@@ -59,5 +59,6 @@ class IdempotencyRecord(Base):
     fingerprint: Mapped[bytes] = mapped_column(LargeBinary(32))
     status_code: Mapped[int] = mapped_column(Integer)
     headers: Mapped[str] = mapped_column(Text)
-    body: Mapped[bytes] = mapped_column(LargeBinary)
+    # The answer as sent, encrypted like journal text (it repeats what the entry says).
+    body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
