@@ -19,6 +19,7 @@ from api.auth.tokens import TokenCodec
 from api.crypto import load_cipher
 from api.database import create_engine, create_sessionmaker
 from api.errors import CatchAll, install_error_handlers
+from api.export.endpoints import router as export_router
 from api.grants.endpoints import router as grants_router
 from api.health.endpoints import router as health_router
 from api.journal.endpoints import build_router
@@ -129,6 +130,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         grants_router,
         patients_router,
         audit_router,
+        export_router,
         health_router,
     ):
         app.include_router(router)

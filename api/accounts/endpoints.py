@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Response, status
 
 from api.accounts import service
-from api.accounts.schemas import AccountCreate, AccountRead, AccountUpdate
+from api.accounts.schemas import AccountCreate, AccountErase, AccountRead, AccountUpdate
 from api.auth.dependencies import CallerDep, PasswordsDep
 from api.database import SessionDep
 from api.errors import problems
@@ -57,3 +57,21 @@ async def update_me(
     account = await service.update_account(session, passwords, caller, data, if_match)
     response.headers["ETag"] = etag(account.version)
     return AccountRead.model_validate(account)
+
+
+@router.delete(
+    "/me",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=problems(401, 403, 413, 422, d403="The password does not match: nothing was erased."),
+)
+async def erase_me(
+    data: AccountErase, caller: CallerDep, session: SessionDep, passwords: PasswordsDep
+) -> Response:
+    """Erase your account and everything the service holds about you, at once and for good.
+
+    Send your password again in the body. Every token, grant and entry stops existing; what remains is a record,
+    with nothing that identifies you, that an erasure happened. Export first (`GET /v1/me/export`) to keep a copy.
+    """
+    await service.erase_account(session, passwords, caller, data.password)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

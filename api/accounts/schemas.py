@@ -65,3 +65,9 @@ class AccountRead(BaseModel):
     role: Role
     created_at: datetime
     updated_at: datetime
+
+
+class AccountErase(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    password: Annotated[str, Field(max_length=128, description="Your password, entered again.")]

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from sqlalchemy import delete, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -7,8 +8,8 @@ from api.accounts.repository import AccountRepository
 from api.accounts.schemas import AccountCreate, AccountUpdate
 from api.auth.dependencies import Caller
 from api.auth.passwords import Passwords
-from api.errors import Conflict, PreconditionFailed, UnprocessableContent
-from api.models import Account
+from api.errors import Conflict, Forbidden, PreconditionFailed, UnprocessableContent
+from api.models import Account, AuditRecord, Erasure, Role
 from api.models.base import utcnow
 from api.preconditions import require_match
 
@@ -56,3 +57,26 @@ async def update_account(
         # A new password ends every other sign-in: whoever knew the old one is logged out.
         await repository.revoke_logins(account.id, keep=caller.login_id, at=utcnow())
     return account
+
+
+async def erase_account(
+    session: AsyncSession, passwords: Passwords, caller: Caller, password: str
+) -> None:
+    """Erase the account and everything of it; leave only the fact that an erasure happened.
+
+    Journal entries, tombstones, logins, refresh tokens, grants (given or received), idempotency
+    records and change counters go with the account row (foreign keys, ON DELETE CASCADE). The
+    access log about a patient goes too: it is theirs. A therapist's reads stay in the logs of
+    the patients they read, shown as "a therapist whose account was deleted".
+    """
+    matches, _ = await passwords.verify(password, caller.account.password_hash)
+    if not matches:
+        raise Forbidden("The password does not match: nothing was erased.")
+    if caller.role is Role.PATIENT:
+        if session.get_bind().dialect.name == "postgresql":
+            # The audit table refuses deletes except in a transaction that declares an erasure.
+            await session.execute(text("SET LOCAL journal.erasure = 'on'"))
+        await session.execute(delete(AuditRecord).where(AuditRecord.patient_id == caller.id))
+    await session.execute(delete(Account).where(Account.id == caller.id))
+    session.add(Erasure(role=caller.role.value))
+    await session.flush()

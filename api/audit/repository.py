@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import Select, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.models import Account, AuditRecord
@@ -17,17 +17,27 @@ async def append(session: AsyncSession, record: AuditRecord) -> None:
     await session.flush()
 
 
+def _about(patient_id: uuid.UUID) -> Select[AuditRecord, str, str]:
+    # Outer join: a therapist whose account was deleted still appears, by id alone.
+    return (
+        select(AuditRecord, Account.display_name, Account.email)
+        .outerjoin(Account, Account.id == AuditRecord.therapist_id)
+        .where(AuditRecord.patient_id == patient_id)
+    )
+
+
+async def every_for_patient(session: AsyncSession, patient_id: uuid.UUID) -> list[Any]:
+    statement = _about(patient_id).order_by(AuditRecord.at, AuditRecord.id)
+    return list((await session.execute(statement)).all())
+
+
 async def page_for_patient(
     session: AsyncSession,
     patient_id: uuid.UUID,
     limit: int,
     after: tuple[datetime, uuid.UUID] | None,
 ) -> tuple[list[Any], bool]:
-    statement = (
-        select(AuditRecord, Account.display_name, Account.email)
-        .outerjoin(Account, Account.id == AuditRecord.therapist_id)
-        .where(AuditRecord.patient_id == patient_id)
-    )
+    statement = _about(patient_id)
     if after is not None:
         statement = statement.where(tuple_(AuditRecord.at, AuditRecord.id) < tuple_(*after))
     statement = statement.order_by(AuditRecord.at.desc(), AuditRecord.id.desc()).limit(limit + 1)

@@ -51,6 +51,10 @@ class GrantRepository:
         rows = list((await self.session.execute(statement)).all())
         return rows[:limit], len(rows) > limit
 
+    async def every(self) -> list[Any]:
+        statement = self._visible().order_by(Grant.created_at, Grant.id)
+        return list((await self.session.execute(statement)).all())
+
     async def active_patients(self, now: datetime) -> list[Any]:
         """A therapist's live grants, one row per grant, with the patient's display name."""
         statement = self._visible().where(Grant.revoked_at.is_(None), Grant.expires_at > now)
@@ -76,3 +80,7 @@ async def live_grant(
     )
     grant: Grant | None = await session.scalar(statement)
     return grant
+
+
+async def grant_exists(session: AsyncSession, grant_id: uuid.UUID) -> bool:
+    return await session.scalar(select(Grant.id).where(Grant.id == grant_id)) is not None

@@ -170,6 +170,11 @@ class EntryRepository(Generic[EntryT]):
         statement = self._visible().with_only_columns(*columns).where(*where)
         return list((await self.session.execute(statement)).all())
 
+    async def every(self) -> list[EntryT]:
+        """All visible entries, oldest first: for the patient's export."""
+        statement = self._visible().order_by(self._time, self.model.id)
+        return [self._open(row) for row in (await self.session.scalars(statement)).all()]
+
     async def changed_since(self, seq: int, limit: int) -> list[EntryT]:
         statement = (
             self._visible().where(self.model.seq > seq).order_by(self.model.seq).limit(limit)

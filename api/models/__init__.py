@@ -3,6 +3,7 @@
 from api.models.access import AuditOutcome, AuditRecord, Grant, GrantState, ReadScope
 from api.models.account import Account, Role
 from api.models.base import Base
+from api.models.erasure import Erasure
 from api.models.journal import (
     JOURNAL_MODELS,
     Assessment,
@@ -28,6 +29,7 @@ __all__ = [
     "ChangeCounter",
     "Checkin",
     "DosingSession",
+    "Erasure",
     "Grant",
     "GrantState",
     "IdempotencyRecord",

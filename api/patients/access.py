@@ -22,7 +22,7 @@ from api.auth.dependencies import TokensDep
 from api.auth.tokens import InvalidToken
 from api.database import SessionDep
 from api.errors import Forbidden, NotFound, ProblemError, Unauthorized
-from api.grants.repository import live_grant
+from api.grants.repository import grant_exists, live_grant
 from api.journal.repository import Scope
 from api.models import AuditOutcome, AuditRecord, ReadScope
 from api.models.base import utcnow
@@ -116,10 +116,12 @@ def require(needed: ReadScope, resource: str, action: str) -> Callable[..., Awai
             )
             is None
         ):
-            raise await access.refuse(
-                AuditOutcome.NO_GRANT,
-                Unauthorized("The grant behind this token was revoked or has expired."),
-            )
+            refused = Unauthorized("The grant behind this token was revoked or has expired.")
+            if not await grant_exists(session, claims.grant_id):
+                # The grant is gone with an erased account: nothing to attribute, and a record
+                # would bring the erased patient's id back.
+                raise refused
+            raise await access.refuse(AuditOutcome.NO_GRANT, refused)
         if patient_id != claims.patient_id:
             raise await access.refuse(AuditOutcome.NOT_FOUND, NotFound(NO_PATIENT))
         if needed.value not in claims.scopes:

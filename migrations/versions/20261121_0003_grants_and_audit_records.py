@@ -19,6 +19,11 @@ depends_on: str | Sequence[str] | None = None
 APPEND_ONLY_FUNCTION = """
 CREATE FUNCTION audit_records_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    -- The one exception: erasing a patient (DELETE /v1/me) removes the trail about them, in a
+    -- transaction that says so with SET LOCAL journal.erasure = 'on'.
+    IF TG_OP = 'DELETE' AND coalesce(current_setting('journal.erasure', true), '') = 'on' THEN
+        RETURN NULL;
+    END IF;
     RAISE EXCEPTION 'audit_records is append-only: % refused', TG_OP
         USING ERRCODE = 'insufficient_privilege';
 END;

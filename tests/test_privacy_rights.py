@@ -1,0 +1,256 @@
+"""The patient's rights: a full export (JSON and FHIR R4) and erasure that leaves nothing behind."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from fhir.resources.R4B.bundle import Bundle
+from sqlalchemy import func, select, text
+
+from api.models import Erasure
+from tests.support.entries import RESOURCES, body
+from tests.support.people import PASSWORD, Person, register
+from tests.support.sharing import bearer, give_grant, mint
+
+CANARY = "heron-canary-2b7e"
+
+
+async def a_full_journal(
+    client: httpx.AsyncClient, patient: Person, therapist: Person
+) -> dict[str, Any]:
+    session = (
+        await client.post("/v1/sessions", headers=patient.headers, json=body("sessions"))
+    ).json()
+    made = {"sessions": [session["id"]]}
+    intention = await client.post(
+        "/v1/intentions",
+        headers=patient.headers,
+        json={"text": f"intent {CANARY}", "session_id": session["id"]},
+    )
+    made["intentions"] = [intention.json()["id"]]
+    reflections = [
+        await client.post(
+            "/v1/reflections",
+            headers=patient.headers,
+            json=body(
+                "reflections",
+                text=f"reflect {CANARY}",
+                session_id=session["id"],
+                private=private,
+            ),
+        )
+        for private in (False, True)
+    ]
+    made["reflections"] = [r.json()["id"] for r in reflections]
+    made["checkins"] = [
+        (
+            await client.post(
+                "/v1/checkins", headers=patient.headers, json={"mood": m, "note": CANARY}
+            )
+        ).json()["id"]
+        for m in (2, 7)
+    ]
+    made["assessments"] = [
+        (await client.post("/v1/assessments", headers=patient.headers, json=answers)).json()["id"]
+        for answers in (
+            {"instrument": "phq9", "answers": [1, 1, 1, 1, 1, 1, 1, 1, 1]},
+            {"instrument": "gad7", "answers": [2, 2, 2, 2, 2, 2, 2]},
+            {"instrument": "pcl5", "answers": [2] * 20},
+        )
+    ]
+    grant = await give_grant(client, patient, therapist, ["checkins:read"])
+    token = await mint(client, therapist, grant["id"])
+    await client.get(f"/v1/patients/{patient.id}/checkins", headers=bearer(token))
+    await client.get(f"/v1/patients/{patient.id}/reflections", headers=bearer(token))
+    return {"ids": made, "grant": grant, "token": token}
+
+
+async def test_the_json_export_holds_everything(
+    client: httpx.AsyncClient, patient: Person, therapist: Person
+) -> None:
+    journal = await a_full_journal(client, patient, therapist)
+    response = await client.get("/v1/me/export", headers=patient.headers)
+    assert response.status_code == 200
+    assert "attachment" in response.headers["content-disposition"]
+    export = response.json()
+    assert export["format"] == "kap-journal-export/1"
+    assert export["account"]["email"] == patient.email
+    for resource in RESOURCES:
+        assert sorted(e["id"] for e in export[resource]) == sorted(journal["ids"][resource]), (
+            resource
+        )
+    assert any(r["private"] for r in export["reflections"]), (
+        "private entries belong in your own copy"
+    )
+    assert export["reflections"][0]["text"] == f"reflect {CANARY}"
+    assert {a["total"] for a in export["assessments"]} == {9, 14, 40}
+    assert [g["id"] for g in export["grants"]] == [journal["grant"]["id"]]
+    assert [(e["resource"], e["outcome"]) for e in export["access_log"]] == [
+        ("checkins", "allowed"),
+        ("reflections", "insufficient_scope"),
+    ]
+
+
+async def test_the_fhir_export_is_a_valid_r4_bundle(
+    client: httpx.AsyncClient, patient: Person, therapist: Person
+) -> None:
+    journal = await a_full_journal(client, patient, therapist)
+    response = await client.get("/v1/me/export", params={"format": "fhir"}, headers=patient.headers)
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/fhir+json"
+    bundle = Bundle.model_validate(response.json())
+    assert bundle.type == "collection"
+    resources = [entry.resource for entry in bundle.entry or [] if entry.resource is not None]
+    kinds: dict[str, list[Any]] = {}
+    for resource in resources:
+        kinds.setdefault(resource.get_resource_type(), []).append(resource)
+    ids = journal["ids"]
+    assert len(kinds["Patient"]) == 1
+    assert len(kinds["MedicationAdministration"]) == len(ids["sessions"])
+    assert len(kinds["QuestionnaireResponse"]) == len(ids["assessments"])
+    # One Observation per check-in and one score Observation per questionnaire.
+    assert len(kinds["Observation"]) == len(ids["checkins"]) + len(ids["assessments"])
+    assert len(kinds["DocumentReference"]) == len(ids["intentions"]) + len(ids["reflections"])
+
+    phq9 = next(r for r in kinds["QuestionnaireResponse"] if r.questionnaire.endswith("44249-1"))
+    assert phq9.item[0].linkId == "44250-9"
+    totals = {
+        o.code.coding[0].code: o.valueInteger
+        for o in kinds["Observation"]
+        if o.valueInteger is not None
+    }
+    assert totals["44261-6"] == 9
+    assert totals["70274-6"] == 14
+    # The model decodes base64Binary; the wire holds base64 text.
+    texts = [d.content[0].attachment.data.decode() for d in kinds["DocumentReference"]]
+    wire = [e["resource"] for e in response.json()["entry"]]
+    documents = [r for r in wire if r["resourceType"] == "DocumentReference"]
+    assert [
+        base64.b64decode(r["content"][0]["attachment"]["data"]).decode() for r in documents
+    ] == texts
+    assert sum(CANARY in t for t in texts) == 3
+    subjects = {r["subject"]["reference"] for r in wire if "subject" in r}
+    assert subjects == {f"Patient/{patient.id}"}
+
+
+async def test_therapists_have_no_journal_to_export(
+    client: httpx.AsyncClient, therapist: Person
+) -> None:
+    assert (await client.get("/v1/me/export", headers=therapist.headers)).status_code == 403
+
+
+async def count_rows_mentioning(app: FastAPI, needles: list[str]) -> dict[str, int]:
+    tables = [
+        "accounts",
+        "logins",
+        "refresh_tokens",
+        "dosing_sessions",
+        "intentions",
+        "reflections",
+        "checkins",
+        "assessments",
+        "tombstones",
+        "change_counters",
+        "idempotency_records",
+        "grants",
+        "audit_records",
+        "erasures",
+    ]
+    found: dict[str, int] = {}
+    async with app.state.engine.connect() as connection:
+        for table in tables:
+            rows = (await connection.execute(text(f"SELECT * FROM {table}"))).all()  # noqa: S608 - fixed names
+            hits = sum(
+                1 for row in rows if any(n in repr(tuple(row)).replace("-", "") for n in needles)
+            )
+            if hits:
+                found[table] = hits
+    return found
+
+
+async def test_erasure_leaves_nothing_of_the_patient(
+    app: FastAPI, client: httpx.AsyncClient, patient: Person, therapist: Person
+) -> None:
+    journal = await a_full_journal(client, patient, therapist)
+    needles = [patient.id.replace("-", ""), patient.email, CANARY]
+    assert await count_rows_mentioning(app, needles), (
+        "the search must find the patient before erasure"
+    )
+    async with app.state.sessionmaker() as session:
+        erasures_before = await session.scalar(select(func.count()).select_from(Erasure))
+
+    wrong = await client.request(
+        "DELETE", "/v1/me", json={"password": "not my password"}, headers=patient.headers
+    )
+    assert wrong.status_code == 403
+    assert (await client.get("/v1/me", headers=patient.headers)).status_code == 200
+
+    erased = await client.request(
+        "DELETE", "/v1/me", json={"password": PASSWORD}, headers=patient.headers
+    )
+    assert erased.status_code == 204
+
+    # Nobody can read anything of the patient any more, by any door.
+    assert (await client.get("/v1/me", headers=patient.headers)).status_code == 401
+    assert (await client.get("/v1/checkins", headers=patient.headers)).status_code == 401
+    refreshed = await client.post(
+        "/v1/auth/token",
+        data={"grant_type": "refresh_token", "refresh_token": patient.refresh_token},
+    )
+    assert refreshed.status_code == 400
+    signed_in = await client.post(
+        "/v1/auth/token",
+        data={"grant_type": "password", "username": patient.email, "password": PASSWORD},
+    )
+    assert signed_in.status_code == 400
+    read = await client.get(f"/v1/patients/{patient.id}/checkins", headers=bearer(journal["token"]))
+    assert read.status_code == 401
+    assert (await client.get("/v1/patients", headers=therapist.headers)).json()["items"] == []
+    assert (await client.get("/v1/grants", headers=therapist.headers)).json()["items"] == []
+    # In the database: no row holds the patient's id, email or words; one erasure is recorded.
+    assert await count_rows_mentioning(app, needles) == {}
+    async with app.state.sessionmaker() as session:
+        assert (
+            await session.scalar(select(func.count()).select_from(Erasure))
+            == (erasures_before or 0) + 1
+        )
+    # The email is free again.
+    again = await client.post(
+        "/v1/accounts",
+        json={
+            "email": patient.email,
+            "password": PASSWORD,
+            "display_name": "New",
+            "role": "patient",
+        },
+    )
+    assert again.status_code == 201
+    assert again.json()["id"] != patient.id
+
+
+async def test_erasing_a_therapist_keeps_the_patients_access_log(
+    client: httpx.AsyncClient, patient: Person, therapist: Person
+) -> None:
+    await a_full_journal(client, patient, therapist)
+    assert (
+        await client.request(
+            "DELETE", "/v1/me", json={"password": PASSWORD}, headers=therapist.headers
+        )
+    ).status_code == 204
+    log = (await client.get("/v1/me/access-log", headers=patient.headers)).json()["items"]
+    assert len(log) == 2
+    assert all(entry["therapist_name"] is None for entry in log)
+    assert "whose account was deleted" in log[0]["description"]
+    assert (await client.get("/v1/grants", headers=patient.headers)).json()["items"] == []
+
+
+async def test_erasure_needs_the_password_field(client: httpx.AsyncClient) -> None:
+    person = await register(client)
+    response = await client.request("DELETE", "/v1/me", json={}, headers=person.headers)
+    assert response.status_code == 422
+    assert (await client.get("/v1/me", headers=person.headers)).status_code == 200
+    assert uuid.UUID(person.id)
