@@ -112,7 +112,8 @@ async def test_processes_share_counters_through_redis(tmp_path: Path, settings: 
     second_app = create_app(make_settings(tmp_path, settings.database_url, **overrides))
     async with (
         first_app.router.lifespan_context(first_app),
-        second_app.router.lifespan_context(second_app),httpx.AsyncClient(
+        second_app.router.lifespan_context(second_app),
+        httpx.AsyncClient(
             transport=httpx.ASGITransport(app=first_app), base_url="http://one"
         ) as one,
         httpx.AsyncClient(

@@ -27,7 +27,11 @@ def test_production_refuses_to_start_without_its_own_signing_keys(tmp_path: Path
 
 def test_production_refuses_to_start_without_its_own_encryption_keys(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="JOURNAL_ENCRYPTION_KEYS"):
-        Settings(environment="production", data_dir=tmp_path, signing_keys=json.dumps([new_pem().decode()]))
+        Settings(
+            environment="production",
+            data_dir=tmp_path,
+            signing_keys=json.dumps([new_pem().decode()]),
+        )
 
 
 def test_production_starts_with_signing_keys_from_settings(tmp_path: Path) -> None:
