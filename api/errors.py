@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import sqlalchemy.exc
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -235,10 +236,35 @@ class CatchAll:
             await _internal_error(exc)(scope, receive, send)
 
 
+# Failures to reach the database, as opposed to errors in what was asked of it.
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
+    sqlalchemy.exc.TimeoutError,  # no pooled connection free within the pool timeout
+    sqlalchemy.exc.InterfaceError,
+    sqlalchemy.exc.OperationalError,
+    ConnectionError,
+    TimeoutError,
+)
+RETRY_AFTER_SECONDS = "5"
+
+
+async def _database_unavailable(_request: Request, exc: Exception) -> Response:
+    logger.warning(
+        "database unavailable", error_type=f"{type(exc).__module__}.{type(exc).__qualname__}"
+    )
+    problem = ServiceUnavailable(
+        "The database is not reachable right now: retry shortly (with the same Idempotency-Key, "
+        "a retried write cannot be applied twice).",
+        headers={"Retry-After": RETRY_AFTER_SECONDS},
+    )
+    return problem_response(problem.status, problem.body(), problem.headers)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ProblemError, _problem_error)
     app.add_exception_handler(StarletteHTTPException, _http_exception)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    for unavailable in DATABASE_UNAVAILABLE:
+        app.add_exception_handler(unavailable, _database_unavailable)
     app.add_exception_handler(Exception, _unexpected)
 
 

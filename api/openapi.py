@@ -10,10 +10,14 @@ from fastapi.openapi.utils import get_openapi
 from api.errors import PROBLEM_MEDIA_TYPE
 from api.ratelimit import UNLIMITED_PATHS
 
+TOO_MANY = "Too many requests: wait `Retry-After` seconds. `RateLimit-*` headers show the budget."
+UNAVAILABLE = "The database is unreachable or busy: retry after `Retry-After` seconds."
+NO_DATABASE = {"/healthz", "/.well-known/jwks.json"}
 
-def _too_many() -> dict[str, Any]:
+
+def _problem(description: str) -> dict[str, Any]:
     return {
-        "description": "Too many requests: wait `Retry-After` seconds. `RateLimit-*` headers show the budget.",
+        "description": description,
         "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
     }
 
@@ -32,7 +36,9 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
         for operation in path_item.values():
             if not path.startswith(UNLIMITED_PATHS):
                 # The rate-limit middleware can answer any of these (see api.ratelimit).
-                operation["responses"].setdefault("429", _too_many())
+                operation["responses"].setdefault("429", _problem(TOO_MANY))
+            if path not in NO_DATABASE:
+                operation["responses"].setdefault("503", _problem(UNAVAILABLE))
             for status, response in operation.get("responses", {}).items():
                 content = response.get("content", {})
                 if status[0] in "45" and "application/json" in content:

@@ -34,3 +34,45 @@ async def test_readyz_is_503_when_the_database_is_unreachable(tmp_path: Path) ->
     assert ready.headers["content-type"] == "application/problem+json"
     assert ready.headers["retry-after"] == "5"
     assert live.status_code == 200
+
+
+async def test_data_routes_are_503_with_retry_after_when_the_database_is_unreachable(
+    tmp_path: Path,
+) -> None:
+    settings = make_settings(
+        tmp_path, "postgresql+asyncpg://postgres@127.0.0.1:9/none", db_pool_timeout_seconds=1.0
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            async with asyncio.timeout(20):
+                responses = [
+                    await client.post(
+                        "/v1/accounts",
+                        json={
+                            "email": "x@example.org",
+                            "password": "a long passphrase",
+                            "display_name": "X",
+                            "role": "patient",
+                        },
+                    ),
+                    await client.post(
+                        "/v1/auth/token",
+                        data={
+                            "grant_type": "password",
+                            "username": "x@example.org",
+                            "password": "whatever",
+                        },
+                    ),
+                    await client.get(
+                        "/v1/me", headers={"Authorization": "Bearer not-even-a-token"}
+                    ),
+                ]
+    create, token, me = responses
+    for response in (create, token):
+        assert response.status_code == 503, response.text
+        assert response.headers["retry-after"] == "5"
+        assert response.headers["content-type"] == "application/problem+json"
+    # A token that fails on its own is refused before the database is asked.
+    assert me.status_code == 401
