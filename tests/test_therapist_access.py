@@ -343,3 +343,48 @@ async def test_the_database_refuses_to_change_the_audit_trail(app: FastAPI, stat
         with pytest.raises(Exception, match="append-only"):
             await connection.execute(text(statement))
         await connection.rollback()
+
+
+async def test_links_to_private_entries_are_dropped_for_the_therapist(
+    client: httpx.AsyncClient, patient: Person, therapist: Person
+) -> None:
+    hidden_session = (
+        await client.post(
+            "/v1/sessions", json=body("sessions", private=True), headers=patient.headers
+        )
+    ).json()
+    shown_intention = (
+        await client.post("/v1/intentions", json=body("intentions"), headers=patient.headers)
+    ).json()
+    hidden_intention = (
+        await client.post(
+            "/v1/intentions", json=body("intentions", private=True), headers=patient.headers
+        )
+    ).json()
+    reflection = (
+        await client.post(
+            "/v1/reflections",
+            json=body(
+                "reflections",
+                session_id=hidden_session["id"],
+                intention_ids=[shown_intention["id"], hidden_intention["id"]],
+            ),
+            headers=patient.headers,
+        )
+    ).json()
+    token = bearer(
+        await mint(client, therapist, (await give_grant(client, patient, therapist))["id"])
+    )
+    listed = (await client.get(f"/v1/patients/{patient.id}/reflections", headers=token)).json()[
+        "items"
+    ]
+    one = (
+        await client.get(f"/v1/patients/{patient.id}/reflections/{reflection['id']}", headers=token)
+    ).json()
+    for shown in (listed[0], one):
+        assert shown["session_id"] is None
+        assert shown["intention_ids"] == [shown_intention["id"]]
+    # The patient's own copy keeps every link.
+    own = (await client.get(f"/v1/reflections/{reflection['id']}", headers=patient.headers)).json()
+    assert own["intention_ids"] == [shown_intention["id"], hidden_intention["id"]]
+    assert own["session_id"] == hidden_session["id"]

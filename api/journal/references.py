@@ -4,10 +4,14 @@ the same answer as pointing at nothing, so it reveals nothing."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from api.errors import UnprocessableContent
-from api.journal.repository import EntryRepository
+from api.journal.repository import EntryRepository, Scope
 from api.journal.resource import WriteContext
 from api.models import DosingSession, Intention
 
@@ -30,3 +34,25 @@ async def check_intentions(context: WriteContext, values: dict[str, Any]) -> Non
         raise UnprocessableContent("intention_ids must all name intentions of yours.")
     # Stored as JSON, so as strings.
     values["intention_ids"] = [str(i) for i in ids]
+
+
+async def hide_unseen_references(
+    session: AsyncSession, scope: Scope, items: Sequence[BaseModel]
+) -> None:
+    """In what someone other than the owner reads, a link to an entry they may not see (a private
+    one) is dropped: its id would tell that it exists."""
+    if scope.include_private:
+        return
+    linked_sessions = [s for item in items if (s := getattr(item, "session_id", None)) is not None]
+    linked_intentions = [i for item in items for i in getattr(item, "intention_ids", [])]
+    seen_sessions = await EntryRepository(session, DosingSession, scope).existing_ids(
+        linked_sessions
+    )
+    seen_intentions = await EntryRepository(session, Intention, scope).existing_ids(
+        linked_intentions
+    )
+    for item in items:
+        if getattr(item, "session_id", None) not in seen_sessions and hasattr(item, "session_id"):
+            item.session_id = None
+        if hasattr(item, "intention_ids"):
+            item.intention_ids = [i for i in item.intention_ids if i in seen_intentions]

@@ -16,6 +16,7 @@ from api.errors import Forbidden, NotFound, problems
 from api.grants.repository import GrantRepository
 from api.journal import service
 from api.journal.endpoints import PageQuery, json_response, page_model, page_query, read_page
+from api.journal.references import hide_unseen_references
 from api.journal.registry import RESOURCES
 from api.journal.resource import Resource
 from api.models import AuditOutcome, ReadScope, Role
@@ -79,6 +80,7 @@ def add_read_routes(resource: Resource) -> None:
         query: Annotated[PageQuery, Depends(page_query(resource))],
     ) -> Response:
         rows, page = await read_page(access.session, resource, access.scope, settings, query)
+        await hide_unseen_references(access.session, access.scope, page.items)  # type: ignore[attr-defined]
         await access.allowed([row.id for row in rows])
         return json_response(page)
 
@@ -104,8 +106,10 @@ def add_read_routes(resource: Resource) -> None:
             raise await access.refuse(
                 AuditOutcome.NOT_FOUND, NotFound(f"No {resource.noun} with this id.")
             )
+        shown = resource.present(resource, entry, settings)
+        await hide_unseen_references(access.session, access.scope, [shown])
         await access.allowed([entry.id])
-        return json_response(resource.present(resource, entry, settings))
+        return json_response(shown)
 
     router.add_api_route(
         f"/{{patient_id}}/{resource.name}/{{entry_id}}",
