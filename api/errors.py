@@ -107,7 +107,12 @@ class PayloadTooLarge(ProblemError):
 
 
 class UnprocessableContent(ProblemError):
-    status, title, slug = 422, "Unprocessable Content", "unprocessable"
+    """A well-formed request the service cannot act on; `errors` names the field, as validation does."""
+
+    status, title, slug = 422, "Unprocessable Content", "validation"
+
+    def __init__(self, detail: str, *, loc: tuple[str, ...]) -> None:
+        super().__init__(detail, errors=[{"loc": list(loc), "msg": detail, "type": "value_error"}])
 
 
 class PreconditionRequired(ProblemError):

@@ -12,6 +12,7 @@ from api.ratelimit import UNLIMITED_PATHS
 
 TOO_MANY = "Too many requests: wait `Retry-After` seconds. `RateLimit-*` headers show the budget."
 UNAVAILABLE = "The database is unreachable or busy: retry after `Retry-After` seconds."
+BAD_BODY = "The body could not be parsed (not UTF-8, or nested too deeply)."
 NO_DATABASE = {"/healthz", "/.well-known/jwks.json"}
 
 
@@ -37,6 +38,9 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
             if not path.startswith(UNLIMITED_PATHS):
                 # The rate-limit middleware can answer any of these (see api.ratelimit).
                 operation["responses"].setdefault("429", _problem(TOO_MANY))
+            if "requestBody" in operation:
+                # Bodies that are not JSON at all (not UTF-8, nested past the parser) are a 400.
+                operation["responses"].setdefault("400", _problem(BAD_BODY))
             if path not in NO_DATABASE:
                 operation["responses"].setdefault("503", _problem(UNAVAILABLE))
             for status, response in operation.get("responses", {}).items():

@@ -48,7 +48,9 @@ async def update_account(
         assert data.current_password is not None  # the schema requires it
         matches, _ = await passwords.verify(data.current_password, account.password_hash)
         if not matches:
-            raise UnprocessableContent("current_password is not this account's password.")
+            raise UnprocessableContent(
+                "current_password is not this account's password.", loc=("body", "current_password")
+            )
         values["password_hash"] = await passwords.hash(data.password)
     repository = AccountRepository(session)
     if not await repository.update_versioned(account, account.version, **values):

@@ -9,7 +9,7 @@ from api.journal.schemas import EntryCreate, EntryRead, EntryTime, EntryUpdate
 from api.text import StorableStr
 
 Scale = Annotated[int, Field(strict=True, ge=0, le=10, description="0-10.")]
-SleepHours = Annotated[float, Field(ge=0, le=24, description="Hours slept, 0-24.")]
+SleepHours = Annotated[float, Field(strict=True, ge=0, le=24, description="Hours slept, 0-24.")]
 Note = Annotated[StorableStr, Field(max_length=2000, description="Up to 2,000 characters.")]
 
 

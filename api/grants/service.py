@@ -43,10 +43,16 @@ async def create_grant(session: AsyncSession, caller: Caller, data: GrantCreate)
     now = utcnow()
     expires_at = data.expires_at or now + DEFAULT_LIFETIME
     if not now < expires_at <= now + LONGEST_LIFETIME:
-        raise UnprocessableContent("expires_at must be in the future and at most 365 days away.")
+        raise UnprocessableContent(
+            "expires_at must be in the future and at most 365 days away.",
+            loc=("body", "expires_at"),
+        )
     therapist = await AccountRepository(session).by_email(data.therapist_email)
     if therapist is None or therapist.role is not Role.THERAPIST:
-        raise UnprocessableContent("therapist_email does not belong to a therapist account.")
+        raise UnprocessableContent(
+            "therapist_email does not belong to a therapist account.",
+            loc=("body", "therapist_email"),
+        )
     grant = Grant(
         patient_id=caller.id,
         therapist_id=therapist.id,

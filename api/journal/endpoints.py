@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Response, status
-from pydantic import AwareDatetime, BaseModel
+from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.dependencies import CallerDep, SettingsDep
@@ -18,6 +18,7 @@ from api.errors import Forbidden, problems
 from api.journal import idempotency, service
 from api.journal.repository import PageRequest, Scope
 from api.journal.resource import Resource
+from api.journal.schemas import QueryTime
 from api.models import JournalEntry, Role
 from api.preconditions import etag
 from api.settings import Settings
@@ -30,8 +31,8 @@ Limit = Annotated[int, Query(ge=1, le=200, description="Page size, 1-200.")]
 Cursor = Annotated[
     str | None, Query(max_length=200, description="`next_cursor` from the previous page.")
 ]
-Since = Annotated[AwareDatetime | None, Query(description="Only entries at or after this time.")]
-Until = Annotated[AwareDatetime | None, Query(description="Only entries before this time.")]
+Since = Annotated[QueryTime | None, Query(description="Only entries at or after this time.")]
+Until = Annotated[QueryTime | None, Query(description="Only entries before this time.")]
 SessionFilter = Annotated[
     uuid.UUID | None, Query(description="Only entries linked to this dosing session.")
 ]

@@ -110,7 +110,10 @@ async def _replay(
             "A request with this Idempotency-Key is still being processed: retry shortly."
         )
     if record.fingerprint != request_fingerprint:
-        raise UnprocessableContent("This Idempotency-Key was already used for a different request.")
+        raise UnprocessableContent(
+            "This Idempotency-Key was already used for a different request.",
+            loc=("header", "idempotency-key"),
+        )
     headers = {**json.loads(record.headers), REPLAYED_HEADER: "true"}
     try:
         body = cipher_of(session).decrypt(record.body, _aad(owner_id, key))

@@ -22,7 +22,9 @@ async def check_session(context: WriteContext, values: dict[str, Any]) -> None:
         return
     sessions = EntryRepository(context.session, DosingSession, context.scope)
     if not await sessions.existing_ids([session_id]):
-        raise UnprocessableContent("session_id does not name one of your dosing sessions.")
+        raise UnprocessableContent(
+            "session_id does not name one of your dosing sessions.", loc=("body", "session_id")
+        )
 
 
 async def check_intentions(context: WriteContext, values: dict[str, Any]) -> None:
@@ -31,7 +33,9 @@ async def check_intentions(context: WriteContext, values: dict[str, Any]) -> Non
         return
     intentions = EntryRepository(context.session, Intention, context.scope)
     if await intentions.existing_ids(ids) != set(ids):
-        raise UnprocessableContent("intention_ids must all name intentions of yours.")
+        raise UnprocessableContent(
+            "intention_ids must all name intentions of yours.", loc=("body", "intention_ids")
+        )
     # Stored as JSON, so as strings.
     values["intention_ids"] = [str(i) for i in ids]
 

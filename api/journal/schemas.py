@@ -13,10 +13,28 @@ from api.models.base import utcnow
 FUTURE_TOLERANCE = timedelta(minutes=5)  # clocks on phones drift; more than this is an error
 
 
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+
+
+def _in_range(value: datetime) -> datetime:
+    # Compared before converting: converting year 1 or 9999 to UTC can overflow.
+    if not (
+        EARLIEST.replace(tzinfo=None) < value.replace(tzinfo=None) < LATEST.replace(tzinfo=None)
+    ):
+        raise ValueError("must be between the years 1900 and 2200")
+    return value.astimezone(UTC)
+
+
 def _not_future(value: datetime) -> datetime:
+    value = _in_range(value)
     if value > utcnow() + FUTURE_TOLERANCE:
         raise ValueError("must not be more than 5 minutes in the future")
-    return value.astimezone(UTC)
+    return value
+
+
+# For filters: any sane time, in the future too.
+QueryTime = Annotated[AwareDatetime, AfterValidator(_in_range)]
 
 
 EntryTime = Annotated[

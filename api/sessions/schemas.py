@@ -10,7 +10,7 @@ from api.models import Route, Setting
 from api.text import StorableStr
 
 DoseMg = Annotated[
-    float, Field(gt=0, le=1000, description="Dose in mg, if known (0 < dose <= 1000).")
+    float, Field(strict=True, gt=0, le=1000, description="Dose in mg, if known (0 < dose <= 1000).")
 ]
 Notes = Annotated[
     StorableStr, Field(max_length=5000, description="Free text, up to 5,000 characters.")

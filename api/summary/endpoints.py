@@ -1,7 +1,8 @@
 from __future__ import annotations
 
+from functools import cache
 from typing import Annotated
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, available_timezones
 
 from fastapi import APIRouter, Query
 
@@ -27,10 +28,15 @@ Tz = Annotated[
 
 
 def parse_tz(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise BadRequest("`tz` must be an IANA time zone name such as `Europe/Berlin`.") from None
+    # Only names in the IANA list: ZoneInfo would also take file names such as "localtime".
+    if name not in _iana_names():
+        raise BadRequest("`tz` must be an IANA time zone name such as `Europe/Berlin`.")
+    return ZoneInfo(name)
+
+
+@cache
+def _iana_names() -> frozenset[str]:
+    return frozenset(available_timezones())
 
 
 @router.get("/summary", responses=problems(400, 401, 403, 422))
