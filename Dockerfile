@@ -19,4 +19,6 @@ RUN mkdir -p /app/data && chown journal /app/data
 USER journal
 EXPOSE 8000
 # Migrations are a one-off: docker run --rm IMAGE alembic upgrade head
-CMD ["uvicorn", "api.main:app", "--host", "0.0.0.0", "--port", "8000", "--no-access-log", "--proxy-headers"]
+# In-flight requests get 20 s to finish on SIGTERM (under Kubernetes' default 30 s grace).
+CMD ["uvicorn", "api.main:app", "--host", "0.0.0.0", "--port", "8000", "--no-access-log", "--proxy-headers", \
+     "--timeout-graceful-shutdown", "20"]

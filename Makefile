@@ -31,7 +31,7 @@ migrate: install ## Apply database migrations (DATABASE_URL, default SQLite in .
 	$(BIN)/alembic upgrade head
 
 run: migrate ## Install, migrate and serve on HOST:PORT (default 127.0.0.1:8000)
-	$(BIN)/uvicorn api.main:app --host $(HOST) --port $(PORT) --no-access-log
+	$(BIN)/uvicorn api.main:app --host $(HOST) --port $(PORT) --no-access-log --timeout-graceful-shutdown 20
 
 test: install ## Install and run the whole suite (SQLite; TEST_DATABASE_URL=postgresql+asyncpg://... for PostgreSQL)
 	$(BIN)/pytest $(PYTEST_ARGS)

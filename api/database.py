@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -35,6 +36,12 @@ def create_engine(settings: Settings) -> AsyncEngine:
         max_overflow=0,
         pool_timeout=settings.db_pool_timeout_seconds,
         pool_pre_ping=True,
+        # A database that stops answering must not hang requests: connecting is bounded like
+        # waiting for the pool, and every statement by the statement timeout.
+        connect_args={
+            "timeout": settings.db_pool_timeout_seconds,
+            "command_timeout": settings.db_statement_timeout_seconds,
+        },
     )
 
 
@@ -74,7 +81,13 @@ def cipher_of(session: AsyncSession) -> FieldCipher:
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One session per request: committed when the handler returns, rolled back when it raises."""
     sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+    settings: Settings = request.app.state.settings
     async with sessionmaker() as session:
+        if not settings.is_sqlite:
+            # Taking a connection includes the pool's liveness ping, which has no timeout of its
+            # own: bound it, so a silent database is a prompt 503 (api.errors), not a hang.
+            async with asyncio.timeout(settings.db_pool_timeout_seconds):
+                await session.connection()
         try:
             yield session
         except BaseException:

@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     )
     db_pool_size: int = Field(default=10, ge=1, le=200)
     db_pool_timeout_seconds: float = Field(default=5.0, gt=0)
+    # Longer than any honest wait for a row lock; a statement past it is answered 503.
+    db_statement_timeout_seconds: float = Field(default=30.0, gt=0)
 
     jwt_issuer: str = "kap-journal"
     jwt_audience: str = "kap-journal-api"
