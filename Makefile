@@ -12,7 +12,7 @@ BIN := $(VENV)/bin
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help install run migrate test test-pg lint format typecheck openapi check clean
+.PHONY: help install run migrate test test-pg lint format typecheck openapi check bench bench-profile clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}'
@@ -54,6 +54,12 @@ openapi: install ## Regenerate openapi/openapi.json from the app
 	$(BIN)/python -m api.cli openapi > openapi/openapi.json
 
 check: lint typecheck test ## Lint, type-check and test
+
+bench: install ## Load-test the service against a raw Starlette+asyncpg baseline on the local PostgreSQL (~9 min; appends to bench/RESULTS.md)
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+bench-profile: install ## py-spy profile of one worker under the bench's load, scenarios 1-3 (needs py-spy on PATH)
+	$(BIN)/python -m bench.profile $(BENCH_ARGS)
 
 clean: ## Remove the virtualenvs and caches (keeps ./data)
 	rm -rf .uv $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

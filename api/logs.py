@@ -32,7 +32,12 @@ def configure_logging(level: str = "INFO") -> None:
     """Route the standard library's logging (uvicorn's included) and structlog through one JSON
     formatter on stdout. Called once per process, from the app's lifespan."""
     structlog.configure(
-        processors=[*_SHARED, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        # Level first: a line below the level costs nothing more.
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *_SHARED,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
         logger_factory=structlog.stdlib.LoggerFactory(),
         cache_logger_on_first_use=True,
     )

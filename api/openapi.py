@@ -1,4 +1,4 @@
-"""The OpenAPI document as integrators get it: errors declared as problem+json."""
+"""The OpenAPI document as integrators get it: errors declared as problem+json, with examples."""
 
 from __future__ import annotations
 
@@ -6,8 +6,23 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel
 
-from api.errors import PROBLEM_MEDIA_TYPE
+from api.errors import (
+    PROBLEM_MEDIA_TYPE,
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    PayloadTooLarge,
+    PreconditionFailed,
+    PreconditionRequired,
+    ProblemError,
+    ServiceUnavailable,
+    TooManyRequests,
+    Unauthorized,
+    UnprocessableContent,
+)
 from api.ratelimit import UNLIMITED_PATHS
 
 TOO_MANY = "Too many requests: wait `Retry-After` seconds. `RateLimit-*` headers show the budget."
@@ -15,12 +30,162 @@ UNAVAILABLE = "The database is unreachable or busy: retry after `Retry-After` se
 BAD_BODY = "The body could not be parsed (not UTF-8, or nested too deeply)."
 NO_DATABASE = {"/healthz", "/.well-known/jwks.json"}
 
+PROBLEM_KINDS: dict[int, type[ProblemError]] = {
+    kind.status: kind
+    for kind in (
+        BadRequest,
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        Conflict,
+        PreconditionFailed,
+        PayloadTooLarge,
+        UnprocessableContent,
+        PreconditionRequired,
+        TooManyRequests,
+        ServiceUnavailable,
+    )
+}
+OAUTH_PROBLEM_EXAMPLE = {
+    "type": "/problems/oauth-error",
+    "title": "Bad Request",
+    "status": 400,
+    "detail": "The email or password is incorrect.",
+    "error": "invalid_grant",
+    "error_description": "The email or password is incorrect.",
+}
+# Examples for the schemas that have no schemas.py to hold them: FastAPI builds the Body_* ones
+# from the Form() parameters of the token routes; the others are declared in their endpoints.
+COMPONENT_EXAMPLES: dict[str, list[dict[str, Any]]] = {
+    "Body_issue_token": [
+        {
+            "grant_type": "password",
+            "username": "ada@example.org",
+            "password": "correct horse battery",
+        },
+        {
+            "grant_type": "refresh_token",
+            "refresh_token": "rt_4356LhI65Eq5xtwFdA4PmgpJWFBXZVie2cRYPw7_2bU",
+        },
+    ],
+    "Body_revoke_token": [{"token": "rt_4356LhI65Eq5xtwFdA4PmgpJWFBXZVie2cRYPw7_2bU"}],
+    "Body_mint_read_token": [{"scope": "checkins:read summary:read"}],
+    "SharedPatients": [
+        {
+            "items": [
+                {
+                    "patient_id": "6b8ad972-9329-4a1d-b265-4288ababcca0",
+                    "display_name": "Ada",
+                    "grant_id": "04100423-b6a0-410e-9b72-b7394471b0cb",
+                    "scopes": ["checkins:read", "summary:read"],
+                    "expires_at": "2027-02-19T09:12:44.913000+00:00",
+                }
+            ]
+        }
+    ],
+    "Health": [{"status": "ok"}],
+}
+MEDIA_TYPE_EXAMPLES: dict[str, dict[str, Any]] = {
+    "application/fhir+json": {
+        "resourceType": "Bundle",
+        "id": "0202aa66-f93f-4591-8c01-3e4ea3ef1312",
+        "type": "collection",
+        "timestamp": "2026-11-21T10:00:00+00:00",
+        "entry": [
+            {
+                "fullUrl": "urn:uuid:6b8ad972-9329-4a1d-b265-4288ababcca0",
+                "resource": {
+                    "resourceType": "Patient",
+                    "id": "6b8ad972-9329-4a1d-b265-4288ababcca0",
+                    "name": [{"text": "Ada"}],
+                    "telecom": [{"system": "email", "value": "ada@example.org"}],
+                },
+            },
+            {
+                "fullUrl": "urn:uuid:3e6f4ecb-2e3a-4010-a603-ae8aa65360fe",
+                "resource": {
+                    "resourceType": "Observation",
+                    "id": "3e6f4ecb-2e3a-4010-a603-ae8aa65360fe",
+                    "status": "final",
+                    "code": {"text": "Mood check-in"},
+                    "subject": {"reference": "Patient/6b8ad972-9329-4a1d-b265-4288ababcca0"},
+                    "effectiveDateTime": "2026-11-21T07:30:00+00:00",
+                    "component": [{"code": {"text": "Mood (0-10)"}, "valueInteger": 6}],
+                },
+            },
+        ],
+    }
+}
+
+
+def _model_examples() -> dict[str, list[Any]]:
+    """The examples of this service's models, by schema title, as pydantic writes them.
+
+    FastAPI encodes the document with ``exclude_none``, which also drops every null inside an
+    example; a nullable field's example is often null, so the examples are put back from here.
+    """
+    found: dict[str, list[Any]] = {}
+    pending = list(BaseModel.__subclasses__())
+    while pending:
+        model = pending.pop()
+        pending.extend(model.__subclasses__())
+        if model.__module__.startswith("api.") and "json_schema_extra" in model.model_config:
+            schema = model.model_json_schema()
+            if "examples" in schema:
+                found[schema["title"]] = schema["examples"]
+    return found
+
 
 def _problem(description: str) -> dict[str, Any]:
     return {
         "description": description,
         "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
     }
+
+
+def _validation_issue(operation: dict[str, Any], schemas: dict[str, Any]) -> dict[str, Any]:
+    """One plausible entry of `errors` for this operation: a missing body field, else a bad
+    parameter."""
+    body = operation.get("requestBody", {}).get("content", {})
+    for media in body.values():
+        ref = media.get("schema", {}).get("$ref", "")
+        required = schemas.get(ref.rsplit("/", 1)[-1], {}).get("required", [])
+        if required:
+            return {"loc": ["body", required[0]], "msg": "Field required", "type": "missing"}
+    for parameter in operation.get("parameters", []):
+        where, name, schema = parameter["in"], parameter["name"], parameter.get("schema", {})
+        if schema.get("format") == "uuid":
+            return {
+                "loc": [where, name],
+                "msg": "Input should be a valid UUID",
+                "type": "uuid_parsing",
+            }
+        if schema.get("type") == "integer":
+            return {
+                "loc": [where, name],
+                "msg": "Input should be a valid integer, unable to parse string as an integer",
+                "type": "int_parsing",
+            }
+    return {"loc": ["body"], "msg": "Input should be a valid dictionary", "type": "dict_type"}
+
+
+def _problem_example(
+    status: int, response: dict[str, Any], operation: dict[str, Any], schemas: dict[str, Any]
+) -> dict[str, Any]:
+    ref = response["content"][PROBLEM_MEDIA_TYPE].get("schema", {}).get("$ref", "")
+    if ref.endswith("/OAuthProblem"):
+        return OAUTH_PROBLEM_EXAMPLE
+    kind = PROBLEM_KINDS.get(status, ProblemError)
+    example: dict[str, Any] = {
+        "type": f"/problems/{kind.slug}",
+        "title": kind.title,
+        "status": status,
+        "detail": response["description"],
+    }
+    if ref.endswith("/ValidationProblem"):
+        example["detail"] = "The request is not valid: see errors."
+        example["errors"] = [_validation_issue(operation, schemas)]
+    return example
 
 
 def build_openapi(app: FastAPI) -> dict[str, Any]:
@@ -33,6 +198,7 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
         routes=app.routes,
         tags=app.openapi_tags,
     )
+    schemas = spec.get("components", {}).get("schemas", {})
     for path, path_item in spec.get("paths", {}).items():
         for operation in path_item.values():
             if not path.startswith(UNLIMITED_PATHS):
@@ -47,9 +213,21 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
                 content = response.get("content", {})
                 if status[0] in "45" and "application/json" in content:
                     content[PROBLEM_MEDIA_TYPE] = content.pop("application/json")
+                if status[0] in "45" and PROBLEM_MEDIA_TYPE in content:
+                    content[PROBLEM_MEDIA_TYPE]["example"] = _problem_example(
+                        int(status), response, operation, schemas
+                    )
+                for media_type, media in content.items():
+                    if media_type in MEDIA_TYPE_EXAMPLES:
+                        media.setdefault("example", MEDIA_TYPE_EXAMPLES[media_type])
     # FastAPI's own validation schemas are replaced by ValidationProblem on every route.
-    schemas = spec.get("components", {}).get("schemas", {})
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)
+    model_examples = _model_examples()
+    for name, schema in schemas.items():
+        if schema.get("title") in model_examples:
+            schema["examples"] = model_examples[schema["title"]]
+        if name in COMPONENT_EXAMPLES:
+            schema["examples"] = COMPONENT_EXAMPLES[name]
     app.openapi_schema = spec
     return spec

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic.config import JsonDict
 
 from api.models import Role
 from api.text import DisplayName, StorableStr
@@ -27,8 +28,30 @@ Password = Annotated[
 ]
 
 
+ACCOUNT_EXAMPLE: JsonDict = {
+    "id": "6b8ad972-9329-4a1d-b265-4288ababcca0",
+    "email": "ada@example.org",
+    "display_name": "Ada",
+    "role": "patient",
+    "created_at": "2026-11-01T17:22:09.482Z",
+    "updated_at": "2026-11-01T17:22:09.482Z",
+}
+
+
 class AccountCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "email": "ada@example.org",
+                    "password": "correct horse battery",
+                    "display_name": "Ada",
+                    "role": "patient",
+                }
+            ]
+        },
+    )
 
     email: Email
     password: Password
@@ -41,7 +64,18 @@ class AccountCreate(BaseModel):
 class AccountUpdate(BaseModel):
     """Fields left out stay as they are. A new password needs the current one."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"display_name": "Ada L."},
+                {
+                    "password": "a new long passphrase",
+                    "current_password": "correct horse battery",
+                },
+            ]
+        },
+    )
 
     display_name: DisplayName | None = None
     password: Password | None = Field(
@@ -57,7 +91,9 @@ class AccountUpdate(BaseModel):
 
 
 class AccountRead(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(
+        from_attributes=True, json_schema_extra={"examples": [ACCOUNT_EXAMPLE]}
+    )
 
     id: uuid.UUID
     email: str
@@ -68,6 +104,8 @@ class AccountRead(BaseModel):
 
 
 class AccountErase(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"password": "correct horse battery"}]}
+    )
 
     password: Annotated[str, Field(max_length=128, description="Your password, entered again.")]

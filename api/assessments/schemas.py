@@ -3,10 +3,29 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Self
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.config import JsonDict
 
 from api.assessments.scoring import Instrument, InvalidAnswers, validate_answers
 from api.journal.schemas import EntryCreate, EntryRead, EntryTime
+
+ASSESSMENT_EXAMPLE: JsonDict = {
+    "id": "fa06f3e4-ed14-4d86-9358-8d399a8ee6d7",
+    "private": False,
+    "version": 1,
+    "created_at": "2026-11-21T07:40:26.330Z",
+    "updated_at": "2026-11-21T07:40:26.330Z",
+    "instrument": "phq9",
+    "answers": [1, 1, 2, 1, 0, 1, 1, 0, 0],
+    "completed_at": "2026-11-21T07:40:00Z",
+    "total": 7,
+    "band": "mild",
+    "safety_flag": False,
+    "clusters": None,
+    "provisional_positive": None,
+    "provisional_diagnosis": None,
+    "crisis_resources": [],
+}
 
 
 class CrisisResource(BaseModel):
@@ -26,6 +45,18 @@ Answers = Annotated[
 
 
 class AssessmentCreate(EntryCreate):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "instrument": "phq9",
+                    "answers": [1, 1, 2, 1, 0, 1, 1, 0, 0],
+                    "completed_at": "2026-11-21T08:40:00+01:00",
+                }
+            ]
+        }
+    )
+
     instrument: Instrument
     answers: Answers
     completed_at: EntryTime | None = Field(
@@ -42,6 +73,8 @@ class AssessmentCreate(EntryCreate):
 
 
 class AssessmentRead(EntryRead):
+    model_config = ConfigDict(json_schema_extra={"examples": [ASSESSMENT_EXAMPLE]})
+
     instrument: Instrument
     answers: list[int]
     completed_at: datetime

@@ -3,9 +3,25 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.config import JsonDict
 
 from api.models import AuditOutcome
+
+ACCESS_LOG_EXAMPLE: JsonDict = {
+    "at": "2026-11-21T09:20:03.016Z",
+    "therapist_id": "bfec041f-0409-4789-8fa1-d993734fb716",
+    "therapist_name": "Dr. Lee",
+    "therapist_email": "dr.lee@example.org",
+    "grant_id": "04100423-b6a0-410e-9b72-b7394471b0cb",
+    "resource": "checkins",
+    "action": "list",
+    "entry_ids": ["3e6f4ecb-2e3a-4010-a603-ae8aa65360fe"],
+    "count": 1,
+    "outcome": "allowed",
+    "description": "Dr. Lee viewed 1 of your mood check-ins.",
+    "request_id": "8b7b0597cc474a50874717918a3e984a",
+}
 
 
 class AccessLogEntry(BaseModel):
@@ -26,5 +42,9 @@ class AccessLogEntry(BaseModel):
 
 
 class AccessLogPage(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"items": [ACCESS_LOG_EXAMPLE], "next_cursor": None}]}
+    )
+
     items: list[AccessLogEntry]
     next_cursor: str | None

@@ -25,17 +25,18 @@ bearer = OAuth2PasswordBearer(
 )
 
 
-def get_settings(request: Request) -> Settings:
+# async, though they do not await: FastAPI runs a plain function in a worker thread per request.
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_tokens(request: Request) -> TokenCodec:
+async def get_tokens(request: Request) -> TokenCodec:
     tokens: TokenCodec = request.app.state.tokens
     return tokens
 
 
-def get_passwords(request: Request) -> Passwords:
+async def get_passwords(request: Request) -> Passwords:
     passwords: Passwords = request.app.state.passwords
     return passwords
 

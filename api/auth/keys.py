@@ -84,10 +84,11 @@ class KeyRing:
             raise ValueError("a key ring needs at least one key")
         self.signing = keys[0]
         self._by_kid = {key.kid: key for key in keys}
+        # Derived once: every request verifies with these.
+        self._public = {key.kid: key.public_key for key in keys}
 
     def verifying_key(self, kid: str) -> Ed25519PublicKey | None:
-        key = self._by_kid.get(kid)
-        return key.public_key if key else None
+        return self._public.get(kid)
 
     def jwks(self) -> dict[str, Any]:
         return {"keys": [key.public_jwk() for key in self._by_kid.values()]}

@@ -2,11 +2,24 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class TokenResponse(BaseModel):
     """RFC 6749 section 5.1."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "access_token": "eyJhbGciOiJFZERTQSIsImtpZCI6ImlpU2Z2M2tJZjQwVmU5dmR2ckNZNkUtYWZDVDVVNVp3OEtLTmRDS0tVWUUiLCJ0eXAiOiJhdCtqd3QifQ.eyJzdWIiOiI2YjhhZDk3Mi05MzI5LTRhMWQtYjI2NS00Mjg4YWJhYmNjYTAifQ.f21uQ1XdxkGuicvqbcoUq6fjcUgReXVKHs5FnaRbjpKJrOcd0QM2k9a8sarHxGVCC4nODd-GsuTawl_euzFTBg",
+                    "token_type": "Bearer",
+                    "expires_in": 900,
+                    "refresh_token": "rt_4356LhI65Eq5xtwFdA4PmgpJWFBXZVie2cRYPw7_2bU",
+                }
+            ]
+        }
+    )
 
     access_token: str = Field(description="A JWT (EdDSA), valid for `expires_in` seconds.")
     token_type: Literal["Bearer"] = "Bearer"  # noqa: S105 - a token type, not a secret
@@ -26,4 +39,23 @@ class JWK(BaseModel):
 
 
 class JWKS(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "keys": [
+                        {
+                            "kty": "OKP",
+                            "crv": "Ed25519",
+                            "x": "WcIpnfqC8VaQSLUBaicoy9_inVcqlCcF57HcNrm_OpI",
+                            "kid": "iiSfv3kIf40Ve9vdvrCY6E-afCT5U5Zw8KKNdCKKUYE",
+                            "alg": "EdDSA",
+                            "use": "sig",
+                        }
+                    ]
+                }
+            ]
+        }
+    )
+
     keys: list[JWK]

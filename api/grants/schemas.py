@@ -5,6 +5,7 @@ from datetime import datetime
 from typing import Annotated
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic.config import JsonDict
 
 from api.accounts.schemas import Email
 from api.models import GrantState, ReadScope
@@ -27,8 +28,36 @@ Scopes = Annotated[
 ]
 
 
+GRANT_EXAMPLE: JsonDict = {
+    "id": "04100423-b6a0-410e-9b72-b7394471b0cb",
+    "state": "active",
+    "scopes": ["checkins:read", "summary:read"],
+    "patient": {"id": "6b8ad972-9329-4a1d-b265-4288ababcca0", "display_name": "Ada"},
+    "therapist": {
+        "id": "bfec041f-0409-4789-8fa1-d993734fb716",
+        "display_name": "Dr. Lee",
+        "email": "dr.lee@example.org",
+    },
+    "created_at": "2026-11-21T09:12:44.913Z",
+    "expires_at": "2027-02-19T09:12:44.913Z",
+    "revoked_at": None,
+    "revoked_by": None,
+}
+
+
 class GrantCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "therapist_email": "dr.lee@example.org",
+                    "scopes": ["checkins:read", "summary:read"],
+                    "expires_at": "2027-02-19T00:00:00Z",
+                }
+            ]
+        },
+    )
 
     therapist_email: Email = Field(
         description="The therapist's account email (must be a therapist account)."
@@ -49,6 +78,8 @@ class TherapistParty(Party):
 
 
 class GrantRead(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [GRANT_EXAMPLE]})
+
     id: uuid.UUID
     state: GrantState = Field(description="`active`, `expired` or `revoked`.")
     scopes: list[ReadScope]
@@ -61,11 +92,30 @@ class GrantRead(BaseModel):
 
 
 class GrantPage(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"items": [GRANT_EXAMPLE], "next_cursor": None}]}
+    )
+
     items: list[GrantRead]
     next_cursor: str | None
 
 
 class ReadTokenResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "access_token": "eyJhbGciOiJFZERTQSIsImtpZCI6ImlpU2Z2M2tJZjQwVmU5dmR2ckNZNkUtYWZDVDVVNVp3OEtLTmRDS0tVWUUiLCJ0eXAiOiJhdCtqd3QifQ.eyJ0eXAiOiJwYXRpZW50X3JlYWQiLCJzY29wZSI6ImNoZWNraW5zOnJlYWQgc3VtbWFyeTpyZWFkIn0.M6Ml6RQCUGIuNa8AN9rAgmKPwOL9-Vd9atOqBb9b1czEyOUV8VuJiqGscxwFlGW5sTdpwR9mboECgmMCWeSpBQ",
+                    "token_type": "Bearer",
+                    "expires_in": 900,
+                    "scope": "checkins:read summary:read",
+                    "patient_id": "6b8ad972-9329-4a1d-b265-4288ababcca0",
+                    "grant_id": "04100423-b6a0-410e-9b72-b7394471b0cb",
+                }
+            ]
+        }
+    )
+
     access_token: str = Field(
         description="A patient-scoped read token (JWT), valid on /v1/patients/{patient_id}/... only."
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, ClassVar, Generic, Self, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, Self, TypeVar, get_args
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
@@ -96,7 +96,25 @@ class EntryRead(BaseModel):
 ReadT = TypeVar("ReadT", bound=EntryRead)
 
 
+def _page_examples(schema: dict[str, Any], model: type[Any]) -> None:
+    """A page's example: one item, the first example of the entry it lists, and a next cursor."""
+    (item,) = get_args(model.model_fields["items"].annotation)
+    if not (isinstance(item, type) and issubclass(item, BaseModel)):
+        return  # the generic Page itself
+    extra = item.model_config.get("json_schema_extra")
+    examples = extra.get("examples") if isinstance(extra, dict) else None
+    if isinstance(examples, list):
+        schema["examples"] = [
+            {
+                "items": examples[:1],
+                "next_cursor": "MjAyNi0xMS0yMFQwOTowMDowMCswMDowMHw4OWU4MmU3MC0yOGU3LTQ0ZjktOThmMy01ZmNmOTZiMmE0OTE",
+            }
+        ]
+
+
 class Page(BaseModel, Generic[ReadT]):
+    model_config = ConfigDict(json_schema_extra=_page_examples)
+
     items: list[ReadT]
     next_cursor: str | None = Field(
         description="Pass as `cursor` for the next page; null at the end."

@@ -5,6 +5,7 @@ from datetime import datetime
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic.config import JsonDict
 
 from api.journal.schemas import EntryCreate, EntryRead, EntryTime, EntryUpdate
 from api.text import StorableStr
@@ -43,7 +44,36 @@ IntentionIds = Annotated[
 ]
 
 
+REFLECTION_EXAMPLE: JsonDict = {
+    "id": "05fafb8a-d42c-4878-80ea-77ed02abd081",
+    "private": False,
+    "version": 1,
+    "created_at": "2026-11-20T18:42:40.907Z",
+    "updated_at": "2026-11-20T18:42:40.907Z",
+    "text": "A wide open feeling, then tiredness. I was kinder to myself than I expected.",
+    "session_id": "89e82e70-28e7-44f9-98f3-5fcf96b2a491",
+    "prompts": [{"prompt": "What surprised you?", "answer": "How calm it was."}],
+    "emotions": ["calm", "tender"],
+    "intention_ids": ["3a922d48-d0bb-444d-85c1-33a2d269af5b"],
+    "written_at": "2026-11-20T18:40:00Z",
+}
+
+
 class ReflectionCreate(EntryCreate):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "text": "A wide open feeling, then tiredness. I was kinder to myself than I expected.",
+                    "session_id": "89e82e70-28e7-44f9-98f3-5fcf96b2a491",
+                    "prompts": [{"prompt": "What surprised you?", "answer": "How calm it was."}],
+                    "emotions": ["calm", "tender"],
+                    "intention_ids": ["3a922d48-d0bb-444d-85c1-33a2d269af5b"],
+                }
+            ]
+        }
+    )
+
     text: ReflectionText
     session_id: uuid.UUID | None = Field(default=None, description="One of your dosing sessions.")
     prompts: Prompts = Field(default_factory=list)
@@ -55,6 +85,8 @@ class ReflectionCreate(EntryCreate):
 
 
 class ReflectionUpdate(EntryUpdate):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"emotions": ["calm", "hopeful"]}]})
+
     not_null = frozenset({"private", "text", "prompts", "emotions", "intention_ids", "written_at"})
 
     text: ReflectionText | None = None
@@ -66,6 +98,8 @@ class ReflectionUpdate(EntryUpdate):
 
 
 class ReflectionRead(EntryRead):
+    model_config = ConfigDict(json_schema_extra={"examples": [REFLECTION_EXAMPLE]})
+
     text: str
     session_id: uuid.UUID | None
     prompts: list[PromptAnswer]

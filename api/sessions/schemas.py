@@ -3,7 +3,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
+from pydantic.config import JsonDict
 
 from api.journal.schemas import EntryCreate, EntryRead, EntryTime, EntryUpdate
 from api.models import Route, Setting
@@ -17,7 +18,35 @@ Notes = Annotated[
 ]
 
 
+SESSION_EXAMPLE: JsonDict = {
+    "id": "89e82e70-28e7-44f9-98f3-5fcf96b2a491",
+    "private": False,
+    "version": 1,
+    "created_at": "2026-11-20T09:05:12.204Z",
+    "updated_at": "2026-11-20T09:05:12.204Z",
+    "started_at": "2026-11-20T09:00:00Z",
+    "route": "sublingual",
+    "dose_mg": 100.0,
+    "setting": "home",
+    "notes": "Music, eyeshade, my partner nearby.",
+}
+
+
 class DosingSessionCreate(EntryCreate):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "started_at": "2026-11-20T10:00:00+01:00",
+                    "route": "sublingual",
+                    "dose_mg": 100,
+                    "setting": "home",
+                    "notes": "Music, eyeshade, my partner nearby.",
+                }
+            ]
+        }
+    )
+
     started_at: EntryTime
     route: Route
     dose_mg: DoseMg | None = None
@@ -26,6 +55,8 @@ class DosingSessionCreate(EntryCreate):
 
 
 class DosingSessionUpdate(EntryUpdate):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"dose_mg": 120, "notes": None}]})
+
     not_null = frozenset({"private", "started_at", "route", "setting"})
 
     started_at: EntryTime | None = None
@@ -36,6 +67,8 @@ class DosingSessionUpdate(EntryUpdate):
 
 
 class DosingSessionRead(EntryRead):
+    model_config = ConfigDict(json_schema_extra={"examples": [SESSION_EXAMPLE]})
+
     started_at: datetime
     route: Route
     dose_mg: float | None

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.assessments.schemas import CrisisResource
 from api.assessments.scoring import Instrument
@@ -48,6 +48,47 @@ class SafetyFlagOut(BaseModel):
 
 
 class Summary(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "days": 3,
+                    "tz": "Europe/Berlin",
+                    "mood": [
+                        {"day": "2026-11-19", "mean": 4.5, "count": 2},
+                        {"day": "2026-11-20", "mean": None, "count": 0},
+                        {"day": "2026-11-21", "mean": 6.0, "count": 1},
+                    ],
+                    "instruments": [
+                        {
+                            "instrument": "phq9",
+                            "baseline_total": 14,
+                            "baseline_at": "2026-11-02T08:10:00Z",
+                            "latest_total": 7,
+                            "latest_at": "2026-11-21T07:40:00Z",
+                            "change": -7,
+                            "response": True,
+                            "remission": False,
+                            "count": 3,
+                        }
+                    ],
+                    "dosing_sessions": [
+                        {
+                            "session_id": "89e82e70-28e7-44f9-98f3-5fcf96b2a491",
+                            "started_at": "2026-11-20T09:00:00Z",
+                            "before_72h": 4.33,
+                            "after_24h": 6.0,
+                            "after_72h": 6.0,
+                            "after_7d": None,
+                        }
+                    ],
+                    "safety_flags": [],
+                    "crisis_resources": [],
+                }
+            ]
+        }
+    )
+
     days: int
     tz: str
     mood: list[DailyMoodOut]

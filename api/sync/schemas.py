@@ -5,11 +5,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.assessments.schemas import AssessmentRead
-from api.checkins.schemas import CheckinRead
-from api.intentions.schemas import IntentionRead
-from api.reflections.schemas import ReflectionRead
-from api.sessions.schemas import DosingSessionRead
+from api.assessments.schemas import ASSESSMENT_EXAMPLE, AssessmentRead
+from api.checkins.schemas import CHECKIN_EXAMPLE, CheckinRead
+from api.intentions.schemas import INTENTION_EXAMPLE, IntentionRead
+from api.reflections.schemas import REFLECTION_EXAMPLE, ReflectionRead
+from api.sessions.schemas import SESSION_EXAMPLE, DosingSessionRead
 
 ResourceName = Literal["sessions", "intentions", "reflections", "checkins", "assessments"]
 
@@ -35,6 +35,31 @@ class Deletions(BaseModel):
 
 
 class SyncPage(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "changes": {
+                        "sessions": [SESSION_EXAMPLE],
+                        "intentions": [INTENTION_EXAMPLE],
+                        "reflections": [REFLECTION_EXAMPLE],
+                        "checkins": [CHECKIN_EXAMPLE],
+                        "assessments": [ASSESSMENT_EXAMPLE],
+                    },
+                    "deleted": {
+                        "sessions": [],
+                        "intentions": [],
+                        "reflections": [],
+                        "checkins": ["c29bfda9-4ffd-4edb-a8b1-74a85fb9b3bc"],
+                        "assessments": [],
+                    },
+                    "next_cursor": "7",
+                    "has_more": False,
+                }
+            ]
+        }
+    )
+
     changes: Changes
     deleted: Deletions
     next_cursor: str = Field(
@@ -61,7 +86,36 @@ class SyncOperation(BaseModel):
 
 
 class SyncBatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "operations": [
+                        {
+                            "op": "create",
+                            "resource": "checkins",
+                            "id": "7d1c2b9e-5f0a-4c8e-9b61-2a4f0e3d8c57",
+                            "data": {"recorded_at": "2026-11-21T08:30:00+01:00", "mood": 6},
+                        },
+                        {
+                            "op": "update",
+                            "resource": "intentions",
+                            "id": "3a922d48-d0bb-444d-85c1-33a2d269af5b",
+                            "if_match": '"1"',
+                            "data": {"status": "revisited"},
+                        },
+                        {
+                            "op": "delete",
+                            "resource": "checkins",
+                            "id": "c29bfda9-4ffd-4edb-a8b1-74a85fb9b3bc",
+                            "if_match": '"2"',
+                        },
+                    ]
+                }
+            ]
+        },
+    )
 
     operations: list[SyncOperation] = Field(min_length=1, max_length=200)
 
@@ -79,5 +133,37 @@ class OperationResult(BaseModel):
 class SyncResult(BaseModel):
     """What each operation did. No cursor: another device's changes may lie between your last pull
     and this batch, so keep pulling from your own `next_cursor` (your writes come back too)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "results": [
+                        {
+                            "op": "create",
+                            "resource": "checkins",
+                            "id": "7d1c2b9e-5f0a-4c8e-9b61-2a4f0e3d8c57",
+                            "status": 201,
+                            "etag": '"1"',
+                        },
+                        {
+                            "op": "update",
+                            "resource": "intentions",
+                            "id": "3a922d48-d0bb-444d-85c1-33a2d269af5b",
+                            "status": 200,
+                            "etag": '"2"',
+                        },
+                        {
+                            "op": "delete",
+                            "resource": "checkins",
+                            "id": "c29bfda9-4ffd-4edb-a8b1-74a85fb9b3bc",
+                            "status": 204,
+                            "etag": None,
+                        },
+                    ]
+                }
+            ]
+        }
+    )
 
     results: list[OperationResult]
