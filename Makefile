@@ -12,7 +12,7 @@ BIN := $(VENV)/bin
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help install run migrate test test-pg lint format typecheck openapi check bench bench-profile clean
+.PHONY: help install run migrate test test-pg lint lint-spec format typecheck openapi check bench bench-profile clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}'
@@ -43,6 +43,9 @@ lint: install ## ruff lint and format check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+lint-spec: ## Lint openapi/openapi.json with the pinned Redocly CLI (needs Node 20.19+ and npm)
+	bash tools/lint-spec.sh
+
 format: install ## Format and auto-fix with ruff
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
@@ -53,7 +56,7 @@ typecheck: install ## mypy --strict
 openapi: install ## Regenerate openapi/openapi.json from the app
 	$(BIN)/python -m api.cli openapi > openapi/openapi.json
 
-check: lint typecheck test ## Lint, type-check and test
+check: lint typecheck lint-spec test ## Lint, type-check, lint the spec and test
 
 bench: install ## Load-test the service against a raw Starlette+asyncpg baseline on the local PostgreSQL (~9 min; appends to bench/RESULTS.md)
 	$(BIN)/python -m bench $(BENCH_ARGS)

@@ -118,6 +118,7 @@ def page_model(resource: Resource) -> type[BaseModel]:
 def build_router(resource: Resource) -> APIRouter:
     router = APIRouter(prefix=f"/v1/{resource.name}", tags=[resource.name])
     noun = resource.noun
+    a_noun = resource.a_noun
     read = resource.read
 
     async def create(
@@ -146,8 +147,8 @@ def build_router(resource: Resource) -> APIRouter:
         name=f"create_{resource.singular}",
         status_code=status.HTTP_201_CREATED,
         response_model=read,
-        summary=f"Create a {noun}",
-        description=f"Record a {noun}. Send your own `id` to create offline; resending the same id and "
+        summary=f"Create {a_noun}",
+        description=f"Record {a_noun}. Send your own `id` to create offline; resending the same id and "
         "body (or the same `Idempotency-Key` and body) returns the first answer and writes nothing.",
         responses=problems(400, 401, 403, 409, 413, 422),
     )
@@ -184,7 +185,7 @@ def build_router(resource: Resource) -> APIRouter:
         methods=["GET"],
         name=f"get_{resource.singular}",
         response_model=read,
-        summary=f"Read a {noun}",
+        summary=f"Read {a_noun}",
         description=f"One {noun}, with its ETag for a later PATCH or DELETE.",
         responses=problems(401, 403, 404, 422),
     )
@@ -210,7 +211,7 @@ def build_router(resource: Resource) -> APIRouter:
             methods=["PATCH"],
             name=f"update_{resource.singular}",
             response_model=read,
-            summary=f"Edit a {noun}",
+            summary=f"Edit {a_noun}",
             description="Change the fields you send; leave the others out. Needs `If-Match`.",
             responses=problems(401, 403, 404, 412, 413, 422, 428),
         )
@@ -228,7 +229,7 @@ def build_router(resource: Resource) -> APIRouter:
         name=f"delete_{resource.singular}",
         status_code=status.HTTP_204_NO_CONTENT,
         response_class=Response,
-        summary=f"Delete a {noun}",
+        summary=f"Delete {a_noun}",
         description="Deleted for good; sync reports the id as deleted. Needs `If-Match`.",
         responses=problems(401, 403, 404, 412, 422, 428),
     )

@@ -51,6 +51,11 @@ class Resource:
     session_linked: bool = False
 
     @property
+    def a_noun(self) -> str:
+        """The noun with its article, for summaries: "an intention", "a reflection"."""
+        return f"{'an' if self.noun[0] in 'aeiou' else 'a'} {self.noun}"
+
+    @property
     def time_column(self) -> str:
         return self.model.time_column
 

@@ -5,6 +5,7 @@ built per resource, which FastAPI must see as objects, not as names to look up.
 """
 
 import uuid
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
@@ -44,7 +45,7 @@ class SharedPatient(BaseModel):
     display_name: str
     grant_id: uuid.UUID
     scopes: list[ReadScope]
-    expires_at: str
+    expires_at: datetime
 
 
 class SharedPatients(BaseModel):
@@ -64,7 +65,7 @@ async def list_patients(caller: CallerDep, session: SessionDep) -> SharedPatient
                 display_name=patient_name,
                 grant_id=grant.id,
                 scopes=grant.scopes,
-                expires_at=grant.expires_at.isoformat(),
+                expires_at=grant.expires_at,
             )
             for grant, patient_name, _therapist_name, _therapist_email in rows
         ]
