@@ -44,7 +44,7 @@ lint: install ## ruff lint and format check
 	$(BIN)/ruff format --check .
 
 lint-spec: ## Lint openapi/openapi.json with the pinned Redocly CLI (needs Node 20.19+ and npm)
-	bash tools/lint-spec.sh
+	bash openapi/lint/lint-spec.sh
 
 format: install ## Format and auto-fix with ruff
 	$(BIN)/ruff format .

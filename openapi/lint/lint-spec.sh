@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Lints the committed OpenAPI spec with the pinned Redocly CLI (tools/spec-lint/package.json,
-# rules in redocly.yaml). Installs the linter into tools/spec-lint/node_modules on first use
+# rules in redocly.yaml). Installs the linter into openapi/lint/node_modules on first use
 # (npm ci, from package-lock.json). Exits non-zero on any problem: the spec must lint clean.
 # Needs Node 20.19+ or 22.12+, and npm.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 
-LINT_DIR=tools/spec-lint
+LINT_DIR=openapi/lint
 REDOCLY=$LINT_DIR/node_modules/.bin/redocly
 SPEC=${1:-openapi/openapi.json}
 # No usage reports, no update checks: the run stays on this machine.
@@ -22,4 +22,4 @@ if [[ ! -x $REDOCLY ]] || [[ $(node -p "require('./$LINT_DIR/node_modules/@redoc
   npm ci --prefix "$LINT_DIR" --no-audit --no-fund --loglevel=error
 fi
 
-"$REDOCLY" lint "$SPEC" --config redocly.yaml --max-problems 1000
+"$REDOCLY" lint "$SPEC" --config $LINT_DIR/redocly.yaml --max-problems 1000
