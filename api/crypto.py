@@ -77,9 +77,6 @@ class FieldCipher:
             raise UnreadableValue("authentication failed") from exc
         return plain.decode("utf-8", "surrogatepass")
 
-    def is_current(self, stored: str) -> bool:
-        return stored.startswith(f"{VERSION}.{self.current_kid}.")
-
 
 def encryption_key_dir(settings: Settings) -> Path:
     return settings.data_dir / "keys" / "encryption"

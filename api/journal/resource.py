@@ -6,7 +6,6 @@ descriptions, so the five kinds of entry behave the same way by construction.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -58,6 +57,3 @@ class Resource:
     @property
     def time_column(self) -> str:
         return self.model.time_column
-
-    def entry_id(self, data: EntryCreate) -> uuid.UUID:
-        return data.id or uuid.uuid4()
