@@ -70,6 +70,13 @@ class Settings(BaseSettings):
     # default: the mobile app and servers need no CORS.
     cors_origins: list[str] = []
 
+    # The therapist web view (/therapist/). Its session cookie is Secure (sent over HTTPS only)
+    # when this is true; unset, it is true in production and false in development and test,
+    # which serve plain http on loopback.
+    web_cookie_secure: bool | None = None
+    # A web session left idle this long is over; each request starts the wait again.
+    web_session_idle_seconds: int = Field(default=900, ge=1, le=900)
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
@@ -91,6 +98,12 @@ class Settings(BaseSettings):
             if missing:
                 raise ValueError(f"refusing to start in production without {' and '.join(missing)}")
         return self
+
+    @property
+    def secure_cookies(self) -> bool:
+        if self.web_cookie_secure is None:
+            return self.environment == "production"
+        return self.web_cookie_secure
 
     @property
     def is_sqlite(self) -> bool:

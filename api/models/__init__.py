@@ -18,6 +18,7 @@ from api.models.journal import (
 )
 from api.models.login import Login, RefreshToken
 from api.models.sync import ChangeCounter, IdempotencyRecord, Tombstone
+from api.models.web_session import WebSession
 
 __all__ = [
     "JOURNAL_MODELS",
@@ -44,4 +45,5 @@ __all__ = [
     "Route",
     "Setting",
     "Tombstone",
+    "WebSession",
 ]
