@@ -32,6 +32,7 @@ from api.ratelimit import RateLimit, RateLimiter
 from api.settings import Settings, get_settings
 from api.summary.endpoints import router as summary_router
 from api.sync.endpoints import router as sync_router
+from api.web.endpoints import router as web_router
 
 DESCRIPTION = """\
 The integration journal for ketamine-assisted psychotherapy.
@@ -132,6 +133,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         audit_router,
         export_router,
         health_router,
+        web_router,
     ):
         app.include_router(router)
     # Listed inside out: each wraps the ones above it, so every answer, 413, 429 and 500

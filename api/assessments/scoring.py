@@ -124,6 +124,13 @@ def score(instrument: Instrument, answers: Sequence[int]) -> Score:
     )
 
 
+def band_of(instrument: Instrument, total: int) -> str:
+    """The band a total falls in, as ``score`` names it (PCL-5: positive or below threshold)."""
+    if instrument is Instrument.PCL5:
+        return PCL5_POSITIVE_BAND if total >= PCL5_POSITIVE_TOTAL else PCL5_NEGATIVE_BAND
+    return _band(instrument, total)
+
+
 def _band(instrument: Instrument, total: int) -> str:
     for highest, name in _BANDS[instrument]:
         if total <= highest:

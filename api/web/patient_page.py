@@ -1,0 +1,278 @@
+"""What one patient page shows, read through the same gate and the same scoped queries as the API.
+
+For each scope the grant carries, the page passes ``open_read`` (the API's gate) once, before
+anything is read: a revoked or expired grant stops the page there, with the refusal recorded. Each
+kind of data is then read through the access it got (``Scope.shared``: no private entry can be
+read) and the page writes one audit record per kind it read, as the API writes one per request:
+``list`` with the ids of the entries shown (timeline, chart and safety flags together), and
+``summary`` for the figures. Kinds the grant does not carry are neither read nor shown.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi import Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.assessments.scoring import DISPLAY_NAME, band_of
+from api.journal.endpoints import PageQuery, read_page
+from api.journal.references import hide_unseen_references
+from api.journal.registry import BY_NAME
+from api.journal.repository import EntryRepository, PageRequest
+from api.journal.schemas import FUTURE_TOLERANCE
+from api.models import Assessment, Checkin, DosingSession, ReadScope
+from api.models.base import utcnow
+from api.patients.access import GrantSeen, ReadAccess, open_read
+from api.settings import Settings
+from api.summary import calculations as calc
+from api.summary.schemas import Summary
+from api.summary.service import build_summary
+from api.web.chart import Chart, MoodReading, mood_chart
+from api.web.timeline import Item, KindPage, Timeline, merge
+
+PAGE_SIZE = 25
+CHART_DAYS = 30
+# The order sections and scope lists appear in.
+JOURNAL_KINDS = ("sessions", "intentions", "reflections", "checkins", "assessments")
+SCOPE_LABELS = {
+    ReadScope.SESSIONS: "dosing sessions",
+    ReadScope.INTENTIONS: "intentions",
+    ReadScope.REFLECTIONS: "reflections",
+    ReadScope.CHECKINS: "mood check-ins",
+    ReadScope.ASSESSMENTS: "questionnaires",
+    ReadScope.SUMMARY: "summary",
+}
+
+# Words the templates show for stored values.
+DISPLAY: dict[str, Any] = {
+    "kinds": {
+        "sessions": "Dosing session",
+        "intentions": "Intention",
+        "reflections": "Reflection",
+        "checkins": "Check-in",
+        "assessments": "Questionnaire",
+    },
+    "routes": {
+        "iv": "IV",
+        "im": "IM",
+        "sublingual": "Sublingual",
+        "oral": "Oral",
+        "intranasal": "Intranasal",
+        "other": "Other route",
+    },
+    "settings_words": {"clinic": "in clinic", "home": "at home", "other": "elsewhere"},
+    "instruments": {instrument.value: name for instrument, name in DISPLAY_NAME.items()},
+    "band_of": band_of,
+}
+
+
+@dataclass(frozen=True)
+class Flag:
+    assessment_id: uuid.UUID
+    instrument: str  # display name: "PHQ-9"
+    total: int
+    band: str
+    at: datetime
+
+
+@dataclass
+class PatientPage:
+    patient_id: uuid.UUID
+    patient_name: str
+    expires_at: datetime
+    scopes: list[ReadScope]
+    flags: list[Flag] = field(default_factory=list)
+    flags_known: bool = False  # the grant lets the page see flags (assessments or summary)
+    summary: Summary | None = None
+    chart: Chart | None = None
+    timeline: Timeline | None = None
+    first_page: bool = True
+
+    @property
+    def scope_labels(self) -> list[str]:
+        return [SCOPE_LABELS[scope] for scope in self.scopes]
+
+    def has(self, scope: ReadScope) -> bool:
+        return scope in self.scopes
+
+
+def labels(scopes: list[str]) -> list[str]:
+    """A grant's scopes in words, in the page's order."""
+    return [SCOPE_LABELS[scope] for scope in ReadScope if scope.value in scopes]
+
+
+def _scope_of(kind: str) -> ReadScope:
+    return ReadScope(f"{kind}:read")
+
+
+async def build(
+    request: Request,
+    session: AsyncSession,
+    settings: Settings,
+    seen: GrantSeen,
+    before: str | None,
+) -> PatientPage:
+    """Everything the page shows; raises the gate's ``ProblemError`` when access has ended."""
+    reader = seen.reader()
+    patient_id = seen.grant.patient_id
+    scopes = [scope for scope in ReadScope if scope.value in reader.scopes]
+    # Every gate first: nothing is read, and nothing recorded as read, unless all of them pass.
+    accesses: dict[ReadScope, ReadAccess] = {}
+    for scope in scopes:
+        kind = scope.value.split(":")[0]
+        action = "summary" if scope is ReadScope.SUMMARY else "list"
+        accesses[scope] = await open_read(request, session, reader, patient_id, scope, kind, action)
+
+    now = utcnow()
+    page = PatientPage(
+        patient_id=patient_id,
+        patient_name=seen.patient_name,
+        expires_at=seen.grant.expires_at,
+        scopes=scopes,
+        first_page=before is None,
+    )
+    read_ids: dict[ReadScope, set[uuid.UUID]] = {scope: set() for scope in accesses}
+
+    if ReadScope.SUMMARY in accesses:
+        access = accesses[ReadScope.SUMMARY]
+        page.summary = await build_summary(
+            session, access.scope, settings, days=CHART_DAYS, tz=UTC, tz_name="UTC", now=now
+        )
+
+    page.timeline = await _timeline(session, settings, accesses, before, read_ids)
+    if page.first_page:
+        page.chart = await _chart(session, accesses, page.summary, now, read_ids)
+    page.flags_known, page.flags = await _flags(session, accesses, page.summary, now, read_ids)
+
+    for scope, access in accesses.items():
+        if scope is ReadScope.SUMMARY:
+            await access.allowed([], count=0)
+        else:
+            await access.allowed(sorted(read_ids[scope]))
+    return page
+
+
+async def _timeline(
+    session: AsyncSession,
+    settings: Settings,
+    accesses: dict[ReadScope, ReadAccess],
+    before: str | None,
+    read_ids: dict[ReadScope, set[uuid.UUID]],
+) -> Timeline | None:
+    kinds = [kind for kind in JOURNAL_KINDS if _scope_of(kind) in accesses]
+    if not kinds:
+        return None
+    pages = []
+    for kind in kinds:
+        resource = BY_NAME[kind]
+        access = accesses[_scope_of(kind)]
+        query = PageQuery(PageRequest(limit=PAGE_SIZE), before)
+        _rows, body = await read_page(session, resource, access.scope, settings, query)
+        shown = body.items  # type: ignore[attr-defined]
+        await hide_unseen_references(session, access.scope, shown)
+        items = [
+            Item(kind=kind, at=getattr(entry, resource.time_column), id=entry.id, entry=entry)
+            for entry in shown
+        ]
+        pages.append(KindPage(kind=kind, items=items, more=body.next_cursor is not None))  # type: ignore[attr-defined]
+    timeline = merge(pages, PAGE_SIZE)
+    for item in timeline.items:
+        read_ids[_scope_of(item.kind)].add(item.id)
+    return timeline
+
+
+async def _chart(
+    session: AsyncSession,
+    accesses: dict[ReadScope, ReadAccess],
+    summary: Summary | None,
+    now: datetime,
+    read_ids: dict[ReadScope, set[uuid.UUID]],
+) -> Chart | None:
+    """One point per shared check-in of the last 30 days, dosing sessions marked."""
+    if ReadScope.CHECKINS not in accesses:
+        return None
+    start = now - timedelta(days=CHART_DAYS)
+    # Check-ins may be stamped a few minutes ahead of the server's clock: keep those too.
+    end = now + FUTURE_TOLERANCE
+    checkins = await EntryRepository(session, Checkin, accesses[ReadScope.CHECKINS].scope).rows(
+        Checkin.id,
+        Checkin.recorded_at,
+        Checkin.mood,
+        where=(Checkin.recorded_at >= start, Checkin.recorded_at <= end),
+    )
+    read_ids[ReadScope.CHECKINS].update(row.id for row in checkins)
+    dosing: list[datetime] = []
+    if ReadScope.SESSIONS in accesses:
+        sessions = await EntryRepository(
+            session, DosingSession, accesses[ReadScope.SESSIONS].scope
+        ).rows(
+            DosingSession.id,
+            DosingSession.started_at,
+            where=(DosingSession.started_at >= start, DosingSession.started_at <= end),
+        )
+        read_ids[ReadScope.SESSIONS].update(row.id for row in sessions)
+        dosing = [row.started_at for row in sessions]
+    elif summary is not None:
+        # The summary names its dosing sessions' times (mood around dosing), so they can be shown.
+        dosing = [d.started_at for d in summary.dosing_sessions]
+    readings = [MoodReading(at=row.recorded_at, mood=row.mood) for row in checkins]
+    return mood_chart(readings, dosing, start=start, end=end)
+
+
+async def _flags(
+    session: AsyncSession,
+    accesses: dict[ReadScope, ReadAccess],
+    summary: Summary | None,
+    now: datetime,
+    read_ids: dict[ReadScope, set[uuid.UUID]],
+) -> tuple[bool, list[Flag]]:
+    """Open safety flags (api.summary's rule: the last 14 days), from the summary when the grant
+    carries it, else from the questionnaires themselves."""
+    if summary is not None:
+        return True, [
+            Flag(
+                assessment_id=f.assessment_id,
+                instrument=DISPLAY_NAME[f.instrument],
+                total=f.total,
+                band=band_of(f.instrument, f.total),
+                at=f.completed_at,
+            )
+            for f in summary.safety_flags
+        ]
+    if ReadScope.ASSESSMENTS not in accesses:
+        return False, []
+    since = now - timedelta(days=calc.DEFAULT_SAFETY_FLAG_DAYS)
+    rows = await EntryRepository(session, Assessment, accesses[ReadScope.ASSESSMENTS].scope).rows(
+        Assessment.id,
+        Assessment.completed_at,
+        Assessment.instrument,
+        Assessment.total,
+        Assessment.safety_flag,
+        where=(Assessment.safety_flag.is_(True), Assessment.completed_at > since),
+    )
+    points = [
+        calc.AssessmentPoint(
+            at=row.completed_at,
+            instrument=row.instrument,
+            total=row.total,
+            safety_flag=row.safety_flag,
+            id=row.id,
+        )
+        for row in rows
+    ]
+    flagged = calc.recent_safety_flags(points, now=now)
+    read_ids[ReadScope.ASSESSMENTS].update(point.id for point in flagged)
+    return True, [
+        Flag(
+            assessment_id=point.id,
+            instrument=DISPLAY_NAME[point.instrument],
+            total=point.total,
+            band=band_of(point.instrument, point.total),
+            at=point.at,
+        )
+        for point in flagged
+    ]

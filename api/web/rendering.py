@@ -1,0 +1,141 @@
+"""HTML out: Jinja2 with autoescape on for every template, the pages' security headers, and
+error pages instead of problem+json on the web routes.
+
+The API's problem+json handlers stay as they are: ``WebRoute`` turns errors into pages before
+they reach them, for the routes of the web router only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Coroutine
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import structlog
+from fastapi import Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse
+from fastapi.routing import APIRoute
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from starlette.exceptions import HTTPException
+
+from api.errors import DATABASE_UNAVAILABLE, RETRY_AFTER_SECONDS, ProblemError
+
+HERE = Path(__file__).parent
+STATIC_PATH = "/therapist/static"
+STYLESHEET = (HERE / "static" / "therapist.css").read_bytes()
+STYLESHEET_VERSION = hashlib.sha256(STYLESHEET).hexdigest()[:12]
+logger = structlog.get_logger("api.web")
+
+# No script may run and no style may come from anywhere but our own stylesheet: a patient's
+# words that slipped past escaping still could not execute, or be framed to trick a click.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+PAGE_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Frame-Options": "DENY",
+    # Pages name patients in their paths: never tell another site where the reader came from.
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+
+
+def _when(at: datetime) -> str:
+    return f"{at:%a} {at.day} {at:%b %Y, %H:%M} UTC"
+
+
+def _day(at: datetime) -> str:
+    return f"{at.day} {at:%b %Y}"
+
+
+def _words(value: str) -> str:
+    return value.replace("_", " ")
+
+
+def _signed(value: int) -> str:
+    return f"+{value}" if value > 0 else str(value).replace("-", "\N{MINUS SIGN}")
+
+
+environment = Environment(
+    loader=FileSystemLoader(HERE / "templates"),
+    autoescape=True,  # every template, whatever its name
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+environment.filters.update(when=_when, day=_day, words=_words, signed=_signed)
+environment.globals.update(stylesheet=f"{STATIC_PATH}/therapist.css?v={STYLESHEET_VERSION}")
+
+
+def render(
+    template: str, status: int = 200, headers: dict[str, str] | None = None, **context: Any
+) -> HTMLResponse:
+    context.setdefault("therapist", None)
+    context.setdefault("csrf_token", None)
+    html = environment.get_template(template).render(**context)
+    return HTMLResponse(html, status_code=status, headers=headers)
+
+
+def message_page(
+    status: int, title: str, text: str, headers: dict[str, str] | None = None, **context: Any
+) -> HTMLResponse:
+    return render("message.html", status, headers, title=title, text=text, **context)
+
+
+_TITLES = {
+    400: "That request could not be read",
+    401: "Please sign in",
+    403: "Not allowed",
+    404: "Not found",
+    405: "Not found",
+    413: "Too much to send",
+    422: "That request could not be read",
+    429: "Please wait a moment",
+    503: "Please try again shortly",
+}
+
+
+def error_page(status: int, detail: str, headers: dict[str, str] | None = None) -> HTMLResponse:
+    title = _TITLES.get(status, "Something went wrong")
+    return message_page(status, title, detail, headers)
+
+
+def _kept_headers(headers: dict[str, str]) -> dict[str, str]:
+    # A Bearer challenge means nothing to a browser; waiting times do.
+    return {name: value for name, value in headers.items() if name.lower() != "www-authenticate"}
+
+
+class WebRoute(APIRoute):
+    """A route of the web view: security headers on every answer, and errors as pages."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def web_handler(request: Request) -> Response:
+            response: Response
+            try:
+                response = await handler(request)
+            except ProblemError as exc:
+                response = error_page(exc.status, exc.detail, _kept_headers(exc.headers))
+            except RequestValidationError:
+                response = error_page(400, "Part of the address or the form is not valid.")
+            except HTTPException as exc:
+                response = error_page(exc.status_code, "That did not work.")
+            except DATABASE_UNAVAILABLE as exc:
+                logger.warning(
+                    "database unavailable",
+                    error_type=f"{type(exc).__module__}.{type(exc).__qualname__}",
+                )
+                response = error_page(
+                    503,
+                    "The journal cannot be reached right now. Please try again in a moment.",
+                    {"Retry-After": RETRY_AFTER_SECONDS},
+                )
+            response.headers.update(PAGE_HEADERS)
+            return response
+
+        return web_handler

@@ -1,0 +1,275 @@
+"""The machine's own Chromium, driven by Playwright, and the web view's helpers for tests.
+
+Playwright never downloads a browser here (``playwright install`` is never run): it launches
+Debian's ``chromium`` at ``/usr/bin/chromium`` (``TEST_CHROMIUM`` to point elsewhere). When it is
+missing the test fails and says how to install it: browser tests are never skipped in silence.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.async_api import Browser, Page, async_playwright
+
+from tests.support.cluster import ROOT
+from tests.support.people import PASSWORD, Person, token
+
+CHROMIUM = Path(os.environ.get("TEST_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+# Screenshots of each run land here (git-ignored).
+ARTIFACTS = ROOT / "tests" / "artifacts"
+CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def chromium_path() -> Path:
+    if not (CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK)):
+        pytest.fail(
+            f"Chromium not found at {CHROMIUM}: install Debian's package "
+            "(`apt-get install -y chromium`, as .ci/run does) or set TEST_CHROMIUM. "
+            "Never `playwright install`."
+        )
+    return CHROMIUM
+
+
+@contextlib.asynccontextmanager
+async def chromium() -> AsyncIterator[Browser]:
+    executable = chromium_path()
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=str(executable), args=CHROMIUM_ARGS, headless=True
+        )
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+async def sign_in(page: Page, base_url: str, email: str, password: str = PASSWORD) -> None:
+    """Through the form, as a person would: type, then press the button."""
+    await page.goto(f"{base_url}/therapist/sign-in")
+    await page.get_by_label("Email").fill(email)
+    await page.get_by_label("Password").fill(password)
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_load_state()
+
+
+def artifact_path(name: str) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS / name
+
+
+def copy_to(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, target)
+
+
+# --- people and journals made through the API ---------------------------------------------------
+
+
+async def person(client: httpx.AsyncClient, role: str, display_name: str) -> Person:
+    email = f"{role}-{uuid.uuid4().hex[:12]}@example.org"
+    body = {"email": email, "password": PASSWORD, "display_name": display_name, "role": role}
+    response = await client.post("/v1/accounts", json=body)
+    assert response.status_code == 201, response.text
+    tokens = await token(client, email)
+    return Person(
+        id=response.json()["id"],
+        email=email,
+        role=role,
+        access_token=tokens["access_token"],
+        refresh_token=tokens["refresh_token"],
+    )
+
+
+async def write(
+    client: httpx.AsyncClient, patient: Person, resource: str, **body: Any
+) -> dict[str, Any]:
+    response = await client.post(f"/v1/{resource}", json=body, headers=patient.headers)
+    assert response.status_code == 201, response.text
+    entry: dict[str, Any] = response.json()
+    return entry
+
+
+def ago(now: datetime, days: float, hour: int | None = None) -> str:
+    at = now - timedelta(days=days)
+    if hour is not None:
+        at = at.replace(hour=hour, minute=(7 * hour) % 60, second=0, microsecond=0)
+    return min(at, now).isoformat()
+
+
+@dataclass(frozen=True)
+class DemoJournal:
+    """What ``demo_journal`` wrote: the counts a page of it must show."""
+
+    shared_checkins: int
+    sessions: int
+    private_text: str
+
+
+async def demo_journal(client: httpx.AsyncClient, patient: Person) -> DemoJournal:
+    """Four weeks of a patient's KAP course, for the screenshot: three dosing sessions, a mood
+    that lifts after them, intentions, reflections, and questionnaires with a safety flag."""
+    now = datetime.now(UTC)
+    sessions = []
+    for days, dose in ((19, 100), (12, 125), (5, 125)):
+        sessions.append(
+            await write(
+                client,
+                patient,
+                "sessions",
+                started_at=ago(now, days, hour=10),
+                route="sublingual",
+                dose_mg=dose,
+                setting="clinic",
+                notes="Music, eyeshade; my partner drove me home.",
+            )
+        )
+    await write(
+        client,
+        patient,
+        "intentions",
+        text="Be gentler with myself when I make mistakes at work.",
+        set_at=ago(now, 21, hour=18),
+        status="revisited",
+        session_id=sessions[0]["id"],
+    )
+    await write(
+        client,
+        patient,
+        "intentions",
+        text="Call my sister, and say what I have been avoiding.",
+        set_at=ago(now, 13, hour=20),
+        status="active",
+        session_id=sessions[1]["id"],
+    )
+    # Mood: low and flat before the first session, lifting after each, a dip between.
+    moods = [3, 3, 2, 4, 3, 3, 2, 5, 5, 4, 3, 4, 5, 4, 6, 6, 5, 4, 5, 6, 5, 7, 6, 7, 6, 7]
+    checkins = 0
+    for index, mood in enumerate(moods):
+        days = 25 - index
+        await write(
+            client,
+            patient,
+            "checkins",
+            recorded_at=ago(now, days, hour=9 if index % 3 else 20),
+            mood=mood,
+            anxiety=max(0, 8 - mood),
+            energy=min(10, mood + 1),
+            sleep_hours=6.0 + (mood % 3) * 0.5,
+            note="Slept badly, heavy morning." if mood <= 3 else None,
+        )
+        checkins += 1
+    await write(
+        client,
+        patient,
+        "reflections",
+        written_at=ago(now, 18, hour=19),
+        session_id=sessions[0]["id"],
+        text="A wide open feeling, then tiredness. I saw myself at nine years old and felt "
+        "sorry for him, not ashamed.",
+        prompts=[{"prompt": "What surprised you?", "answer": "How calm the middle part was."}],
+        emotions=["calm", "grief", "tender"],
+    )
+    await write(
+        client,
+        patient,
+        "reflections",
+        written_at=ago(now, 4, hour=21),
+        session_id=sessions[2]["id"],
+        text="Harder this time. Old anger about my father came up and did not resolve. "
+        "I wrote it down instead of drinking.",
+        prompts=[
+            {"prompt": "What do you want to bring to your next session?", "answer": "The anger."}
+        ],
+        emotions=["anger", "relief"],
+    )
+    private_text = "PRIVATE-never-for-the-therapist-7c1d"
+    await write(
+        client,
+        patient,
+        "reflections",
+        written_at=ago(now, 3, hour=22),
+        text=private_text,
+        private=True,
+    )
+    await write(client, patient, "checkins", mood=1, note=private_text, private=True)
+    await write(
+        client,
+        patient,
+        "assessments",
+        instrument="phq9",
+        answers=[3, 2, 2, 2, 2, 2, 2, 2, 1],
+        completed_at=ago(now, 22, hour=8),
+    )
+    await write(
+        client,
+        patient,
+        "assessments",
+        instrument="gad7",
+        answers=[3, 2, 2, 2, 2, 2, 2],
+        completed_at=ago(now, 22, hour=8),
+    )
+    await write(
+        client,
+        patient,
+        "assessments",
+        instrument="phq9",
+        answers=[1, 1, 1, 1, 1, 1, 1, 1, 1],
+        completed_at=ago(now, 2, hour=8),
+    )
+    await write(
+        client,
+        patient,
+        "assessments",
+        instrument="gad7",
+        answers=[1, 1, 1, 1, 1, 0, 1],
+        completed_at=ago(now, 2, hour=8),
+    )
+    await write(client, patient, "checkins", mood=7, anxiety=2, energy=6, sleep_hours=7.5)
+    return DemoJournal(
+        shared_checkins=checkins + 1, sessions=len(sessions), private_text=private_text
+    )
+
+
+# --- the web view without a browser -------------------------------------------------------------
+
+
+def csrf_of(html: str) -> str:
+    found = CSRF_FIELD.search(html)
+    assert found is not None, "no CSRF field in the page"
+    return found.group(1)
+
+
+async def web_sign_in(
+    client: httpx.AsyncClient, email: str, password: str = PASSWORD
+) -> httpx.Response:
+    """Sign in through the form (a fresh form, its CSRF cookie kept by the client)."""
+    form = await client.get("/therapist/sign-in")
+    assert form.status_code == 200, form.text
+    return await client.post(
+        "/therapist/sign-in",
+        data={"csrf_token": csrf_of(form.text), "email": email, "password": password},
+    )
