@@ -35,7 +35,9 @@ def create_engine(settings: Settings) -> AsyncEngine:
         pool_size=settings.db_pool_size,
         max_overflow=0,
         pool_timeout=settings.db_pool_timeout_seconds,
-        pool_pre_ping=True,
+        # No pre-ping: it costs a round trip per request. A connection that died with the
+        # database fails its first statement instead, which answers 503 (api.errors) and makes
+        # the pool drop every connection older than the failure, so the next request reconnects.
         # A database that stops answering must not hang requests: connecting is bounded like
         # waiting for the pool, and every statement by the statement timeout.
         connect_args={
@@ -78,16 +80,24 @@ def cipher_of(session: AsyncSession) -> FieldCipher:
     return cipher
 
 
+_READS = frozenset({"GET", "HEAD"})
+_AUTOCOMMIT = {"isolation_level": "AUTOCOMMIT"}
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One session per request: committed when the handler returns, rolled back when it raises."""
     sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
     settings: Settings = request.app.state.settings
     async with sessionmaker() as session:
         if not settings.is_sqlite:
-            # Taking a connection includes the pool's liveness ping, which has no timeout of its
-            # own: bound it, so a silent database is a prompt 503 (api.errors), not a hang.
+            # Taken now, and bounded, so a silent database is a prompt 503 (api.errors), not a
+            # hang. A read needs no transaction: each statement sees what was committed before
+            # it (READ COMMITTED, as in a transaction), and the BEGIN and COMMIT round trips
+            # are saved. A therapist's read writes one audit record, committed by itself before
+            # the answer is sent.
+            options = _AUTOCOMMIT if request.method in _READS else None
             async with asyncio.timeout(settings.db_pool_timeout_seconds):
-                await session.connection()
+                await session.connection(execution_options=options)
         try:
             yield session
         except BaseException:

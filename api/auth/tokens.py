@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,6 +18,9 @@ from api.settings import Settings
 HEADER_TYPE = "at+jwt"  # RFC 9068
 CLOCK_SKEW = timedelta(seconds=5)
 COMMON_CLAIMS = ["iss", "aud", "sub", "iat", "exp", "jti", "typ", "role"]
+# Tokens already verified, with their claims: a client sends the same token for minutes, and
+# verifying an Ed25519 signature again each time is the costliest part of a request's auth.
+VERIFIED_CACHE_SIZE = 10_000
 
 
 class TokenType(StrEnum):
@@ -57,6 +61,7 @@ class TokenCodec:
         self._issuer = settings.jwt_issuer
         self._audience = settings.jwt_audience
         self.ttl = timedelta(seconds=settings.access_token_ttl_seconds)
+        self._verified: dict[str, tuple[float, AccessClaims | ReadClaims]] = {}
 
     def issue_access(
         self, account_id: uuid.UUID, role: Role, login_id: uuid.UUID, now: datetime
@@ -140,12 +145,37 @@ class TokenCodec:
             raise InvalidToken("wrong token type")
         return claims
 
+    def _remembered(self, token: str) -> AccessClaims | ReadClaims | None:
+        """The claims of a token verified before and not expired since, else None.
+
+        Only a token that passed every check is remembered, keyed by its exact text, so a hit
+        means the same signed bytes; expiry is checked again on every hit, without leeway.
+        The key ring does not change while the process runs, and revocation is never decided
+        here: logins and grants are checked in the database on every request.
+        """
+        remembered = self._verified.get(token)
+        if remembered is None:
+            return None
+        expires_at, claims = remembered
+        if time.time() >= expires_at:
+            del self._verified[token]
+            return None
+        return claims
+
+    def _remember(self, token: str, expires_at: float, claims: AccessClaims | ReadClaims) -> None:
+        if len(self._verified) >= VERIFIED_CACHE_SIZE:
+            self._verified.clear()  # bounded; the next requests verify again
+        self._verified[token] = (expires_at, claims)
+
     def verify_read(self, token: str) -> ReadClaims:
+        remembered = self._remembered(token)
+        if isinstance(remembered, ReadClaims):
+            return remembered
         claims = self._verify(token, TokenType.PATIENT_READ)
         try:
             if claims["role"] != Role.THERAPIST.value or not isinstance(claims["scope"], str):
                 raise ValueError("claims")
-            return ReadClaims(
+            read = ReadClaims(
                 therapist_id=uuid.UUID(claims["sub"]),
                 patient_id=uuid.UUID(claims["patient"]),
                 grant_id=uuid.UUID(claims["grant"]),
@@ -153,14 +183,21 @@ class TokenCodec:
             )
         except (ValueError, TypeError) as exc:
             raise InvalidToken("claim values") from exc
+        self._remember(token, claims["exp"], read)
+        return read
 
     def verify_access(self, token: str) -> AccessClaims:
+        remembered = self._remembered(token)
+        if isinstance(remembered, AccessClaims):
+            return remembered
         claims = self._verify(token, TokenType.ACCESS)
         try:
-            return AccessClaims(
+            access = AccessClaims(
                 account_id=uuid.UUID(claims["sub"]),
                 role=Role(claims["role"]),
                 login_id=uuid.UUID(claims["sid"]),
             )
         except (ValueError, TypeError) as exc:
             raise InvalidToken("claim values") from exc
+        self._remember(token, claims["exp"], access)
+        return access
