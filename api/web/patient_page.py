@@ -44,7 +44,7 @@ SCOPE_LABELS = {
     ReadScope.REFLECTIONS: "reflections",
     ReadScope.CHECKINS: "mood check-ins",
     ReadScope.ASSESSMENTS: "questionnaires",
-    ReadScope.SUMMARY: "summary",
+    ReadScope.SUMMARY: "the summary",
 }
 
 # Words the templates show for stored values.
