@@ -8,6 +8,7 @@ of a patient's page to ``tests/artifacts/`` (printed at the end of the screensho
 
 from __future__ import annotations
 
+import os
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -26,6 +27,7 @@ from tests.support.browser import (
     CSP,
     artifact_path,
     chromium,
+    copy_to,
     demo_journal,
     person,
     sign_in,
@@ -34,6 +36,9 @@ from tests.support.browser import (
 from tests.support.people import register
 from tests.support.server import ServerProcess, running_server, service_environment
 from tests.support.sharing import give_grant
+
+# `UPDATE_DOCS_SCREENSHOT=1 pytest tests/test_web_browser.py` refreshes the README's picture.
+DOCS_SCREENSHOT = Path(__file__).resolve().parents[1] / "docs" / "therapist-patient-page.png"
 
 
 @pytest.fixture(scope="module")
@@ -217,6 +222,8 @@ async def test_the_patient_page_shows_flags_scores_chart_and_never_private_entri
     await page.screenshot(path=str(tablet), full_page=True)
     assert laptop.stat().st_size > 10_000
     assert tablet.stat().st_size > 10_000
+    if os.environ.get("UPDATE_DOCS_SCREENSHOT"):
+        copy_to(top, DOCS_SCREENSHOT)
     with capsys.disabled():
         print(f"\nscreenshots of the patient page: {laptop.parent}")
 

@@ -60,6 +60,13 @@ def _signed(value: int) -> str:
     return f"+{value}" if value > 0 else str(value).replace("-", "\N{MINUS SIGN}")
 
 
+def _listing(items: list[str]) -> str:
+    """ "a, b and c": a list in words."""
+    if len(items) < 2:
+        return "".join(items)
+    return f"{', '.join(items[:-1])} and {items[-1]}"
+
+
 environment = Environment(
     loader=FileSystemLoader(HERE / "templates"),
     autoescape=True,  # every template, whatever its name
@@ -67,7 +74,7 @@ environment = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-environment.filters.update(when=_when, day=_day, words=_words, signed=_signed)
+environment.filters.update(when=_when, day=_day, words=_words, signed=_signed, listing=_listing)
 environment.globals.update(stylesheet=f"{STATIC_PATH}/therapist.css?v={STYLESHEET_VERSION}")
 
 
