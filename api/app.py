@@ -119,6 +119,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_tags=TAGS,
         lifespan=lifespan,
         generate_unique_id_function=_operation_id,
+        # FastAPI's built-in OpenTelemetry hooks are off: the access log (api.logs) is ours, and
+        # asking OpenTelemetry whether it is configured costs an environment lookup per request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     install_error_handlers(app)

@@ -3,11 +3,22 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.models import Account, Login
 from api.models.base import utcnow
+
+# Built once: every authenticated request runs it.
+_WITH_LIVE_LOGIN = (
+    select(Account)
+    .join(Login, Login.account_id == Account.id)
+    .where(
+        Account.id == bindparam("token_account"),
+        Login.id == bindparam("token_login"),
+        Login.revoked_at.is_(None),
+    )
+)
 
 
 class AccountRepository:
@@ -19,12 +30,9 @@ class AccountRepository:
 
     async def with_live_login(self, account_id: uuid.UUID, login_id: uuid.UUID) -> Account | None:
         """The account behind an access token, if its login has not been revoked: one round trip."""
-        statement = (
-            select(Account)
-            .join(Login, Login.account_id == Account.id)
-            .where(Account.id == account_id, Login.id == login_id, Login.revoked_at.is_(None))
+        return await self.session.scalar(
+            _WITH_LIVE_LOGIN, {"token_account": account_id, "token_login": login_id}
         )
-        return await self.session.scalar(statement)
 
     async def update_versioned(
         self, account: Account, expected_version: int, **values: object

@@ -4,9 +4,10 @@ from typing import Any
 
 from api.assessments.schemas import AssessmentCreate, AssessmentRead, CrisisResource
 from api.assessments.scoring import score
+from api.journal.repository import Entry
 from api.journal.resource import Resource, WriteContext
 from api.journal.schemas import EntryRead
-from api.models import Assessment, JournalEntry
+from api.models import Assessment
 from api.settings import Settings
 
 
@@ -23,7 +24,7 @@ async def prepare(_context: WriteContext, values: dict[str, Any]) -> dict[str, A
     }
 
 
-def present(resource: Resource, entry: JournalEntry, settings: Settings) -> EntryRead:
+def present(resource: Resource, entry: Entry, settings: Settings) -> EntryRead:
     read = AssessmentRead.model_validate(entry)
     if read.safety_flag:
         read.crisis_resources = [

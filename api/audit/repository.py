@@ -6,15 +6,23 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, select, tuple_
+from sqlalchemy import Select, insert, inspect, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.models import Account, AuditRecord
 
 
 async def append(session: AsyncSession, record: AuditRecord) -> None:
-    session.add(record)
-    await session.flush()
+    # A plain INSERT: the record is never read back in the request, so no unit of work.
+    values = {
+        attribute.key: getattr(record, attribute.key)
+        for attribute in _COLUMNS
+        if getattr(record, attribute.key) is not None
+    }
+    await session.execute(insert(AuditRecord).values(values))
+
+
+_COLUMNS = tuple(inspect(AuditRecord).column_attrs)
 
 
 def _about(patient_id: uuid.UUID) -> Select[AuditRecord, str, str]:

@@ -16,10 +16,10 @@ from api.auth.dependencies import CallerDep, SettingsDep
 from api.database import SessionDep
 from api.errors import Forbidden, problems
 from api.journal import idempotency, service
-from api.journal.repository import PageRequest, Scope
+from api.journal.repository import EntryRow, PageRequest, Scope
 from api.journal.resource import Resource
 from api.journal.schemas import QueryTime
-from api.models import JournalEntry, Role
+from api.models import Role
 from api.preconditions import etag
 from api.settings import Settings
 
@@ -101,7 +101,7 @@ def page_query(resource: Resource) -> Callable[..., Awaitable[PageQuery]]:
 
 async def read_page(
     session: AsyncSession, resource: Resource, scope: Scope, settings: Settings, query: PageQuery
-) -> tuple[list[JournalEntry], BaseModel]:
+) -> tuple[list[EntryRow], BaseModel]:
     """One page of a resource within a scope, as rows and as the response body."""
     rows, next_cursor = await service.page(session, resource, scope, query.request, query.cursor)
     items = [resource.present(resource, row, settings) for row in rows]

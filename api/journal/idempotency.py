@@ -9,15 +9,16 @@ back, the second goes ahead as if it were first. One row, one answer, whatever t
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 import structlog
 from fastapi import Header, Response
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -63,14 +64,40 @@ async def once(
     if key is None:
         return await produce()
     _check_key(key)
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     claimed = await session.scalar(
+        _claim(session.get_bind().dialect.name),
+        {"record_owner": owner_id, "record_key": key, "record_fingerprint": request_fingerprint},
+    )
+    if claimed is None:
+        return await _replay(session, owner_id, key, request_fingerprint)
+    response = await produce()
+    stored = {name: response.headers[name] for name in _STORED_HEADERS if name in response.headers}
+    await session.execute(
+        _ANSWER,
+        {
+            "record_owner": owner_id,
+            "record_key": key,
+            "answer_status": response.status_code,
+            "answer_headers": json.dumps(stored),
+            # The answer repeats the entry's text: it is kept encrypted like the entry.
+            "answer_body": cipher_of(session).encrypt(
+                bytes(response.body).decode(), _aad(owner_id, key)
+            ),
+        },
+    )
+    return response
+
+
+# Built once: these run on every POST that carries a key.
+@functools.cache
+def _claim(dialect: str) -> Any:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (
         insert(IdempotencyRecord)
         .values(
-            owner_id=owner_id,
-            key=key,
-            fingerprint=request_fingerprint,
+            owner_id=bindparam("record_owner"),
+            key=bindparam("record_key"),
+            fingerprint=bindparam("record_fingerprint"),
             status_code=0,
             headers="{}",
             body="",
@@ -78,21 +105,20 @@ async def once(
         .on_conflict_do_nothing(index_elements=[IdempotencyRecord.owner_id, IdempotencyRecord.key])
         .returning(IdempotencyRecord.key)
     )
-    if claimed is None:
-        return await _replay(session, owner_id, key, request_fingerprint)
-    response = await produce()
-    stored = {name: response.headers[name] for name in _STORED_HEADERS if name in response.headers}
-    await session.execute(
-        update(IdempotencyRecord)
-        .where(IdempotencyRecord.owner_id == owner_id, IdempotencyRecord.key == key)
-        .values(
-            status_code=response.status_code,
-            headers=json.dumps(stored),
-            # The answer repeats the entry's text: it is kept encrypted like the entry.
-            body=cipher_of(session).encrypt(bytes(response.body).decode(), _aad(owner_id, key)),
-        )
+
+
+_ANSWER = (
+    update(IdempotencyRecord)
+    .where(
+        IdempotencyRecord.owner_id == bindparam("record_owner"),
+        IdempotencyRecord.key == bindparam("record_key"),
     )
-    return response
+    .values(
+        status_code=bindparam("answer_status"),
+        headers=bindparam("answer_headers"),
+        body=bindparam("answer_body"),
+    )
+)
 
 
 async def _replay(

@@ -7,6 +7,7 @@ no query in this module that does not begin with ``_visible()``.
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from dataclasses import dataclass
@@ -14,9 +15,8 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 import structlog
-from sqlalchemy import Select, delete, exists, inspect, select, tuple_, update
+from sqlalchemy import Select, bindparam, delete, exists, inspect, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -44,8 +44,23 @@ class Scope:
         return cls(owner_id=patient_id, include_private=False, writable=False)
 
 
-class IdTaken(Exception):
-    """The id belongs to an entry this scope cannot see, or to a deleted one."""
+class EntryRow:
+    """An entry read for display: its columns as attributes, free text already decrypted.
+
+    Lists, sync and export read many rows and change none, so they skip the ORM's objects
+    (identity map, change tracking) and take plain rows; anything that writes loads the entry
+    itself (``EntryRepository.get``).
+    """
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.__dict__.update(values)
+
+    def __getattr__(self, name: str) -> Any:
+        raise AttributeError(name)
+
+
+# What lists and reads hand to a resource's presentation: a loaded entry or a plain row.
+Entry = JournalEntry | EntryRow
 
 
 @dataclass(frozen=True)
@@ -60,17 +75,21 @@ class PageRequest:
 async def next_seq(session: AsyncSession, owner_id: uuid.UUID) -> int:
     """Take the owner's next change number; the counter row stays locked until commit (see
     ``api.models.sync``)."""
-    dialect = session.get_bind().dialect.name
+    statement = _next_seq(session.get_bind().dialect.name)
+    return int((await session.execute(statement, {"counter_owner": owner_id})).scalar_one())
+
+
+@functools.cache
+def _next_seq(dialect: str) -> Any:
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = (
+    return (
         insert(ChangeCounter)
-        .values(owner_id=owner_id, last_seq=1)
+        .values(owner_id=bindparam("counter_owner"), last_seq=1)
         .on_conflict_do_update(
             index_elements=[ChangeCounter.owner_id], set_={"last_seq": ChangeCounter.last_seq + 1}
         )
         .returning(ChangeCounter.last_seq)
     )
-    return int((await session.execute(statement)).scalar_one())
 
 
 class EntryRepository(Generic[EntryT]):
@@ -84,6 +103,14 @@ class EntryRepository(Generic[EntryT]):
         if not self.scope.include_private:
             statement = statement.where(self.model.private.is_(False))
         return statement
+
+    def _visible_rows(self) -> Select[Any]:
+        """``_visible()`` as plain columns, named as the model's attributes."""
+        return self._visible().with_only_columns(*_columns(self.model))
+
+    async def _rows(self, statement: Select[Any]) -> list[EntryRow]:
+        result = await self.session.execute(statement)
+        return [self._open_row(dict(row._mapping)) for row in result]
 
     def _require_writable(self) -> None:
         if not self.scope.writable:
@@ -106,33 +133,44 @@ class EntryRepository(Generic[EntryT]):
             sealed[column] = cipher.encrypt(plain, aad)
         return sealed
 
-    def _open(self, entry: EntryT) -> EntryT:
-        """Decrypt a loaded entry in place, once, without marking it changed."""
-        state = inspect(entry)
-        if state.info.get("opened"):
-            return entry
+    def _decrypted(self, entry_id: uuid.UUID, owner_id: uuid.UUID, stored: Any) -> dict[str, Any]:
+        """The plain values of the encrypted columns in ``stored`` (a row's values or an entry)."""
         cipher = cipher_of(self.session)
         table = self.model.__tablename__
+        plain_values: dict[str, Any] = {}
         for column, kind in self.model.encrypted.items():
-            stored = getattr(entry, column)
-            if stored is None:
+            sealed = stored[column] if isinstance(stored, dict) else getattr(stored, column)
+            if sealed is None:
                 continue
             try:
-                aad = associated_data(table, column, entry.id, entry.owner_id)
-                plain = cipher.decrypt(stored, aad)
+                plain = cipher.decrypt(sealed, associated_data(table, column, entry_id, owner_id))
                 value: Any = plain if kind == "text" else json.loads(plain)
             except UnreadableValue as exc:
                 logger.error(
                     "unreadable value",
                     table=table,
                     column=column,
-                    row_id=str(entry.id),
+                    row_id=str(entry_id),
                     reason=str(exc),
                 )
                 value = UNREADABLE_TEXT if kind == "text" else []
+            plain_values[column] = value
+        return plain_values
+
+    def _open(self, entry: EntryT) -> EntryT:
+        """Decrypt a loaded entry in place, once, without marking it changed."""
+        state = inspect(entry)
+        if state.info.get("opened"):
+            return entry
+        for column, value in self._decrypted(entry.id, entry.owner_id, entry).items():
             set_committed_value(entry, column, value)
         state.info["opened"] = True
         return entry
+
+    def _open_row(self, values: dict[str, Any]) -> EntryRow:
+        for column, plain in self._decrypted(values["id"], values["owner_id"], values).items():
+            values[column] = plain
+        return EntryRow(values)
 
     async def get(self, entry_id: uuid.UUID) -> EntryT | None:
         result: EntryT | None = await self.session.scalar(
@@ -146,9 +184,9 @@ class EntryRepository(Generic[EntryT]):
         statement = self._visible().with_only_columns(self.model.id).where(self.model.id.in_(ids))
         return set((await self.session.scalars(statement)).all())
 
-    async def page(self, request: PageRequest) -> tuple[list[EntryT], bool]:
+    async def page(self, request: PageRequest) -> tuple[list[EntryRow], bool]:
         """Newest first by the entry's own time, then id; returns (rows, whether more follow)."""
-        statement = self._visible()
+        statement = self._visible_rows()
         if request.since is not None:
             statement = statement.where(self._time >= request.since)
         if request.until is not None:
@@ -162,7 +200,7 @@ class EntryRepository(Generic[EntryT]):
         statement = statement.order_by(self._time.desc(), self.model.id.desc()).limit(
             request.limit + 1
         )
-        rows = [self._open(row) for row in (await self.session.scalars(statement)).all()]
+        rows = await self._rows(statement)
         return rows[: request.limit], len(rows) > request.limit
 
     async def rows(self, *columns: Any, where: tuple[Any, ...] = ()) -> list[Any]:
@@ -170,16 +208,15 @@ class EntryRepository(Generic[EntryT]):
         statement = self._visible().with_only_columns(*columns).where(*where)
         return list((await self.session.execute(statement)).all())
 
-    async def every(self) -> list[EntryT]:
+    async def every(self) -> list[EntryRow]:
         """All visible entries, oldest first: for the patient's export."""
-        statement = self._visible().order_by(self._time, self.model.id)
-        return [self._open(row) for row in (await self.session.scalars(statement)).all()]
+        return await self._rows(self._visible_rows().order_by(self._time, self.model.id))
 
-    async def changed_since(self, seq: int, limit: int) -> list[EntryT]:
+    async def changed_since(self, seq: int, limit: int) -> list[EntryRow]:
         statement = (
-            self._visible().where(self.model.seq > seq).order_by(self.model.seq).limit(limit)
+            self._visible_rows().where(self.model.seq > seq).order_by(self.model.seq).limit(limit)
         )
-        return [self._open(row) for row in (await self.session.scalars(statement)).all()]
+        return await self._rows(statement)
 
     async def was_deleted(self, entry_id: uuid.UUID) -> bool:
         statement = select(
@@ -187,23 +224,34 @@ class EntryRepository(Generic[EntryT]):
         )
         return bool(await self.session.scalar(statement))
 
-    async def add(self, entry_id: uuid.UUID, values: dict[str, Any]) -> EntryT:
+    async def add(self, entry_id: uuid.UUID, values: dict[str, Any]) -> EntryRow | None:
+        """Insert a new entry at the owner's next change number; None when the id is taken
+        (by an entry of this owner or anyone else's), with nothing written but that number."""
         self._require_writable()
-        values = self._seal(entry_id, values)
-        entry = self.model(
-            id=entry_id,
-            owner_id=self.scope.owner_id,
-            seq=await next_seq(self.session, self.scope.owner_id),
-            version=1,
-            **values,
+        seq = await next_seq(self.session, self.scope.owner_id)
+        dialect = self.session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        statement = (
+            insert(self.model)
+            .values(
+                id=entry_id,
+                owner_id=self.scope.owner_id,
+                seq=seq,
+                version=1,
+                **self._seal(entry_id, values),
+            )
+            .on_conflict_do_nothing(index_elements=[self.model.id])
+            .returning(*_columns(self.model))
         )
-        self.session.add(entry)
-        try:
-            await self.session.flush()
-        except IntegrityError:
-            # Another owner's id (the request fails as a whole, so nothing else is lost).
-            raise IdTaken from None
-        return self._open(entry)
+        row = (await self.session.execute(statement)).one_or_none()
+        if row is None:
+            return None
+        stored = dict(row._mapping)
+        # The free text as sent, rather than decrypting what was just encrypted.
+        stored.update(
+            {column: values[column] for column in self.model.encrypted if column in values}
+        )
+        return EntryRow(stored)
 
     async def update(
         self, entry: EntryT, expected_version: int, values: dict[str, Any]
@@ -255,6 +303,11 @@ class EntryRepository(Generic[EntryT]):
         await self.session.flush()
         self.session.expunge(entry)
         return True
+
+
+@functools.cache
+def _columns(model: type[JournalEntry]) -> tuple[Any, ...]:
+    return tuple(getattr(model, attribute.key) for attribute in inspect(model).column_attrs)
 
 
 async def tombstones_since(

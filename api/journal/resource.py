@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.journal.repository import Scope
+from api.journal.repository import Entry, Scope
 from api.journal.schemas import EntryCreate, EntryRead, EntryUpdate
 from api.models import JournalEntry
 from api.settings import Settings
@@ -31,7 +31,7 @@ async def no_preparation(_context: WriteContext, values: dict[str, Any]) -> dict
     return values
 
 
-def plain_presentation(resource: Resource, entry: JournalEntry, _settings: Settings) -> EntryRead:
+def plain_presentation(resource: Resource, entry: Entry, _settings: Settings) -> EntryRead:
     return resource.read.model_validate(entry)
 
 
@@ -46,7 +46,7 @@ class Resource:
     read: type[EntryRead]
     # Checks references and fills server-side fields; raises a ProblemError to refuse.
     prepare: Callable[[WriteContext, dict[str, Any]], Awaitable[dict[str, Any]]] = no_preparation
-    present: Callable[[Resource, JournalEntry, Settings], EntryRead] = plain_presentation
+    present: Callable[[Resource, Entry, Settings], EntryRead] = plain_presentation
     session_linked: bool = False
 
     @property

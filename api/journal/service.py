@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.errors import BadRequest, Conflict, NotFound, PreconditionFailed
 from api.journal.cursors import InvalidCursor, decode_cursor, encode_cursor
-from api.journal.repository import EntryRepository, IdTaken, PageRequest, Scope
+from api.journal.repository import Entry, EntryRepository, EntryRow, PageRequest, Scope
 from api.journal.resource import Resource, WriteContext
 from api.journal.schemas import EntryCreate, EntryUpdate
 from api.models import JournalEntry
@@ -38,27 +38,25 @@ def _same_as_stored(resource: Resource, stored: JournalEntry, data: EntryCreate)
 
 async def create(
     session: AsyncSession, resource: Resource, scope: Scope, data: EntryCreate
-) -> tuple[JournalEntry, bool]:
+) -> tuple[Entry, bool]:
     """Returns the entry and whether this was a replay of an earlier create."""
     repository = _repository(session, resource, scope)
     entry_id = data.id or uuid.uuid4()
-    if data.id is not None:
-        existing = await repository.get(entry_id)
-        if existing is not None:
-            if _same_as_stored(resource, existing, data):
-                return existing, True
-            raise Conflict(ID_TAKEN)
-        if await repository.was_deleted(entry_id):
-            raise Conflict(ID_TAKEN)
+    if data.id is not None and await repository.was_deleted(entry_id):
+        raise Conflict(ID_TAKEN)
     now = utcnow()
     values = data.model_dump(exclude={"id"})
     if values.get(resource.time_column) is None:
         values[resource.time_column] = now
     values = await resource.prepare(WriteContext(session, scope, now, None), values)
-    try:
-        return await repository.add(entry_id, values), False
-    except IdTaken:
-        raise Conflict(ID_TAKEN) from None
+    created = await repository.add(entry_id, values)
+    if created is not None:
+        return created, False
+    # The id is taken: a resend of this very entry is answered as the first time was.
+    existing = await repository.get(entry_id)
+    if existing is not None and _same_as_stored(resource, existing, data):
+        return existing, True
+    raise Conflict(ID_TAKEN)
 
 
 async def entry_or_none(
@@ -82,7 +80,7 @@ async def page(
     scope: Scope,
     request: PageRequest,
     cursor: str | None,
-) -> tuple[list[JournalEntry], str | None]:
+) -> tuple[list[EntryRow], str | None]:
     if cursor is not None:
         try:
             after = decode_cursor(cursor)

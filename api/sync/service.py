@@ -12,8 +12,8 @@ from api.errors import BadRequest, ProblemError
 from api.journal import service as journal
 from api.journal.cursors import InvalidCursor, decode_sequence
 from api.journal.registry import BY_NAME, RESOURCES
-from api.journal.repository import EntryRepository, Scope, tombstones_since
-from api.models import ChangeCounter, JournalEntry, Tombstone
+from api.journal.repository import EntryRepository, EntryRow, Scope, tombstones_since
+from api.models import ChangeCounter, Tombstone
 from api.preconditions import etag
 from api.settings import Settings
 from api.sync.schemas import (
@@ -59,7 +59,7 @@ async def pull(
         )
         or 0
     )
-    candidates: list[tuple[int, str, JournalEntry | Tombstone]] = []
+    candidates: list[tuple[int, str, EntryRow | Tombstone]] = []
     for resource in RESOURCES:
         rows = await EntryRepository(session, resource.model, scope).changed_since(after, fetch)
         candidates.extend((row.seq, resource.name, row) for row in rows if row.seq <= committed)
