@@ -72,8 +72,8 @@ async def sign_in(page: Page, base_url: str, email: str, password: str = PASSWOR
     await page.goto(f"{base_url}/therapist/sign-in")
     await page.get_by_label("Email").fill(email)
     await page.get_by_label("Password").fill(password)
-    await page.get_by_role("button", name="Sign in").click()
-    await page.wait_for_load_state()
+    async with page.expect_navigation():
+        await page.get_by_role("button", name="Sign in").click()
 
 
 def artifact_path(name: str) -> Path:
