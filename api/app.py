@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -25,7 +26,7 @@ from api.health.endpoints import router as health_router
 from api.journal.endpoints import build_router
 from api.journal.registry import RESOURCES
 from api.logs import AccessLog, configure_logging
-from api.middleware import BodySizeLimit, RequestId, SecurityHeaders
+from api.middleware import BodySizeLimit, ConcurrencyLimit, RequestId, SecurityHeaders
 from api.openapi import build_openapi
 from api.patients.endpoints import router as patients_router
 from api.ratelimit import RateLimit, RateLimiter
@@ -94,6 +95,19 @@ def _operation_id(route: APIRoute) -> str:
     return route.name
 
 
+def settle_garbage_collector() -> None:
+    """Keep Python's cycle collector off the objects that live as long as the process.
+
+    Everything made at start-up (modules, routes, schemas, mappers) is moved out of the
+    collector's sight, and collections run after 20,000 new objects rather than 700: under load
+    the collector otherwise walks the whole start-up heap again and again, which cost more CPU
+    than most of a request's own work. Request garbage is still collected.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
@@ -106,6 +120,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.tokens = TokenCodec(load_key_ring(settings), settings)
         app.state.passwords = Passwords(settings)
         app.state.limiter = RateLimiter(settings)
+        settle_garbage_collector()
         try:
             yield
         finally:
@@ -142,6 +157,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Listed inside out: each wraps the ones above it, so every answer, 413, 429 and 500
     # included, gets the security headers, the request id and an access log line.
     app.add_middleware(CatchAll)
+    app.add_middleware(
+        ConcurrencyLimit,
+        limit=settings.max_concurrent_requests or settings.db_pool_size,
+        wait_seconds=settings.db_pool_timeout_seconds,
+        exempt=("/healthz", "/readyz"),
+    )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RateLimit)
     app.add_middleware(SecurityHeaders)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy import event, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -30,14 +32,11 @@ def create_engine(settings: Settings) -> AsyncEngine:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
-    return create_async_engine(
+    engine = create_async_engine(
         settings.database_url,
         pool_size=settings.db_pool_size,
         max_overflow=0,
         pool_timeout=settings.db_pool_timeout_seconds,
-        # No pre-ping: it costs a round trip per request. A connection that died with the
-        # database fails its first statement instead, which answers 503 (api.errors) and makes
-        # the pool drop every connection older than the failure, so the next request reconnects.
         # A database that stops answering must not hang requests: connecting is bounded like
         # waiting for the pool, and every statement by the statement timeout.
         connect_args={
@@ -45,6 +44,34 @@ def create_engine(settings: Settings) -> AsyncEngine:
             "command_timeout": settings.db_statement_timeout_seconds,
         },
     )
+    # Not the pool's pre-ping, which costs a round trip on every checkout: only a connection
+    # that sat idle is pinged before use (see _ping_if_idle).
+    event.listen(engine.sync_engine.pool, "checkin", _idle_from_now)
+    event.listen(engine.sync_engine.pool, "checkout", _ping_if_idle(engine.dialect))
+    return engine
+
+
+# A connection in steady use proves itself with every statement; one idle for longer than this
+# may have been cut off (database restarted, network dropped, database silent) and is pinged.
+IDLE_PING_SECONDS = 1.0
+
+
+def _idle_from_now(_dbapi_connection: Any, record: Any) -> None:
+    record.info["idle_since"] = time.monotonic()
+
+
+def _ping_if_idle(dialect: Any) -> Any:
+    def ping(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < IDLE_PING_SECONDS:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            # The pool replaces the connection with a new one (and tries again, up to 3 times).
+            raise DisconnectionError from exc
+
+    return ping
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -90,8 +117,8 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     settings: Settings = request.app.state.settings
     async with sessionmaker() as session:
         if not settings.is_sqlite:
-            # Taken now, and bounded, so a silent database is a prompt 503 (api.errors), not a
-            # hang. A read needs no transaction: each statement sees what was committed before
+            # Taken now, and bounded (the ping of an idle connection included), so a silent
+            # database is a prompt 503 (api.errors), not a hang. A read needs no transaction: each statement sees what was committed before
             # it (READ COMMITTED, as in a transaction), and the BEGIN and COMMIT round trips
             # are saved. A therapist's read writes one audit record, committed by itself before
             # the answer is sent.

@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     )
     db_pool_size: int = Field(default=10, ge=1, le=200)
     db_pool_timeout_seconds: float = Field(default=5.0, gt=0)
+    # Requests served at once by one process; the others wait their turn, each at most the pool
+    # timeout, then 503. Unset: the pool size (each request holds at most one connection).
+    max_concurrent_requests: int | None = Field(default=None, ge=1, le=1000)
     # Longer than any honest wait for a row lock; a statement past it is answered 503.
     db_statement_timeout_seconds: float = Field(default=30.0, gt=0)
 

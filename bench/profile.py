@@ -249,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         db.fresh_database(runner.ROOT) as database,
     ):
         work_dir = Path(tmp)
-        env = runner.service_env(database, work_dir / "data", args.connections)
+        env = runner.service_env(database, work_dir / "data", runner.SERVICE_SLOTS)
         runner.make_keys(env)
         with procs.running("service", "api.main:app", 1, env, runner.ROOT, work_dir) as server:
             world = fixtures.build_world(server.url, writers=args.connections)

@@ -31,6 +31,7 @@ from bench.fixtures import World
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 UNLIMITED = "10000000/minute"
+SERVICE_SLOTS = 10  # the service's default: JOURNAL_DB_POOL_SIZE, and as many requests at once
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class Config:
     history_seconds: int
     results: Path
     append: bool
+    service_slots: int  # requests served at once by each service process, and its pool size
 
 
 @dataclass(frozen=True)
@@ -108,13 +110,16 @@ def _clean_environment() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(dropped)}
 
 
-def service_env(database: str, data_dir: Path, pool_size: int) -> dict[str, str]:
+def service_env(database: str, data_dir: Path, slots: int) -> dict[str, str]:
+    """The service as it would be deployed: each process serves ``slots`` requests at once
+    (the rest queue inside it) from a pool of as many connections."""
     return {
         **_clean_environment(),
         "DATABASE_URL": db.sqlalchemy_url(database),
         "JOURNAL_DATA_DIR": str(data_dir),
         "JOURNAL_LOG_LEVEL": "WARNING",
-        "JOURNAL_DB_POOL_SIZE": str(pool_size),
+        "JOURNAL_DB_POOL_SIZE": str(slots),
+        "JOURNAL_MAX_CONCURRENT_REQUESTS": str(slots),
         "JOURNAL_RATE_LIMIT_PER_TOKEN": UNLIMITED,
         "JOURNAL_RATE_LIMIT_PER_ADDRESS": UNLIMITED,
         "JOURNAL_RATE_LIMIT_TOKEN_PER_ADDRESS": UNLIMITED,
@@ -141,7 +146,7 @@ def make_keys(env: dict[str, str]) -> None:
 
 
 def pool_size(cfg: Config, workers: int) -> int:
-    """Connections per process: the concurrency each worker sees."""
+    """The baseline's connections per process: the concurrency each worker sees."""
     return math.ceil(cfg.connections / workers)
 
 
@@ -346,7 +351,7 @@ def run_all(cfg: Config, database: str, work_dir: Path) -> Outcome:
     world = setup_world(cfg, database, data_dir, work_dir)
     for workers in cfg.workers:
         size = pool_size(cfg, workers)
-        env = service_env(database, data_dir, size)
+        env = service_env(database, data_dir, cfg.service_slots)
         with procs.running("service", "api.main:app", workers, env, ROOT, work_dir) as service:
             run_target(service, "service", world, cfg, database, work_dir, outcome)
         env = baseline_env(database, size)
@@ -384,7 +389,9 @@ def run_meta(cfg: Config, started: float, load_before: str) -> dict[str, str]:
         "durations": f"{cfg.warmup} s warm-up then {cfg.rounds} rounds x {cfg.seconds} s per "
         f"scenario and target, medians of the rounds; scenario 5: 1 connection, 2 s warm-up, "
         f"{cfg.rounds} x {cfg.history_seconds} s per history",
-        "pools": f"JOURNAL_DB_POOL_SIZE and the baseline's asyncpg pool: {pools}",
+        "pools": f"the baseline's asyncpg pool: {pools}; the service: "
+        f"{cfg.service_slots} requests at once per process (the rest queue), from a pool of "
+        f"{cfg.service_slots} connections (JOURNAL_MAX_CONCURRENT_REQUESTS, JOURNAL_DB_POOL_SIZE)",
         "wall time": f"{time.monotonic() - started:.0f} s",
     }
 
@@ -431,6 +438,12 @@ def parse_args(argv: list[str] | None) -> Config:
     parser.add_argument("--results", type=Path, default=BENCH / "RESULTS.md")
     parser.add_argument("--no-append", action="store_true", help="print only, leave RESULTS.md")
     parser.add_argument("--quick", action="store_true", help="1 round of 3 s, 1 s warm-up")
+    parser.add_argument(
+        "--service-slots",
+        type=int,
+        default=SERVICE_SLOTS,
+        help="requests each service process serves at once, and its pool size",
+    )
     args = parser.parse_args(argv)
     quick = args.quick
     return Config(
@@ -444,6 +457,7 @@ def parse_args(argv: list[str] | None) -> Config:
         history_seconds=1 if quick else args.history_seconds,
         results=args.results,
         append=not (args.no_append or quick),
+        service_slots=args.service_slots,
     )
 
 

@@ -128,6 +128,7 @@ async def test_a_write_that_commits_late_is_not_skipped_by_a_sync_in_between(
         entry = await EntryRepository(held, Checkin, Scope.own(uuid.UUID(patient.id))).add(
             held_id, {"recorded_at": now(), "mood": 2, "backfilled": False}
         )
+        assert entry is not None
         assert entry.seq == int(start["next_cursor"]) + 1
         api_create = asyncio.create_task(
             client.post("/v1/checkins", json={"mood": 3}, headers=patient.headers)
