@@ -2,7 +2,8 @@
 
 A ``Scope`` names whose entries, and whether private ones are included: the owner's own scope
 includes them and may write; any other scope sees shared entries only and cannot write. There is
-no query in this module that does not begin with ``_visible()``.
+no query in this module that does not begin with ``_visible()`` or ``_visible_rows()`` (the same
+rows as plain columns).
 """
 
 from __future__ import annotations
@@ -15,7 +16,17 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 import structlog
-from sqlalchemy import Select, bindparam, delete, exists, inspect, select, tuple_, update
+from sqlalchemy import (
+    Select,
+    bindparam,
+    delete,
+    exists,
+    inspect,
+    literal,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
@@ -104,13 +115,14 @@ class EntryRepository(Generic[EntryT]):
             statement = statement.where(self.model.private.is_(False))
         return statement
 
-    def _visible_rows(self) -> Select[Any]:
-        """``_visible()`` as plain columns, named as the model's attributes."""
-        return self._visible().with_only_columns(*_columns(self.model))
-
-    async def _rows(self, statement: Select[Any]) -> list[EntryRow]:
-        result = await self.session.execute(statement)
-        return [self._open_row(dict(row._mapping)) for row in result]
+    async def _rows(self, statement: Select[Any], **params: Any) -> list[EntryRow]:
+        """Plain rows of a statement from ``_visible_rows`` (built once per shape, so only the
+        values change from one request to the next)."""
+        result = await self.session.execute(
+            statement, {"scope_owner": self.scope.owner_id, **params}
+        )
+        names = tuple(result.keys())
+        return [self._open_row(dict(zip(names, row, strict=True))) for row in result]
 
     def _require_writable(self) -> None:
         if not self.scope.writable:
@@ -186,21 +198,24 @@ class EntryRepository(Generic[EntryT]):
 
     async def page(self, request: PageRequest) -> tuple[list[EntryRow], bool]:
         """Newest first by the entry's own time, then id; returns (rows, whether more follow)."""
-        statement = self._visible_rows()
-        if request.since is not None:
-            statement = statement.where(self._time >= request.since)
-        if request.until is not None:
-            statement = statement.where(self._time < request.until)
-        if request.session_id is not None:
-            statement = statement.where(self.model.session_id == request.session_id)  # type: ignore[attr-defined]
-        if request.after is not None:
-            # Keyset: strictly after the last row of the previous page, so rows added since
-            # cannot shift the pages (no duplicates, nothing that existed skipped).
-            statement = statement.where(tuple_(self._time, self.model.id) < tuple_(*request.after))
-        statement = statement.order_by(self._time.desc(), self.model.id.desc()).limit(
-            request.limit + 1
+        statement = _page(
+            self.model,
+            self.scope.include_private,
+            since=request.since is not None,
+            until=request.until is not None,
+            by_session=request.session_id is not None,
+            after=request.after is not None,
         )
-        rows = await self._rows(statement)
+        after_time, after_id = request.after or (None, None)
+        rows = await self._rows(
+            statement,
+            since=request.since,
+            until=request.until,
+            session_id=request.session_id,
+            after_time=after_time,
+            after_id=after_id,
+            row_limit=request.limit + 1,
+        )
         return rows[: request.limit], len(rows) > request.limit
 
     async def rows(self, *columns: Any, where: tuple[Any, ...] = ()) -> list[Any]:
@@ -210,38 +225,38 @@ class EntryRepository(Generic[EntryT]):
 
     async def every(self) -> list[EntryRow]:
         """All visible entries, oldest first: for the patient's export."""
-        return await self._rows(self._visible_rows().order_by(self._time, self.model.id))
+        statement = _visible_rows(self.model, self.scope.include_private)
+        return await self._rows(statement.order_by(self._time, self.model.id))
 
     async def changed_since(self, seq: int, limit: int) -> list[EntryRow]:
-        statement = (
-            self._visible_rows().where(self.model.seq > seq).order_by(self.model.seq).limit(limit)
+        return await self._rows(
+            _changed_since(self.model, self.scope.include_private), after_seq=seq, row_limit=limit
         )
-        return await self._rows(statement)
-
-    async def was_deleted(self, entry_id: uuid.UUID) -> bool:
-        statement = select(
-            exists().where(Tombstone.owner_id == self.scope.owner_id, Tombstone.id == entry_id)
-        )
-        return bool(await self.session.scalar(statement))
 
     async def add(self, entry_id: uuid.UUID, values: dict[str, Any]) -> EntryRow | None:
-        """Insert a new entry at the owner's next change number; None when the id is taken
-        (by an entry of this owner or anyone else's), with nothing written but that number."""
+        """Insert a new entry at the owner's next change number; None when the id is taken (by
+        an entry of this owner's or anyone else's, or by one deleted), with nothing written but
+        that number. One statement: the row goes in unless the id is in use or tombstoned."""
         self._require_writable()
-        seq = await next_seq(self.session, self.scope.owner_id)
+        owner_id = self.scope.owner_id
+        row_values = {
+            "id": entry_id,
+            "owner_id": owner_id,
+            "seq": await next_seq(self.session, owner_id),
+            "version": 1,
+            **self._seal(entry_id, values),
+        }
+        columns = self.model.__table__.c
+        unless_deleted = select(
+            *(literal(value, columns[name].type).label(name) for name, value in row_values.items())
+        ).where(~exists().where(Tombstone.owner_id == owner_id, Tombstone.id == entry_id))
         dialect = self.session.get_bind().dialect.name
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         statement = (
             insert(self.model)
-            .values(
-                id=entry_id,
-                owner_id=self.scope.owner_id,
-                seq=seq,
-                version=1,
-                **self._seal(entry_id, values),
-            )
+            .from_select(list(row_values), unless_deleted)
             .on_conflict_do_nothing(index_elements=[self.model.id])
-            .returning(*_columns(self.model))
+            .returning(*_visible_rows(self.model, True).selected_columns)
         )
         row = (await self.session.execute(statement)).one_or_none()
         if row is None:
@@ -305,9 +320,58 @@ class EntryRepository(Generic[EntryT]):
         return True
 
 
+# Reads of many rows, as statements built once per model and shape, the scope's owner and the
+# filters bound at execution: what the API and sync run most, with no statement to build.
+
+
 @functools.cache
-def _columns(model: type[JournalEntry]) -> tuple[Any, ...]:
-    return tuple(getattr(model, attribute.key) for attribute in inspect(model).column_attrs)
+def _visible_rows(model: type[JournalEntry], include_private: bool) -> Select[Any]:
+    """What ``EntryRepository._visible()`` selects, as plain columns named as the model's
+    attributes, for the owner bound as ``scope_owner``."""
+    columns = [getattr(model, attribute.key) for attribute in inspect(model).column_attrs]
+    statement = select(*columns).where(model.owner_id == bindparam("scope_owner"))
+    if not include_private:
+        statement = statement.where(model.private.is_(False))
+    return statement
+
+
+@functools.cache
+def _page(
+    model: type[JournalEntry],
+    include_private: bool,
+    *,
+    since: bool,
+    until: bool,
+    by_session: bool,
+    after: bool,
+) -> Select[Any]:
+    time = getattr(model, model.time_column)
+    statement = _visible_rows(model, include_private)
+    if since:
+        statement = statement.where(time >= bindparam("since", type_=time.type))
+    if until:
+        statement = statement.where(time < bindparam("until", type_=time.type))
+    if by_session:
+        session_id = model.session_id  # type: ignore[attr-defined]
+        statement = statement.where(session_id == bindparam("session_id", type_=session_id.type))
+    if after:
+        # Keyset: strictly after the last row of the previous page, so rows added since
+        # cannot shift the pages (no duplicates, nothing that existed skipped).
+        last = tuple_(
+            bindparam("after_time", type_=time.type), bindparam("after_id", type_=model.id.type)
+        )
+        statement = statement.where(tuple_(time, model.id) < last)
+    return statement.order_by(time.desc(), model.id.desc()).limit(bindparam("row_limit"))
+
+
+@functools.cache
+def _changed_since(model: type[JournalEntry], include_private: bool) -> Select[Any]:
+    return (
+        _visible_rows(model, include_private)
+        .where(model.seq > bindparam("after_seq"))
+        .order_by(model.seq)
+        .limit(bindparam("row_limit"))
+    )
 
 
 async def tombstones_since(

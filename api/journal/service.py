@@ -42,8 +42,6 @@ async def create(
     """Returns the entry and whether this was a replay of an earlier create."""
     repository = _repository(session, resource, scope)
     entry_id = data.id or uuid.uuid4()
-    if data.id is not None and await repository.was_deleted(entry_id):
-        raise Conflict(ID_TAKEN)
     now = utcnow()
     values = data.model_dump(exclude={"id"})
     if values.get(resource.time_column) is None:

@@ -37,6 +37,13 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
+    def result_processor(self, dialect: Dialect, coltype: object) -> Any:
+        if dialect.driver == "asyncpg":
+            # asyncpg already decodes timestamptz as an aware datetime in UTC: nothing to do
+            # for each of the thousands of times a page or a sync pull reads.
+            return None
+        return super().result_processor(dialect, coltype)
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
