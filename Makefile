@@ -12,7 +12,7 @@ BIN := $(VENV)/bin
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help install run migrate test test-pg lint lint-spec format typecheck openapi check bench bench-profile clean
+.PHONY: help install run migrate test test-pg lint lint-spec format typecheck openapi check bench bench-profile clean chromium
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}'
@@ -33,10 +33,15 @@ migrate: install ## Apply database migrations (DATABASE_URL, default SQLite in .
 run: migrate ## Install, migrate and serve on HOST:PORT (default 127.0.0.1:8000)
 	$(BIN)/uvicorn api.main:app --host $(HOST) --port $(PORT) --no-access-log --timeout-graceful-shutdown 20
 
-test: install ## Install and run the whole suite (SQLite; TEST_DATABASE_URL=postgresql+asyncpg://... for PostgreSQL)
+test: install chromium ## Install and run the whole suite (SQLite; TEST_DATABASE_URL=postgresql+asyncpg://... for PostgreSQL)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-test-pg: install ## The suite against the local PostgreSQL (a fresh database, dropped afterwards)
+chromium: ## Debian's Chromium for the browser tests, installed with apt-get when missing
+	@command -v chromium >/dev/null 2>&1 || { \
+		echo "installing chromium (apt-get)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test-pg: install chromium ## The suite against the local PostgreSQL (a fresh database, dropped afterwards)
 	TEST_DATABASE_URL=$${TEST_DATABASE_URL:-postgresql+asyncpg://postgres@127.0.0.1:5432/postgres} $(BIN)/pytest $(PYTEST_ARGS)
 
 lint: install ## ruff lint and format check
