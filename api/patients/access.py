@@ -112,6 +112,30 @@ async def open_read(
 ) -> ReadAccess:
     """Check one read of ``resource`` about ``patient_id``; raise the refusal (recorded), or
     return the access to read with (the caller records what it read through it)."""
+    access = await open_grant(request, session, reader, patient_id, resource, action)
+    if needed.value not in reader.scopes:
+        challenge = f'Bearer error="insufficient_scope", scope="{needed.value}"'
+        raise await access.refuse(
+            AuditOutcome.INSUFFICIENT_SCOPE,
+            Forbidden(
+                f"This token does not carry `{needed.value}`.",
+                headers={"WWW-Authenticate": challenge},
+            ),
+        )
+    return access
+
+
+async def open_grant(
+    request: Request,
+    session: AsyncSession,
+    reader: Reader,
+    patient_id: uuid.UUID,
+    resource: str,
+    action: str,
+) -> ReadAccess:
+    """The checks before any scope: the grant still stands, and it is this patient's. Raise the
+    refusal (recorded), or return the access; ``open_read`` then checks the scope. Whatever is
+    shown about a patient (even only a name) comes after this has passed."""
     access = ReadAccess(
         request=request,
         session=session,
@@ -134,15 +158,6 @@ async def open_read(
         raise await access.refuse(AuditOutcome.NO_GRANT, refused)
     if patient_id != reader.patient_id:
         raise await access.refuse(AuditOutcome.NOT_FOUND, NotFound(NO_PATIENT))
-    if needed.value not in reader.scopes:
-        challenge = f'Bearer error="insufficient_scope", scope="{needed.value}"'
-        raise await access.refuse(
-            AuditOutcome.INSUFFICIENT_SCOPE,
-            Forbidden(
-                f"This token does not carry `{needed.value}`.",
-                headers={"WWW-Authenticate": challenge},
-            ),
-        )
     return access
 
 

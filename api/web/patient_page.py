@@ -26,7 +26,7 @@ from api.journal.repository import EntryRepository, PageRequest
 from api.journal.schemas import FUTURE_TOLERANCE
 from api.models import Assessment, Checkin, DosingSession, ReadScope
 from api.models.base import utcnow
-from api.patients.access import GrantSeen, ReadAccess, open_read
+from api.patients.access import GrantSeen, ReadAccess, open_grant, open_read
 from api.settings import Settings
 from api.summary import calculations as calc
 from api.summary.schemas import Summary
@@ -126,6 +126,10 @@ async def build(
         kind = scope.value.split(":")[0]
         action = "summary" if scope is ReadScope.SUMMARY else "list"
         accesses[scope] = await open_read(request, session, reader, patient_id, scope, kind, action)
+    if not accesses:
+        # A grant that carries no scope this page knows still shows the patient's name: the
+        # gate is passed all the same (a revoked or expired grant shows nothing at all).
+        await open_grant(request, session, reader, patient_id, "grant", "read")
 
     now = utcnow()
     page = PatientPage(
