@@ -3,7 +3,6 @@ audit, paging and every kind of bad input. What needs a real browser is in test_
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import io
 import json
@@ -18,16 +17,18 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.app import create_app
 from api.logs import json_formatter
-from api.models import AuditRecord, Grant, Login, WebSession
+from api.models import Account, AuditRecord, Grant, Login, WebSession
 from api.settings import Settings
+from api.web import sessions as web_sessions
 from tests.conftest import make_settings
 from tests.support.browser import CSP, csrf_of, person, web_sign_in, write
 from tests.support.people import PASSWORD, Person, register
-from tests.support.sharing import give_grant
+from tests.support.sharing import ALL_SCOPES, give_grant
 
 HTML = "text/html; charset=utf-8"
 
@@ -76,6 +77,11 @@ async def web_sessions_of(app: FastAPI, account_id: str) -> list[WebSession]:
             .where(Login.account_id == uuid.UUID(account_id))
         )
         return list((await session.scalars(statement)).all())
+
+
+async def logins_of(session: AsyncSession, account_id: str) -> int:
+    statement = select(func.count()).where(Login.account_id == uuid.UUID(account_id))
+    return int((await session.scalar(statement)) or 0)
 
 
 async def set_last_seen(app: FastAPI, account_id: str, at: datetime) -> None:
@@ -272,7 +278,34 @@ async def test_a_cookie_that_names_no_session_is_cleared(
 ) -> None:
     response = await web.get("/therapist/", headers={"Cookie": f"therapist_session={cookie}"})
     assert response.status_code == 303
-    assert response.headers["location"].startswith("/therapist/sign-in")
+    assert response.headers["location"] == "/therapist/sign-in?ended=1"
+    assert response.headers["set-cookie"].startswith('therapist_session="";')
+
+
+async def test_a_bearer_token_opens_no_page(
+    web: httpx.AsyncClient, therapist: Person, patient: Person
+) -> None:
+    # The pages know only their own session cookie: an API token, a therapist's or a
+    # patient's, is not a way in.
+    for person_ in (therapist, patient):
+        response = await web.get("/therapist/", headers=person_.headers)
+        assert response.status_code == 303
+        assert response.headers["location"] == "/therapist/sign-in"
+
+
+async def test_a_session_that_belongs_to_a_patient_opens_nothing(
+    app: FastAPI, web: httpx.AsyncClient, patient: Person
+) -> None:
+    # Sign-in never makes one; if one existed all the same, it would be ended on sight.
+    async with app.state.sessionmaker() as session:
+        account = await session.get(Account, uuid.UUID(patient.id))
+        assert account is not None
+        token = await web_sessions.start(session, app.state.settings, account)
+        await session.commit()
+    response = await web.get("/therapist/", headers={"Cookie": f"therapist_session={token}"})
+    assert response.status_code == 303
+    assert response.headers["location"] == "/therapist/sign-in?ended=1"
+    assert await web_sessions_of(app, patient.id) == []
 
 
 async def test_sign_out_ends_the_session_for_good(
@@ -324,12 +357,85 @@ async def test_each_request_moves_the_idle_expiry_and_an_idle_session_ends(
     assert "Your session has ended" in notice.text
 
 
-async def test_a_short_idle_timeout_is_kept(app_with: Any, therapist: Person) -> None:
-    async with app_with(web_session_idle_seconds=1) as http:
+async def test_a_shorter_idle_timeout_is_kept(
+    app: FastAPI, app_with: Any, therapist: Person
+) -> None:
+    # The clock is moved by the database, not waited for: no sleep, nothing timed.
+    async with app_with(web_session_idle_seconds=120) as http:
         assert (await web_sign_in(http, therapist.email)).status_code == 303
+        await set_last_seen(app, therapist.id, datetime.now(UTC) - timedelta(seconds=100))
         assert (await http.get("/therapist/")).status_code == 200
-        await asyncio.sleep(1.5)  # past the expiry: a wait, not a measurement
-        assert (await http.get("/therapist/")).status_code == 303
+        await set_last_seen(app, therapist.id, datetime.now(UTC) - timedelta(seconds=121))
+        response = await http.get("/therapist/")
+        assert response.status_code == 303  # with the default 900 s this would still be open
+        assert response.headers["location"] == "/therapist/sign-in?ended=1"
+
+
+async def test_a_session_ends_twelve_hours_after_sign_in_however_busy(
+    app: FastAPI, signed_in: httpx.AsyncClient, therapist: Person
+) -> None:
+    async def signed_in_ago(age: timedelta) -> None:
+        async with app.state.sessionmaker() as session:
+            logins = select(Login.id).where(Login.account_id == uuid.UUID(therapist.id))
+            await session.execute(
+                update(WebSession)
+                .where(WebSession.login_id.in_(logins))
+                .values(created_at=datetime.now(UTC) - age)
+            )
+            await session.commit()
+
+    await signed_in_ago(timedelta(hours=11, minutes=59))
+    assert (await signed_in.get("/therapist/")).status_code == 200
+    await signed_in_ago(timedelta(hours=12, seconds=1))
+    response = await signed_in.get("/therapist/")  # seen a moment ago: only its age ends it
+    assert response.status_code == 303
+    assert response.headers["location"] == "/therapist/sign-in?ended=1"
+    assert await web_sessions_of(app, therapist.id) == []
+
+
+async def test_erasing_the_therapists_account_ends_the_web_session(
+    app: FastAPI, signed_in: httpx.AsyncClient, client: httpx.AsyncClient, therapist: Person
+) -> None:
+    assert (await signed_in.get("/therapist/")).status_code == 200
+    erased = await client.request(
+        "DELETE", "/v1/me", json={"password": PASSWORD}, headers=therapist.headers
+    )
+    assert erased.status_code == 204, erased.text
+    assert await web_sessions_of(app, therapist.id) == []
+    response = await signed_in.get("/therapist/")
+    assert response.status_code == 303
+    assert response.headers["location"] == "/therapist/sign-in?ended=1"
+
+
+async def test_an_unexpected_error_is_a_page_and_keeps_nothing(
+    app: FastAPI,
+    web: httpx.AsyncClient,
+    therapist: Person,
+    monkeypatch: pytest.MonkeyPatch,
+    log_lines: io.StringIO,
+) -> None:
+    real_start = web_sessions.start
+
+    async def start_then_fail(*args: Any, **kwargs: Any) -> str:
+        await real_start(*args, **kwargs)  # a login and a web session written, then a failure
+        raise RuntimeError("canary-message-3f9a")
+
+    monkeypatch.setattr(web_sessions, "start", start_then_fail)
+    async with app.state.sessionmaker() as session:
+        logins_before = await logins_of(session, therapist.id)
+    response = await web_sign_in(web, therapist.email)
+    assert response.status_code == 500
+    assert response.headers["content-type"] == HTML
+    assert response.headers["content-security-policy"] == CSP
+    assert "Something went wrong" in response.text
+    assert "therapist_session" not in response.headers.get("set-cookie", "")
+    # Rolled back, although the error became a page rather than propagating.
+    assert await web_sessions_of(app, therapist.id) == []
+    async with app.state.sessionmaker() as session:
+        assert await logins_of(session, therapist.id) == logins_before
+    output = log_lines.getvalue()
+    assert "builtins.RuntimeError" in output
+    assert "canary-message-3f9a" not in output
 
 
 async def test_a_password_change_ends_the_web_session(
@@ -489,6 +595,149 @@ async def test_a_patient_who_shared_with_someone_else_is_not_found(
     assert await audit_of(app, patient.id) == []
 
 
+async def test_two_therapists_each_see_only_what_was_granted_to_them(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    signed_in: httpx.AsyncClient,
+    web: httpx.AsyncClient,
+    therapist: Person,
+) -> None:
+    other = await person(client, "therapist", "Dr Other")
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as other_web:
+        assert (await web_sign_in(other_web, other.email)).status_code == 303
+        patient = await person(client, "patient", "Shared Twice")
+        await write(client, patient, "reflections", text="reflection-for-the-first")
+        await write(client, patient, "checkins", mood=5, note="checkin-for-the-second")
+        first = await give_grant(client, patient, therapist, ["reflections:read"])
+        await give_grant(client, patient, other, ["checkins:read"])
+        url = f"/therapist/patients/{patient.id}"
+
+        mine, theirs = (await signed_in.get(url)).text, (await other_web.get(url)).text
+        assert "reflection-for-the-first" in mine
+        assert "checkin-for-the-second" not in mine
+        assert "checkin-for-the-second" in theirs
+        assert "reflection-for-the-first" not in theirs
+        by_therapist = {(r.therapist_id, r.resource) for r in await audit_of(app, patient.id)}
+        assert by_therapist == {
+            (uuid.UUID(therapist.id), "reflections"),
+            (uuid.UUID(other.id), "checkins"),
+        }
+
+        # One grant ending leaves the other as it was.
+        await client.delete(f"/v1/grants/{first['id']}", headers=patient.headers)
+        assert (await signed_in.get(url)).status_code == 403
+        assert "checkin-for-the-second" in (await other_web.get(url)).text
+
+
+async def test_an_erased_patient_is_gone_from_every_page(
+    app: FastAPI, client: httpx.AsyncClient, signed_in: httpx.AsyncClient, therapist: Person
+) -> None:
+    patient = await person(client, "patient", "Erased Patient")
+    await write(client, patient, "reflections", text="erased-canary")
+    await give_grant(client, patient, therapist)
+    url = f"/therapist/patients/{patient.id}"
+    assert "erased-canary" in (await signed_in.get(url)).text
+
+    erased = await client.request(
+        "DELETE", "/v1/me", json={"password": PASSWORD}, headers=patient.headers
+    )
+    assert erased.status_code == 204, erased.text
+    assert "Erased Patient" not in (await signed_in.get("/therapist/")).text
+    response = await signed_in.get(url)
+    assert response.status_code == 404  # as for anyone who never shared: nothing is left
+    assert "erased-canary" not in response.text
+    assert "Erased Patient" not in response.text
+    assert await audit_of(app, patient.id) == []  # no record brings the erased id back
+
+
+async def test_links_to_private_entries_leave_no_trace(
+    app: FastAPI, client: httpx.AsyncClient, signed_in: httpx.AsyncClient, therapist: Person
+) -> None:
+    patient = await person(client, "patient", "Linked")
+    hidden_session = await write(
+        client,
+        patient,
+        "sessions",
+        started_at=(datetime.now(UTC) - timedelta(days=2)).isoformat(),
+        route="iv",
+        setting="clinic",
+        private=True,
+    )
+    hidden_intention = await write(
+        client, patient, "intentions", text="private-intention-text", private=True
+    )
+    await write(
+        client, patient, "intentions", text="shared intention", session_id=hidden_session["id"]
+    )
+    await write(
+        client,
+        patient,
+        "reflections",
+        text="shared reflection",
+        session_id=hidden_session["id"],
+        intention_ids=[hidden_intention["id"]],
+    )
+    await give_grant(client, patient, therapist, ALL_SCOPES)
+
+    html = (await signed_in.get(f"/therapist/patients/{patient.id}")).text
+    assert "shared intention" in html
+    assert "shared reflection" in html
+    for private in (hidden_session["id"], hidden_intention["id"], "private-intention-text"):
+        assert private not in html
+    assert 'class="dosing-marker"' not in html  # the private session is not drawn either
+    assert "Mood around dosing" not in html
+    for record in await audit_of(app, patient.id):
+        assert hidden_session["id"] not in record.entry_ids
+        assert hidden_intention["id"] not in record.entry_ids
+
+
+@pytest.mark.parametrize(
+    "scopes",
+    [["assessments:read"], ["summary:read"], ALL_SCOPES],
+    ids=["assessments", "summary", "all"],
+)
+async def test_a_private_questionnaire_raises_no_flag(
+    client: httpx.AsyncClient, signed_in: httpx.AsyncClient, therapist: Person, scopes: list[str]
+) -> None:
+    patient = await person(client, "patient", "Flag Kept Private")
+    await write(client, patient, "assessments", instrument="phq9", answers=[3] * 9, private=True)
+    await write(client, patient, "assessments", instrument="phq9", answers=[0] * 9)
+    await give_grant(client, patient, therapist, scopes)
+    html = (await signed_in.get(f"/therapist/patients/{patient.id}")).text
+    assert "No safety flags in the last 14 days." in html
+    assert "Safety flag" not in html
+    assert "severe" not in html  # the PHQ-9 of all 3s
+    if "summary:read" in scopes:
+        assert "(1 taken)" in html  # the private one is not counted
+
+
+async def test_a_grant_that_carries_no_scope_still_passes_the_gate(
+    app: FastAPI, client: httpx.AsyncClient, signed_in: httpx.AsyncClient, therapist: Person
+) -> None:
+    # The API never makes one; were one stored all the same, the page that reads nothing
+    # through it must still check it: the name alone is not shown through an ended grant.
+    patient = await person(client, "patient", "Scopeless Patient")
+    grant = await give_grant(client, patient, therapist)
+    async with app.state.sessionmaker() as session:
+        await session.execute(
+            update(Grant).where(Grant.id == uuid.UUID(grant["id"])).values(scopes=[])
+        )
+        await session.commit()
+    url = f"/therapist/patients/{patient.id}"
+    live = await signed_in.get(url)
+    assert live.status_code == 200
+    assert "Scopeless Patient" in live.text
+    assert "Journal" not in live.text
+
+    await client.delete(f"/v1/grants/{grant['id']}", headers=patient.headers)
+    ended = await signed_in.get(url)
+    assert ended.status_code == 403
+    assert "Scopeless Patient" not in ended.text
+    (record,) = await audit_of(app, patient.id)
+    assert record.outcome == "no_grant"
+
+
 @pytest.mark.parametrize("cursor", ["garbage", "x" * 300, "%00", "MjAyNnxub3QtYS11dWlk"])
 async def test_a_bad_cursor_is_a_400_page(
     client: httpx.AsyncClient, signed_in: httpx.AsyncClient, therapist: Person, cursor: str
@@ -503,10 +752,12 @@ async def test_a_bad_cursor_is_a_400_page(
 @pytest.mark.parametrize(
     ("scopes", "shown", "hidden"),
     [
-        (["checkins:read"], ["mood-chart", "Check-in"], ["Questionnaire scores", "Safety flag", "A reflection"]),
-        (["assessments:read"], ["Safety flag", "Questionnaire"], ["mood-chart", "Questionnaire scores", "A reflection"]),
-        (["summary:read"], ["Questionnaire scores", "Safety flag", "Mood around dosing"], ["mood-chart", "A reflection"]),
-        (["reflections:read"], ["A reflection"], ["mood-chart", "Safety flag", "No safety flags", "Questionnaire scores"]),
+        (["checkins:read"], ["mood-chart", "Check-in"], ["Questionnaire", "Safety flag", "No safety flags", "A reflection", "An intention", "Dosing session", "dosing-marker", "Mood around dosing"]),
+        (["assessments:read"], ["Safety flag", "Questionnaire"], ["mood-chart", "Questionnaire scores", "A reflection", "An intention", "Check-in", "Dosing session", "Mood around dosing"]),
+        (["summary:read"], ["Questionnaire scores", "Safety flag", "Mood around dosing"], ["mood-chart", "A reflection", "An intention", "Check-in", "Dosing session", "Journal"]),
+        (["reflections:read"], ["A reflection"], ["mood-chart", "Safety flag", "No safety flags", "Questionnaire", "An intention", "Check-in", "Dosing session", "Mood around dosing"]),
+        (["sessions:read"], ["Dosing session"], ["mood-chart", "Safety flag", "No safety flags", "Questionnaire", "A reflection", "An intention", "Check-in", "Mood around dosing"]),
+        (["intentions:read"], ["An intention"], ["mood-chart", "Safety flag", "No safety flags", "Questionnaire", "A reflection", "Check-in", "Dosing session", "Mood around dosing"]),
     ],
 )  # fmt: skip
 async def test_the_page_shows_exactly_what_the_scopes_allow_and_audits_it(
@@ -519,10 +770,12 @@ async def test_the_page_shows_exactly_what_the_scopes_allow_and_audits_it(
     hidden: list[str],
 ) -> None:
     patient = await person(client, "patient", "Scoped")
+    three_days_ago = (datetime.now(UTC) - timedelta(days=3)).isoformat()
     await write(
-        client, patient, "sessions", started_at="2026-01-01T10:00:00Z", route="im", setting="clinic"
+        client, patient, "sessions", started_at=three_days_ago, route="im", setting="clinic"
     )
     await write(client, patient, "reflections", text="A reflection")
+    await write(client, patient, "intentions", text="An intention")
     checkin = await write(client, patient, "checkins", mood=5)
     flagged = await write(
         client, patient, "assessments", instrument="phq9", answers=[1, 1, 1, 1, 1, 1, 1, 1, 2]

@@ -9,6 +9,7 @@ a page, never with problem+json or a 500.
 from __future__ import annotations
 
 import uuid
+from datetime import UTC
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -28,7 +29,14 @@ from api.patients.access import grant_from
 from api.ratelimit import client_address
 from api.settings import Settings
 from api.web import patient_page, sessions
-from api.web.rendering import STYLESHEET, WebRoute, message_page, render
+from api.web.rendering import (
+    PAGE_HEADERS,
+    STYLESHEET,
+    WebRoute,
+    message_page,
+    remember_session,
+    render,
+)
 from api.web.sessions import SignedIn
 
 router = APIRouter(prefix="/therapist", include_in_schema=False, route_class=WebRoute)
@@ -37,6 +45,8 @@ HOME = "/therapist/"
 SIGN_IN = "/therapist/sign-in"
 MAX_FIELD = 4096  # as the token endpoint: longer input is refused unread
 MAX_CURSOR = 200
+# A page read answers HEAD as it answers GET (FastAPI's routes would otherwise leave HEAD out).
+READ_METHODS = ["GET", "HEAD"]
 WRONG_CREDENTIALS = "The email or password is incorrect."
 FORM_EXPIRED = "This form has expired. Please try again."
 ACCESS_ENDED = (
@@ -50,6 +60,7 @@ async def signed_in(
     request: Request, session: SessionDep, settings: SettingsDep
 ) -> SignedIn | None:
     """The live web session the request's cookie names, moved forward; None otherwise."""
+    remember_session(request, session)
     token = request.cookies.get(sessions.session_cookie(settings))
     return await sessions.resume(session, settings, token)
 
@@ -98,6 +109,19 @@ def _field(form: FormData, name: str) -> str | None:
     return value if isinstance(value, str) and len(value) <= MAX_FIELD else None
 
 
+def _is_cursor(value: str) -> bool:
+    """A cursor this service could have made: (time, id), the time one that exists in UTC (an
+    edited cursor can name a time whose zone pushes it past year 9999 or before year 1)."""
+    if len(value) > MAX_CURSOR:
+        return False
+    try:
+        at, _entry_id = decode_cursor(value)
+        at.astimezone(UTC)
+    except (InvalidCursor, OverflowError):
+        return False
+    return True
+
+
 def _sign_in_page(
     settings: Settings, status: int = 200, error: str | None = None, notice: str | None = None
 ) -> Response:
@@ -109,12 +133,12 @@ def _sign_in_page(
     return response
 
 
-@router.get("")
+@router.api_route("", methods=READ_METHODS)
 async def therapist_root() -> Response:
     return RedirectResponse(HOME, status_code=303)
 
 
-@router.get("/sign-in")
+@router.api_route("/sign-in", methods=READ_METHODS)
 async def sign_in_form(request: Request, settings: SettingsDep, current: SignedInDep) -> Response:
     if current is not None:
         return RedirectResponse(HOME, status_code=303)
@@ -172,7 +196,7 @@ async def sign_in(
     return response
 
 
-@router.get("/sign-out")
+@router.api_route("/sign-out", methods=READ_METHODS)
 async def sign_out_link() -> Response:
     # Signing out is a form (POST, with its CSRF token); a plain visit goes home.
     return RedirectResponse(HOME, status_code=303)
@@ -199,7 +223,7 @@ async def sign_out(
     return response
 
 
-@router.get("/")
+@router.api_route("/", methods=READ_METHODS)
 async def patients(
     request: Request, session: SessionDep, settings: SettingsDep, current: SignedInDep
 ) -> Response:
@@ -230,7 +254,7 @@ async def patients(
     )
 
 
-@router.get("/patients/{patient_id}")
+@router.api_route("/patients/{patient_id}", methods=READ_METHODS)
 async def patient(
     request: Request,
     patient_id: str,
@@ -246,15 +270,10 @@ async def patient(
     except ValueError:
         return message_page(404, "Not found", NO_PATIENT, **signed)
     before = request.query_params.get("before")
-    if before is not None:
-        try:
-            if len(before) > MAX_CURSOR:
-                raise InvalidCursor(before)
-            decode_cursor(before)
-        except InvalidCursor:
-            return message_page(
-                400, "That page does not exist", "Go back to the newest entries.", **signed
-            )
+    if before is not None and not _is_cursor(before):
+        return message_page(
+            400, "That page does not exist", "Go back to the newest entries.", **signed
+        )
     seen = await grant_from(session, current.therapist.id, wanted)
     if seen is None:
         return message_page(404, "Not found", NO_PATIENT, **signed)
@@ -274,7 +293,7 @@ async def patient(
     )
 
 
-@router.get("/static/therapist.css")
+@router.api_route("/static/therapist.css", methods=READ_METHODS)
 async def stylesheet() -> Response:
     # The page asks for it with a version of its content in the query: cache it for good.
     return Response(
@@ -284,8 +303,12 @@ async def stylesheet() -> Response:
     )
 
 
-@router.api_route(
-    "/{rest:path}", methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
-)
-async def not_found(rest: str) -> Response:
-    return message_page(404, "Not found", "There is no page at this address.")
+async def not_found(request: Request) -> Response:
+    return message_page(404, "Not found", "There is no page at this address.", PAGE_HEADERS)
+
+
+# Last: whatever else is asked under /therapist/, with any method (TRACE, or one made up, or one
+# a page does not take), is a page too, never the API's problem+json 405. A plain route, since
+# an APIRoute lists its methods: an empty list is Starlette's "every method". ``add_route``
+# takes nothing from the router's prefix, so the path is written out whole.
+router.add_route(f"{router.prefix}/{{rest:path}}", not_found, methods=[], include_in_schema=False)

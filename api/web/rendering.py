@@ -7,6 +7,7 @@ they reach them, for the routes of the web router only.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Callable, Coroutine
 from datetime import datetime
@@ -19,9 +20,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse
 from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.exceptions import HTTPException
 
 from api.errors import DATABASE_UNAVAILABLE, RETRY_AFTER_SECONDS, ProblemError
+from api.logs import exception_summary
 
 HERE = Path(__file__).parent
 STATIC_PATH = "/therapist/static"
@@ -126,23 +129,48 @@ class WebRoute(APIRoute):
             response: Response
             try:
                 response = await handler(request)
-            except ProblemError as exc:
-                response = error_page(exc.status, exc.detail, _kept_headers(exc.headers))
-            except RequestValidationError:
-                response = error_page(400, "Part of the address or the form is not valid.")
-            except HTTPException as exc:
-                response = error_page(exc.status_code, "That did not work.")
-            except DATABASE_UNAVAILABLE as exc:
-                logger.warning(
-                    "database unavailable",
-                    error_type=f"{type(exc).__module__}.{type(exc).__qualname__}",
-                )
-                response = error_page(
-                    503,
-                    "The journal cannot be reached right now. Please try again in a moment.",
-                    {"Retry-After": RETRY_AFTER_SECONDS},
-                )
+            except Exception as exc:
+                await _roll_back(request)
+                response = _error_page_for(exc)
             response.headers.update(PAGE_HEADERS)
             return response
 
         return web_handler
+
+
+def remember_session(request: Request, session: AsyncSession) -> None:
+    """Name the request's database session for ``WebRoute``, which rolls it back when a page
+    answers an error (every web route that uses the database calls this, via ``signed_in``)."""
+    request.state.web_database_session = session
+
+
+async def _roll_back(request: Request) -> None:
+    # The session's dependency is closed only after the route's handler (``web_handler``) has
+    # returned: an error turned into a page there would otherwise be committed, with whatever
+    # the request wrote before it failed.
+    session: AsyncSession | None = getattr(request.state, "web_database_session", None)
+    if session is not None:
+        with contextlib.suppress(*DATABASE_UNAVAILABLE):
+            await session.rollback()
+
+
+def _error_page_for(exc: Exception) -> HTMLResponse:
+    if isinstance(exc, ProblemError):
+        return error_page(exc.status, exc.detail, _kept_headers(exc.headers))
+    if isinstance(exc, RequestValidationError):
+        return error_page(400, "Part of the address or the form is not valid.")
+    if isinstance(exc, HTTPException):
+        return error_page(exc.status_code, "That did not work.")
+    if isinstance(exc, DATABASE_UNAVAILABLE):
+        logger.warning(
+            "database unavailable", error_type=f"{type(exc).__module__}.{type(exc).__qualname__}"
+        )
+        return error_page(
+            503,
+            "The journal cannot be reached right now. Please try again in a moment.",
+            {"Retry-After": RETRY_AFTER_SECONDS},
+        )
+    # A page, not the API's problem+json, logged as api.errors logs it: the type and where,
+    # never the message (it can quote a row).
+    logger.error("unhandled exception", **exception_summary(exc))
+    return error_page(500, "Something went wrong on our side. It has been logged.")
