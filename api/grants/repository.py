@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, select, tuple_
+from sqlalchemy import Select, bindparam, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -71,15 +71,26 @@ async def live_grant(
     now: datetime,
 ) -> Grant | None:
     """The grant behind a read token, if it still stands: re-checked on every therapist request."""
-    statement = select(Grant).where(
-        Grant.id == grant_id,
-        Grant.therapist_id == therapist_id,
-        Grant.patient_id == patient_id,
-        Grant.revoked_at.is_(None),
-        Grant.expires_at > now,
+    grant: Grant | None = await session.scalar(
+        _LIVE_GRANT,
+        {
+            "live_grant": grant_id,
+            "live_therapist": therapist_id,
+            "live_patient": patient_id,
+            "live_now": now,
+        },
     )
-    grant: Grant | None = await session.scalar(statement)
     return grant
+
+
+# Built once: every therapist request runs it.
+_LIVE_GRANT = select(Grant).where(
+    Grant.id == bindparam("live_grant"),
+    Grant.therapist_id == bindparam("live_therapist"),
+    Grant.patient_id == bindparam("live_patient"),
+    Grant.revoked_at.is_(None),
+    Grant.expires_at > bindparam("live_now"),
+)
 
 
 async def grant_exists(session: AsyncSession, grant_id: uuid.UUID) -> bool:
