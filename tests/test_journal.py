@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -437,8 +438,21 @@ async def test_limit_out_of_range_is_422(
     assert response.status_code == 422
 
 
+def forged_cursor(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).rstrip(b"=").decode()
+
+
+FORGED_CURSORS = [
+    # Times whose offset carries them past year 1 or 9999 in UTC: refused, not an overflow.
+    forged_cursor(f"0001-01-01T00:00:00+23:59|{uuid.UUID(int=1)}"),
+    forged_cursor(f"9999-12-31T23:59:59-23:59|{uuid.UUID(int=1)}"),
+    forged_cursor(f"2026-11-21T08:00:00|{uuid.UUID(int=1)}"),  # no zone
+]
+
+
 @pytest.mark.parametrize(
-    "cursor", ["garbage", "bm90fGEtY3Vyc29y", "MjAyNi0xMS0yMVQwODozNDowMnx4", "", "%%%"]
+    "cursor",
+    ["garbage", "bm90fGEtY3Vyc29y", "MjAyNi0xMS0yMVQwODozNDowMnx4", "", "%%%", *FORGED_CURSORS],
 )
 async def test_bad_cursor_is_a_400_problem(
     client: httpx.AsyncClient, patient: Person, cursor: str

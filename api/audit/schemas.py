@@ -31,7 +31,8 @@ class AccessLogEntry(BaseModel):
     therapist_email: str | None
     grant_id: uuid.UUID | None
     resource: str = Field(
-        description="`sessions`, `intentions`, `reflections`, `checkins`, `assessments` or `summary`."
+        description="`sessions`, `intentions`, `reflections`, `checkins`, `assessments`, `summary`, "
+        "or `grant` (a therapist's web page refused at the grant, before anything was read)."
     )
     action: str = Field(description="`list`, `read` or `summary`.")
     entry_ids: list[uuid.UUID] = Field(description="The entries shown.")

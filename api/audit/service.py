@@ -19,6 +19,8 @@ NOUNS = {
     "reflections": "reflections",
     "checkins": "mood check-ins",
     "assessments": "questionnaires",
+    # A therapist web page refused at its grant, before any kind of entry was read.
+    "grant": "journal",
 }
 REFUSALS = {
     AuditOutcome.NO_GRANT: "your permission had ended",
@@ -30,7 +32,7 @@ REFUSALS = {
 def describe(record: AuditRecord, who: str) -> str:
     many = NOUNS.get(record.resource, record.resource)
     if record.outcome != AuditOutcome.ALLOWED:
-        what = "your summary" if record.resource == "summary" else f"your {many}"
+        what = f"your {'summary' if record.resource == 'summary' else many}"
         return f"{who} tried to view {what}, and was refused: {REFUSALS[AuditOutcome(record.outcome)]}."
     if record.resource == "summary":
         return f"{who} viewed your summary."

@@ -23,10 +23,13 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         at_text, id_text = raw.split("|")
         at = datetime.fromisoformat(at_text)
         entry_id = uuid.UUID(id_text)
-    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        if at.tzinfo is None:
+            raise ValueError("no zone")
+        # In UTC, as the service wrote it: a forged offset near year 1 or 9999 overflows here,
+        # and is refused like any other cursor the service did not make.
+        at = at.astimezone(UTC)
+    except (binascii.Error, UnicodeDecodeError, ValueError, OverflowError) as exc:
         raise InvalidCursor("not a cursor this service made") from exc
-    if at.tzinfo is None:
-        raise InvalidCursor("not a cursor this service made")
     return at, entry_id
 
 
