@@ -10,6 +10,7 @@ from sqlalchemy import Select, insert, inspect, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.models import Account, AuditRecord
+from api.models.base import table_of
 
 
 async def append(session: AsyncSession, record: AuditRecord) -> None:
@@ -19,7 +20,7 @@ async def append(session: AsyncSession, record: AuditRecord) -> None:
         for attribute in _COLUMNS
         if getattr(record, attribute.key) is not None
     }
-    await session.execute(insert(AuditRecord).values(values))
+    await session.execute(insert(table_of(AuditRecord)).values(values))
 
 
 _COLUMNS = tuple(inspect(AuditRecord).column_attrs)

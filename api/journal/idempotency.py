@@ -26,6 +26,7 @@ from api.crypto import UnreadableValue, associated_data
 from api.database import cipher_of
 from api.errors import BadRequest, Conflict, UnprocessableContent
 from api.models import IdempotencyRecord
+from api.models.base import table_of
 
 IdempotencyKey = Annotated[
     str | None,
@@ -88,12 +89,17 @@ async def once(
     return response
 
 
-# Built once: these run on every POST that carries a key.
+# Built once, on the table rather than the mapped class (plain SQL, no ORM machinery): these
+# run on every POST that carries a key.
+_RECORDS = table_of(IdempotencyRecord)
+
+
 @functools.cache
 def _claim(dialect: str) -> Any:
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    records = _RECORDS
     return (
-        insert(IdempotencyRecord)
+        insert(records)
         .values(
             owner_id=bindparam("record_owner"),
             key=bindparam("record_key"),
@@ -102,16 +108,16 @@ def _claim(dialect: str) -> Any:
             headers="{}",
             body="",
         )
-        .on_conflict_do_nothing(index_elements=[IdempotencyRecord.owner_id, IdempotencyRecord.key])
-        .returning(IdempotencyRecord.key)
+        .on_conflict_do_nothing(index_elements=[records.c.owner_id, records.c.key])
+        .returning(records.c.key)
     )
 
 
 _ANSWER = (
-    update(IdempotencyRecord)
+    update(_RECORDS)
     .where(
-        IdempotencyRecord.owner_id == bindparam("record_owner"),
-        IdempotencyRecord.key == bindparam("record_key"),
+        _RECORDS.c.owner_id == bindparam("record_owner"),
+        _RECORDS.c.key == bindparam("record_key"),
     )
     .values(
         status_code=bindparam("answer_status"),

@@ -34,7 +34,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from api.crypto import UNREADABLE_TEXT, UnreadableValue, associated_data
 from api.database import cipher_of
 from api.models import ChangeCounter, JournalEntry, Tombstone
-from api.models.base import utcnow
+from api.models.base import table_of, utcnow
 
 EntryT = TypeVar("EntryT", bound=JournalEntry)
 logger = structlog.get_logger("api.journal")
@@ -93,13 +93,14 @@ async def next_seq(session: AsyncSession, owner_id: uuid.UUID) -> int:
 @functools.cache
 def _next_seq(dialect: str) -> Any:
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    counters = table_of(ChangeCounter)
     return (
-        insert(ChangeCounter)
+        insert(counters)
         .values(owner_id=bindparam("counter_owner"), last_seq=1)
         .on_conflict_do_update(
-            index_elements=[ChangeCounter.owner_id], set_={"last_seq": ChangeCounter.last_seq + 1}
+            index_elements=[counters.c.owner_id], set_={"last_seq": counters.c.last_seq + 1}
         )
-        .returning(ChangeCounter.last_seq)
+        .returning(counters.c.last_seq)
     )
 
 
@@ -246,17 +247,17 @@ class EntryRepository(Generic[EntryT]):
             "version": 1,
             **self._seal(entry_id, values),
         }
-        columns = self.model.__table__.c
+        table = table_of(self.model)
         unless_deleted = select(
-            *(literal(value, columns[name].type).label(name) for name, value in row_values.items())
+            *(literal(value, table.c[name].type).label(name) for name, value in row_values.items())
         ).where(~exists().where(Tombstone.owner_id == owner_id, Tombstone.id == entry_id))
         dialect = self.session.get_bind().dialect.name
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         statement = (
-            insert(self.model)
+            insert(table)
             .from_select(list(row_values), unless_deleted)
-            .on_conflict_do_nothing(index_elements=[self.model.id])
-            .returning(*_visible_rows(self.model, True).selected_columns)
+            .on_conflict_do_nothing(index_elements=[table.c.id])
+            .returning(*table.c)
         )
         row = (await self.session.execute(statement)).one_or_none()
         if row is None:
@@ -326,12 +327,13 @@ class EntryRepository(Generic[EntryT]):
 
 @functools.cache
 def _visible_rows(model: type[JournalEntry], include_private: bool) -> Select[Any]:
-    """What ``EntryRepository._visible()`` selects, as plain columns named as the model's
-    attributes, for the owner bound as ``scope_owner``."""
-    columns = [getattr(model, attribute.key) for attribute in inspect(model).column_attrs]
-    statement = select(*columns).where(model.owner_id == bindparam("scope_owner"))
+    """What ``EntryRepository._visible()`` selects, as plain columns (named as the model's
+    attributes), for the owner bound as ``scope_owner``. Built on the table, not the mapped
+    class, so SQLAlchemy runs it as plain SQL, without the ORM's machinery."""
+    table = table_of(model)
+    statement = select(*table.c).where(table.c.owner_id == bindparam("scope_owner"))
     if not include_private:
-        statement = statement.where(model.private.is_(False))
+        statement = statement.where(table.c.private.is_(False))
     return statement
 
 
@@ -345,31 +347,33 @@ def _page(
     by_session: bool,
     after: bool,
 ) -> Select[Any]:
-    time = getattr(model, model.time_column)
+    table = table_of(model)
+    time, entry_id = table.c[model.time_column], table.c.id
     statement = _visible_rows(model, include_private)
     if since:
         statement = statement.where(time >= bindparam("since", type_=time.type))
     if until:
         statement = statement.where(time < bindparam("until", type_=time.type))
     if by_session:
-        session_id = model.session_id  # type: ignore[attr-defined]
+        session_id = table.c.session_id
         statement = statement.where(session_id == bindparam("session_id", type_=session_id.type))
     if after:
         # Keyset: strictly after the last row of the previous page, so rows added since
         # cannot shift the pages (no duplicates, nothing that existed skipped).
         last = tuple_(
-            bindparam("after_time", type_=time.type), bindparam("after_id", type_=model.id.type)
+            bindparam("after_time", type_=time.type), bindparam("after_id", type_=entry_id.type)
         )
-        statement = statement.where(tuple_(time, model.id) < last)
-    return statement.order_by(time.desc(), model.id.desc()).limit(bindparam("row_limit"))
+        statement = statement.where(tuple_(time, entry_id) < last)
+    return statement.order_by(time.desc(), entry_id.desc()).limit(bindparam("row_limit"))
 
 
 @functools.cache
 def _changed_since(model: type[JournalEntry], include_private: bool) -> Select[Any]:
+    seq = table_of(model).c.seq
     return (
         _visible_rows(model, include_private)
-        .where(model.seq > bindparam("after_seq"))
-        .order_by(model.seq)
+        .where(seq > bindparam("after_seq"))
+        .order_by(seq)
         .limit(bindparam("row_limit"))
     )
 

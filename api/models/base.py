@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import DateTime, MetaData, TypeDecorator, Uuid
+from sqlalchemy import DateTime, MetaData, Table, TypeDecorator, Uuid
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -43,6 +43,13 @@ class UTCDateTime(TypeDecorator[datetime]):
             # for each of the thousands of times a page or a sync pull reads.
             return None
         return super().result_processor(dialect, coltype)
+
+
+def table_of(model: type[Base]) -> Table:
+    """A mapped class's table: statements built on it run as plain SQL, without the ORM's
+    machinery, for the hot paths that need no objects."""
+    table: Table = model.__table__  # type: ignore[assignment]
+    return table
 
 
 def utcnow() -> datetime:
