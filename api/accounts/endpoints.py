@@ -35,10 +35,11 @@ async def create_account(
 
 
 @router.get("/me", responses=problems(401))
-async def get_me(caller: CallerDep, response: Response) -> AccountRead:
+async def get_me(caller: CallerDep, session: SessionDep, response: Response) -> AccountRead:
     """The account the access token belongs to, with its ETag."""
-    response.headers["ETag"] = etag(caller.account.version)
-    return AccountRead.model_validate(caller.account)
+    account = await caller.account(session)
+    response.headers["ETag"] = etag(account.version)
+    return AccountRead.model_validate(account)
 
 
 @router.patch(

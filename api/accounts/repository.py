@@ -6,17 +6,18 @@ from datetime import datetime
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.models import Account, Login
-from api.models.base import utcnow
+from api.models import Account, Login, Role
+from api.models.base import table_of, utcnow
 
-# Built once: every authenticated request runs it.
-_WITH_LIVE_LOGIN = (
-    select(Account)
-    .join(Login, Login.account_id == Account.id)
+# Built once, on the tables (plain SQL): every authenticated request runs it.
+_accounts, _logins = table_of(Account), table_of(Login)
+_ROLE_WITH_LIVE_LOGIN = (
+    select(_accounts.c.role)
+    .join(_logins, _logins.c.account_id == _accounts.c.id)
     .where(
-        Account.id == bindparam("token_account"),
-        Login.id == bindparam("token_login"),
-        Login.revoked_at.is_(None),
+        _accounts.c.id == bindparam("token_account"),
+        _logins.c.id == bindparam("token_login"),
+        _logins.c.revoked_at.is_(None),
     )
 )
 
@@ -28,11 +29,13 @@ class AccountRepository:
     async def by_email(self, email: str) -> Account | None:
         return await self.session.scalar(select(Account).where(Account.email == email))
 
-    async def with_live_login(self, account_id: uuid.UUID, login_id: uuid.UUID) -> Account | None:
-        """The account behind an access token, if its login has not been revoked: one round trip."""
-        return await self.session.scalar(
-            _WITH_LIVE_LOGIN, {"token_account": account_id, "token_login": login_id}
+    async def role_with_live_login(self, account_id: uuid.UUID, login_id: uuid.UUID) -> Role | None:
+        """The role of the account behind an access token, if its login has not been revoked:
+        one round trip, on every authenticated request."""
+        role: Role | None = await self.session.scalar(
+            _ROLE_WITH_LIVE_LOGIN, {"token_account": account_id, "token_login": login_id}
         )
+        return role
 
     async def update_versioned(
         self, account: Account, expected_version: int, **values: object

@@ -39,7 +39,7 @@ async def update_account(
     data: AccountUpdate,
     if_match: str | None,
 ) -> Account:
-    account = caller.account
+    account = await caller.account(session)
     require_match(if_match, account.version)
     values: dict[str, object] = {}
     if data.display_name is not None:
@@ -71,7 +71,8 @@ async def erase_account(
     access log about a patient goes too: it is theirs. A therapist's reads stay in the logs of
     the patients they read, shown as "a therapist whose account was deleted".
     """
-    matches, _ = await passwords.verify(password, caller.account.password_hash)
+    account = await caller.account(session)
+    matches, _ = await passwords.verify(password, account.password_hash)
     if not matches:
         raise Forbidden("The password does not match: nothing was erased.")
     if caller.role is Role.PATIENT:

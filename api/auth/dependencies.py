@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.accounts.repository import AccountRepository
 from api.auth.passwords import Passwords
@@ -48,16 +49,18 @@ PasswordsDep = Annotated[Passwords, Depends(get_passwords)]
 
 @dataclass(frozen=True)
 class Caller:
-    account: Account
+    """Who is calling, as checked for this request: enough for every route's access rule.
+    The few routes about the account itself load it (``account``)."""
+
+    id: uuid.UUID
+    role: Role
     login_id: uuid.UUID
 
-    @property
-    def id(self) -> uuid.UUID:
-        return self.account.id
-
-    @property
-    def role(self) -> Role:
-        return self.account.role
+    async def account(self, session: AsyncSession) -> Account:
+        account = await session.get(Account, self.id)
+        if account is None:  # erased since the request began
+            raise Unauthorized("The access token has been revoked.")
+        return account
 
 
 async def current_caller(
@@ -71,10 +74,10 @@ async def current_caller(
         raise Unauthorized("The access token is invalid or has expired.") from None
     # Checked on every request, so logout, refresh-token reuse and account deletion take effect
     # at once rather than when the token expires.
-    account = await AccountRepository(session).with_live_login(claims.account_id, claims.login_id)
-    if account is None:
+    role = await AccountRepository(session).role_with_live_login(claims.account_id, claims.login_id)
+    if role is None:
         raise Unauthorized("The access token has been revoked.")
-    return Caller(account=account, login_id=claims.login_id)
+    return Caller(id=claims.account_id, role=role, login_id=claims.login_id)
 
 
 CallerDep = Annotated[Caller, Depends(current_caller)]

@@ -29,7 +29,7 @@ async def gather(session: AsyncSession, caller: Caller, settings: Settings) -> J
     trail = await every_for_patient(session, caller.id)
     return JournalExport(
         exported_at=utcnow(),
-        account=AccountRead.model_validate(caller.account),
+        account=AccountRead.model_validate(await caller.account(session)),
         grants=[grants.present(row) for row in given],
         access_log=[audit.present(row) for row in trail],
         **journal,

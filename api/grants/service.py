@@ -62,7 +62,8 @@ async def create_grant(session: AsyncSession, caller: Caller, data: GrantCreate)
     )
     session.add(grant)
     await session.flush()
-    return present((grant, caller.account.display_name, therapist.display_name, therapist.email))
+    patient = await caller.account(session)
+    return present((grant, patient.display_name, therapist.display_name, therapist.email))
 
 
 async def get_grant(session: AsyncSession, caller: Caller, grant_id: uuid.UUID) -> GrantRead:
