@@ -251,7 +251,8 @@ async def test_the_same_idempotency_key_sent_twice_at_once_makes_one_row(
     async def send() -> httpx.Response:
         return await client.post("/v1/checkins", json={"mood": 6}, headers=headers)
 
-    # One waits for a change number, the other for the first one's claim on the key.
+    # Both wait for a change number; the second then finds the key taken by the first, undoes
+    # its own write and replays the first answer.
     first, second = await race_while_held(app, patient.id, [send(), send()], waiters=2)
 
     assert first.status_code == second.status_code == 201, (first.text, second.text)

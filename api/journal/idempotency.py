@@ -1,10 +1,12 @@
 """Idempotency-Key for POST: the first answer is stored with the write, in the same transaction,
 and every resend of the same request gets it back byte for byte.
 
-Concurrency: the record is inserted *before* the work. A second request with the same key
-inserts the same primary key, which on PostgreSQL waits for the first transaction; when that
-commits, the insert does nothing and the stored answer is read and replayed. If the first rolls
-back, the second goes ahead as if it were first. One row, one answer, whatever the timing.
+The record is inserted *after* the work, with the answer, in one statement (the common case
+costs one INSERT). A request whose key is already taken, by a request that finished earlier or
+by one running at the same moment, finds out at that INSERT: on PostgreSQL it waits there for
+the other transaction; when that commits, the insert does nothing, so this request rolls back
+all it wrote and replays the stored answer instead. If the other rolls back, this one's insert
+goes ahead and its work stands. One row, one answer, one write, whatever the timing.
 """
 
 from __future__ import annotations
@@ -18,13 +20,13 @@ from typing import Annotated, Any
 
 import structlog
 from fastapi import Header, Response
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.crypto import UnreadableValue, associated_data
 from api.database import cipher_of
-from api.errors import BadRequest, Conflict, UnprocessableContent
+from api.errors import BadRequest, Conflict, ProblemError, UnprocessableContent
 from api.models import IdempotencyRecord
 from api.models.base import table_of
 
@@ -65,19 +67,22 @@ async def once(
     if key is None:
         return await produce()
     _check_key(key)
-    claimed = await session.scalar(
-        _claim(session.get_bind().dialect.name),
-        {"record_owner": owner_id, "record_key": key, "record_fingerprint": request_fingerprint},
-    )
-    if claimed is None:
+    try:
+        response = await produce()
+    except ProblemError:
+        # A resend whose work cannot be done twice (a version has moved on, an id is taken) is
+        # still answered as the first time was, when there was a first time.
+        await session.rollback()
+        if await _stored(session, owner_id, key) is None:
+            raise
         return await _replay(session, owner_id, key, request_fingerprint)
-    response = await produce()
     stored = {name: response.headers[name] for name in _STORED_HEADERS if name in response.headers}
-    await session.execute(
-        _ANSWER,
+    recorded = await session.scalar(
+        _record(session.get_bind().dialect.name),
         {
             "record_owner": owner_id,
             "record_key": key,
+            "record_fingerprint": request_fingerprint,
             "answer_status": response.status_code,
             "answer_headers": json.dumps(stored),
             # The answer repeats the entry's text: it is kept encrypted like the entry.
@@ -86,61 +91,51 @@ async def once(
             ),
         },
     )
+    if recorded is None:
+        # The key was taken first: undo this request's work and answer as the first time.
+        await session.rollback()
+        return await _replay(session, owner_id, key, request_fingerprint)
     return response
 
 
-# Built once, on the table rather than the mapped class (plain SQL, no ORM machinery): these
-# run on every POST that carries a key.
+# Built once, on the table rather than the mapped class (plain SQL, no ORM machinery): it runs
+# on every POST that carries a key.
 _RECORDS = table_of(IdempotencyRecord)
 
 
 @functools.cache
-def _claim(dialect: str) -> Any:
+def _record(dialect: str) -> Any:
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    records = _RECORDS
     return (
-        insert(records)
+        insert(_RECORDS)
         .values(
             owner_id=bindparam("record_owner"),
             key=bindparam("record_key"),
             fingerprint=bindparam("record_fingerprint"),
-            status_code=0,
-            headers="{}",
-            body="",
+            status_code=bindparam("answer_status"),
+            headers=bindparam("answer_headers"),
+            body=bindparam("answer_body"),
         )
-        .on_conflict_do_nothing(index_elements=[records.c.owner_id, records.c.key])
-        .returning(records.c.key)
+        .on_conflict_do_nothing(index_elements=[_RECORDS.c.owner_id, _RECORDS.c.key])
+        .returning(_RECORDS.c.key)
     )
 
 
-_ANSWER = (
-    update(_RECORDS)
-    .where(
-        _RECORDS.c.owner_id == bindparam("record_owner"),
-        _RECORDS.c.key == bindparam("record_key"),
+async def _stored(session: AsyncSession, owner_id: uuid.UUID, key: str) -> IdempotencyRecord | None:
+    return await session.scalar(
+        select(IdempotencyRecord).where(
+            IdempotencyRecord.owner_id == owner_id, IdempotencyRecord.key == key
+        )
     )
-    .values(
-        status_code=bindparam("answer_status"),
-        headers=bindparam("answer_headers"),
-        body=bindparam("answer_body"),
-    )
-)
 
 
 async def _replay(
     session: AsyncSession, owner_id: uuid.UUID, key: str, request_fingerprint: bytes
 ) -> Response:
-    record = await session.scalar(
-        select(IdempotencyRecord).where(
-            IdempotencyRecord.owner_id == owner_id, IdempotencyRecord.key == key
-        )
-    )
-    if record is None or record.status_code == 0:
-        # Only possible if the first request is still running on a database without row
-        # locks for this; the client should simply retry.
-        raise Conflict(
-            "A request with this Idempotency-Key is still being processed: retry shortly."
-        )
+    record = await _stored(session, owner_id, key)
+    if record is None:
+        # Gone between the INSERT that found it and this read: only an account erased meanwhile.
+        raise Conflict("This Idempotency-Key cannot be replayed: use a new key.")
     if record.fingerprint != request_fingerprint:
         raise UnprocessableContent(
             "This Idempotency-Key was already used for a different request.",
