@@ -117,10 +117,11 @@ class EntryRepository(Generic[EntryT]):
         return statement
 
     async def _rows(self, statement: Select[Any], **params: Any) -> list[EntryRow]:
-        """Plain rows of a statement from ``_visible_rows`` (built once per shape, so only the
-        values change from one request to the next)."""
+        """Plain rows of a statement built on ``_visible_rows(self.model,
+        self.scope.include_private)``, once per shape: only the values change from one request
+        to the next. The scope's owner is bound last, so no parameter can stand in for it."""
         result = await self.session.execute(
-            statement, {"scope_owner": self.scope.owner_id, **params}
+            statement, {**params, "scope_owner": self.scope.owner_id}
         )
         names = tuple(result.keys())
         return [self._open_row(dict(zip(names, row, strict=True))) for row in result]
