@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from api.models import Account, Grant, Role
+from api.models.base import table_of
 
 PatientAccount = aliased(Account, name="patient_account")
 TherapistAccount = aliased(Account, name="therapist_account")
@@ -63,15 +64,15 @@ class GrantRepository:
         )
 
 
-async def live_grant(
+async def grant_is_live(
     session: AsyncSession,
     grant_id: uuid.UUID,
     therapist_id: uuid.UUID,
     patient_id: uuid.UUID,
     now: datetime,
-) -> Grant | None:
-    """The grant behind a read token, if it still stands: re-checked on every therapist request."""
-    grant: Grant | None = await session.scalar(
+) -> bool:
+    """Whether the grant a reader holds still stands: re-checked on every therapist request."""
+    found = await session.scalar(
         _LIVE_GRANT,
         {
             "live_grant": grant_id,
@@ -80,16 +81,17 @@ async def live_grant(
             "live_now": now,
         },
     )
-    return grant
+    return found is not None
 
 
-# Built once: every therapist request runs it.
-_LIVE_GRANT = select(Grant).where(
-    Grant.id == bindparam("live_grant"),
-    Grant.therapist_id == bindparam("live_therapist"),
-    Grant.patient_id == bindparam("live_patient"),
-    Grant.revoked_at.is_(None),
-    Grant.expires_at > bindparam("live_now"),
+# Built once, on the table (plain SQL): every therapist request runs it.
+_grants = table_of(Grant)
+_LIVE_GRANT = select(_grants.c.id).where(
+    _grants.c.id == bindparam("live_grant"),
+    _grants.c.therapist_id == bindparam("live_therapist"),
+    _grants.c.patient_id == bindparam("live_patient"),
+    _grants.c.revoked_at.is_(None),
+    _grants.c.expires_at > bindparam("live_now"),
 )
 
 

@@ -28,7 +28,7 @@ from api.auth.dependencies import TokensDep
 from api.auth.tokens import InvalidToken
 from api.database import SessionDep
 from api.errors import Forbidden, NotFound, ProblemError, Unauthorized
-from api.grants.repository import grant_exists, live_grant
+from api.grants.repository import grant_exists, grant_is_live
 from api.journal.repository import Scope
 from api.models import Account, AuditOutcome, AuditRecord, Grant, ReadScope
 from api.models.base import utcnow
@@ -146,9 +146,8 @@ async def open_grant(
         action=action,
     )
     # Re-checked on every request: a revoked or expired grant stops its readers at once.
-    if (
-        await live_grant(session, reader.grant_id, reader.therapist_id, reader.patient_id, utcnow())
-        is None
+    if not await grant_is_live(
+        session, reader.grant_id, reader.therapist_id, reader.patient_id, utcnow()
     ):
         refused = Unauthorized("The grant behind this token was revoked or has expired.")
         if not await grant_exists(session, reader.grant_id):
