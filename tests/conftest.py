@@ -18,6 +18,8 @@ from tests.support.databases import fresh_database, migrate
 from tests.support.people import Person, register
 
 SERVER_URL = os.environ.get("TEST_DATABASE_URL", "")
+# Shared fixtures kept beside the helpers they belong with.
+pytest_plugins = ["tests.support.logs"]
 
 
 def pytest_report_header() -> str:

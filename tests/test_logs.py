@@ -6,11 +6,9 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 from fastapi import FastAPI
 
 from api.app import create_app
@@ -21,22 +19,6 @@ from tests.support.people import PASSWORD, register
 from tests.support.sharing import bearer, give_grant, mint
 
 CANARY = "zebra-canary-51f0"
-
-
-@pytest.fixture
-def log_lines() -> Iterator[io.StringIO]:
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(json_formatter())
-    root = logging.getLogger()
-    root.addHandler(handler)
-    previous = root.level
-    root.setLevel(logging.DEBUG)
-    try:
-        yield stream
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(previous)
 
 
 async def test_no_canary_email_or_token_reaches_the_logs(

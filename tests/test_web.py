@@ -6,10 +6,9 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import logging
 import re
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,6 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.app import create_app
-from api.logs import json_formatter
 from api.models import Account, AuditRecord, Grant, Login, WebSession
 from api.settings import Settings
 from api.web import sessions as web_sessions
@@ -904,22 +902,6 @@ async def test_the_stylesheet_is_served_from_our_origin(web: httpx.AsyncClient) 
 
 
 # --- logs ---------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def log_lines() -> Iterator[io.StringIO]:
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(json_formatter())
-    root = logging.getLogger()
-    root.addHandler(handler)
-    previous = root.level
-    root.setLevel(logging.DEBUG)
-    try:
-        yield stream
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(previous)
 
 
 async def test_no_email_token_or_patient_reaches_the_logs(

@@ -130,10 +130,6 @@ class EntryRepository(Generic[EntryT]):
         if not self.scope.writable:
             raise PermissionError("this scope is read-only")
 
-    @property
-    def _time(self) -> Any:
-        return getattr(self.model, self.model.time_column)
-
     def _seal(self, entry_id: uuid.UUID, values: dict[str, Any]) -> dict[str, Any]:
         """Encrypt the free-text values about to be written (api.crypto)."""
         cipher = cipher_of(self.session)
@@ -227,8 +223,9 @@ class EntryRepository(Generic[EntryT]):
 
     async def every(self) -> list[EntryRow]:
         """All visible entries, oldest first: for the patient's export."""
+        table = table_of(self.model)
         statement = _visible_rows(self.model, self.scope.include_private)
-        return await self._rows(statement.order_by(self._time, self.model.id))
+        return await self._rows(statement.order_by(table.c[self.model.time_column], table.c.id))
 
     async def changed_since(self, seq: int, limit: int) -> list[EntryRow]:
         return await self._rows(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime, timedelta, tzinfo
+from typing import Any
 
 from sqlalchemy import and_, or_
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,6 +22,25 @@ from api.summary.schemas import (
     SafetyFlagOut,
     Summary,
 )
+
+# The columns of a questionnaire the calculations need, and the point made from them.
+ASSESSMENT_POINT = (
+    Assessment.id,
+    Assessment.completed_at,
+    Assessment.instrument,
+    Assessment.total,
+    Assessment.safety_flag,
+)
+
+
+def assessment_point(row: Any) -> calc.AssessmentPoint:
+    return calc.AssessmentPoint(
+        at=row.completed_at,
+        instrument=row.instrument,
+        total=row.total,
+        safety_flag=row.safety_flag,
+        id=row.id,
+    )
 
 
 async def build_summary(
@@ -60,20 +80,8 @@ async def build_summary(
         )
     ]
     assessments = [
-        calc.AssessmentPoint(
-            at=row.completed_at,
-            instrument=row.instrument,
-            total=row.total,
-            safety_flag=row.safety_flag,
-            id=row.id,
-        )
-        for row in await EntryRepository(session, Assessment, scope).rows(
-            Assessment.id,
-            Assessment.completed_at,
-            Assessment.instrument,
-            Assessment.total,
-            Assessment.safety_flag,
-        )
+        assessment_point(row)
+        for row in await EntryRepository(session, Assessment, scope).rows(*ASSESSMENT_POINT)
     ]
 
     flags = calc.recent_safety_flags(assessments, now=now)

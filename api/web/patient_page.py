@@ -30,7 +30,7 @@ from api.patients.access import GrantSeen, ReadAccess, open_grant, open_read
 from api.settings import Settings
 from api.summary import calculations as calc
 from api.summary.schemas import Summary
-from api.summary.service import build_summary
+from api.summary.service import ASSESSMENT_POINT, assessment_point, build_summary
 from api.web.chart import Chart, MoodReading, mood_chart
 from api.web.timeline import Item, KindPage, Timeline, merge
 
@@ -251,23 +251,10 @@ async def _flags(
         return False, []
     since = now - timedelta(days=calc.DEFAULT_SAFETY_FLAG_DAYS)
     rows = await EntryRepository(session, Assessment, accesses[ReadScope.ASSESSMENTS].scope).rows(
-        Assessment.id,
-        Assessment.completed_at,
-        Assessment.instrument,
-        Assessment.total,
-        Assessment.safety_flag,
+        *ASSESSMENT_POINT,
         where=(Assessment.safety_flag.is_(True), Assessment.completed_at > since),
     )
-    points = [
-        calc.AssessmentPoint(
-            at=row.completed_at,
-            instrument=row.instrument,
-            total=row.total,
-            safety_flag=row.safety_flag,
-            id=row.id,
-        )
-        for row in rows
-    ]
+    points = [assessment_point(row) for row in rows]
     flagged = calc.recent_safety_flags(points, now=now)
     read_ids[ReadScope.ASSESSMENTS].update(point.id for point in flagged)
     return True, [
