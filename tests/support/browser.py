@@ -11,7 +11,6 @@ import contextlib
 import os
 import re
 import shutil
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -23,7 +22,7 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
 from tests.support.cluster import ROOT
-from tests.support.people import PASSWORD, Person, token
+from tests.support.people import PASSWORD, Person, register
 
 CHROMIUM = Path(os.environ.get("TEST_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
@@ -90,18 +89,8 @@ def copy_to(source: Path, target: Path) -> None:
 
 
 async def person(client: httpx.AsyncClient, role: str, display_name: str) -> Person:
-    email = f"{role}-{uuid.uuid4().hex[:12]}@example.org"
-    body = {"email": email, "password": PASSWORD, "display_name": display_name, "role": role}
-    response = await client.post("/v1/accounts", json=body)
-    assert response.status_code == 201, response.text
-    tokens = await token(client, email)
-    return Person(
-        id=response.json()["id"],
-        email=email,
-        role=role,
-        access_token=tokens["access_token"],
-        refresh_token=tokens["refresh_token"],
-    )
+    """An account with a name worth showing on a page."""
+    return await register(client, role, display_name)
 
 
 async def write(

@@ -36,9 +36,12 @@ async def token(client: httpx.AsyncClient, email: str, password: str = PASSWORD)
     return tokens
 
 
-async def register(client: httpx.AsyncClient, role: str = "patient") -> Person:
+async def register(
+    client: httpx.AsyncClient, role: str = "patient", display_name: str | None = None
+) -> Person:
     email = unique_email(role)
-    body = {"email": email, "password": PASSWORD, "display_name": f"Test {role}", "role": role}
+    name = display_name or f"Test {role}"
+    body = {"email": email, "password": PASSWORD, "display_name": name, "role": role}
     response = await client.post("/v1/accounts", json=body)
     assert response.status_code == 201, response.text
     tokens = await token(client, email)
