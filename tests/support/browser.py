@@ -205,38 +205,20 @@ async def demo_journal(client: httpx.AsyncClient, patient: Person) -> DemoJourna
         private=True,
     )
     await write(client, patient, "checkins", mood=1, note=private_text, private=True)
-    await write(
-        client,
-        patient,
-        "assessments",
-        instrument="phq9",
-        answers=[3, 2, 2, 2, 2, 2, 2, 2, 1],
-        completed_at=ago(now, 22, hour=8),
-    )
-    await write(
-        client,
-        patient,
-        "assessments",
-        instrument="gad7",
-        answers=[3, 2, 2, 2, 2, 2, 2],
-        completed_at=ago(now, 22, hour=8),
-    )
-    await write(
-        client,
-        patient,
-        "assessments",
-        instrument="phq9",
-        answers=[1, 1, 1, 1, 1, 1, 1, 1, 1],
-        completed_at=ago(now, 2, hour=8),
-    )
-    await write(
-        client,
-        patient,
-        "assessments",
-        instrument="gad7",
-        answers=[1, 1, 1, 1, 1, 0, 1],
-        completed_at=ago(now, 2, hour=8),
-    )
+    # A baseline before the first session and a follow-up: PHQ-9 item 9 above 0 both times.
+    for days_ago, phq9, gad7 in (
+        (22, [3, 2, 2, 2, 2, 2, 2, 2, 1], [3, 2, 2, 2, 2, 2, 2]),
+        (2, [1, 1, 1, 1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 1, 0, 1]),
+    ):
+        for instrument, answers in (("phq9", phq9), ("gad7", gad7)):
+            await write(
+                client,
+                patient,
+                "assessments",
+                instrument=instrument,
+                answers=answers,
+                completed_at=ago(now, days_ago, hour=8),
+            )
     await write(client, patient, "checkins", mood=7, anxiety=2, energy=6, sleep_hours=7.5)
     return DemoJournal(
         shared_checkins=checkins + 1, sessions=len(sessions), private_text=private_text
