@@ -22,7 +22,6 @@ from sqlalchemy import (
     delete,
     exists,
     inspect,
-    literal,
     select,
     tuple_,
     update,
@@ -238,26 +237,18 @@ class EntryRepository(Generic[EntryT]):
         that number. One statement: the row goes in unless the id is in use or tombstoned."""
         self._require_writable()
         owner_id = self.scope.owner_id
+        # The entry's identity last, so no value sent can stand in for it.
         row_values = {
+            **self._seal(entry_id, values),
             "id": entry_id,
             "owner_id": owner_id,
             "seq": await next_seq(self.session, owner_id),
             "version": 1,
-            **self._seal(entry_id, values),
         }
-        table = table_of(self.model)
-        unless_deleted = select(
-            *(literal(value, table.c[name].type).label(name) for name, value in row_values.items())
-        ).where(~exists().where(Tombstone.owner_id == owner_id, Tombstone.id == entry_id))
-        dialect = self.session.get_bind().dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        statement = (
-            insert(table)
-            .from_select(list(row_values), unless_deleted)
-            .on_conflict_do_nothing(index_elements=[table.c.id])
-            .returning(*table.c)
+        statement = _insert_unless_deleted(
+            self.model, self.session.get_bind().dialect.name, tuple(row_values)
         )
-        row = (await self.session.execute(statement)).one_or_none()
+        row = (await self.session.execute(statement, row_values)).one_or_none()
         if row is None:
             return None
         stored = dict(row._mapping)
@@ -321,6 +312,27 @@ class EntryRepository(Generic[EntryT]):
 
 # Reads of many rows, as statements built once per model and shape, the scope's owner and the
 # filters bound at execution: what the API and sync run most, with no statement to build.
+
+
+@functools.cache
+def _insert_unless_deleted(model: type[JournalEntry], dialect: str, columns: tuple[str, ...]) -> Any:
+    """INSERT of one entry, its values bound by column name, unless its id is in use or
+    tombstoned: built once per resource, as every create sends the same columns."""
+    table = table_of(model)
+    tombstones = table_of(Tombstone)
+    values = select(*(bindparam(name, type_=table.c[name].type).label(name) for name in columns))
+    unless_deleted = values.where(
+        ~exists().where(
+            tombstones.c.owner_id == bindparam("owner_id"), tombstones.c.id == bindparam("id")
+        )
+    )
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (
+        insert(table)
+        .from_select(list(columns), unless_deleted)
+        .on_conflict_do_nothing(index_elements=[table.c.id])
+        .returning(*table.c)
+    )
 
 
 @functools.cache
