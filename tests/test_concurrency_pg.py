@@ -126,7 +126,7 @@ async def test_a_write_that_commits_late_is_not_skipped_by_a_sync_in_between(
     async with sessionmaker(app)() as held:
         # A write that has taken the patient's next change number and not yet committed.
         entry = await EntryRepository(held, Checkin, Scope.own(uuid.UUID(patient.id))).add(
-            held_id, {"recorded_at": now(), "mood": 2, "backfilled": False}
+            held_id, {"recorded_at": now(), "mood": 2, "backfilled": False}, now()
         )
         assert entry is not None
         assert entry.seq == int(start["next_cursor"]) + 1
@@ -178,10 +178,10 @@ async def test_a_sync_is_not_misled_by_writes_that_commit_while_it_reads(
         try:
             await until_waiting(app, 1, on="FROM checkins")
             await EntryRepository(writer, DosingSession, owner).add(
-                session_id, {"started_at": now(), "route": "im", "setting": "clinic"}
+                session_id, {"started_at": now(), "route": "im", "setting": "clinic"}, now()
             )
             await EntryRepository(writer, Checkin, owner).add(
-                checkin_id, {"recorded_at": now(), "mood": 2, "backfilled": False}
+                checkin_id, {"recorded_at": now(), "mood": 2, "backfilled": False}, now()
             )
             await writer.commit()
         finally:

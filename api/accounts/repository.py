@@ -8,10 +8,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.models import Account, Login, Role
 from api.models.base import table_of, utcnow
+from api.statements import Statement
 
 # Built once, on the tables (plain SQL): every authenticated request runs it.
 _accounts, _logins = table_of(Account), table_of(Login)
-_ROLE_WITH_LIVE_LOGIN = (
+_ROLE_WITH_LIVE_LOGIN = Statement(
     select(_accounts.c.role)
     .join(_logins, _logins.c.account_id == _accounts.c.id)
     .where(
@@ -32,8 +33,8 @@ class AccountRepository:
     async def role_with_live_login(self, account_id: uuid.UUID, login_id: uuid.UUID) -> Role | None:
         """The role of the account behind an access token, if its login has not been revoked:
         one round trip, on every authenticated request."""
-        role: Role | None = await self.session.scalar(
-            _ROLE_WITH_LIVE_LOGIN, {"token_account": account_id, "token_login": login_id}
+        role: Role | None = await _ROLE_WITH_LIVE_LOGIN.scalar(
+            self.session, {"token_account": account_id, "token_login": login_id}
         )
         return role
 

@@ -6,24 +6,27 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, insert, inspect, select, tuple_
+from sqlalchemy import Select, bindparam, insert, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.models import Account, AuditRecord
 from api.models.base import table_of
+from api.statements import Statement
 
 
 async def append(session: AsyncSession, record: AuditRecord) -> None:
     # A plain INSERT: the record is never read back in the request, so no unit of work.
-    values = {
-        attribute.key: getattr(record, attribute.key)
-        for attribute in _COLUMNS
-        if getattr(record, attribute.key) is not None
-    }
-    await session.execute(insert(table_of(AuditRecord)).values(values))
+    values = {f"audit_{column.name}": getattr(record, column.name) for column in _TABLE.c}
+    values["audit_id"] = values["audit_id"] or uuid.uuid4()
+    await _APPEND.rows(session, values)
 
 
-_COLUMNS = tuple(inspect(AuditRecord).column_attrs)
+_TABLE = table_of(AuditRecord)
+_APPEND = Statement(
+    insert(_TABLE).values(
+        {column: bindparam(f"audit_{column.name}", type_=column.type) for column in _TABLE.c}
+    )
+)
 
 
 def _about(patient_id: uuid.UUID) -> Select[AuditRecord, str, str]:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import aliased
 
 from api.models import Account, Grant, Role
 from api.models.base import table_of
+from api.statements import Statement
 
 PatientAccount = aliased(Account, name="patient_account")
 TherapistAccount = aliased(Account, name="therapist_account")
@@ -72,8 +73,8 @@ async def grant_is_live(
     now: datetime,
 ) -> bool:
     """Whether the grant a reader holds still stands: re-checked on every therapist request."""
-    found = await session.scalar(
-        _LIVE_GRANT,
+    found = await _LIVE_GRANT.scalar(
+        session,
         {
             "live_grant": grant_id,
             "live_therapist": therapist_id,
@@ -86,12 +87,14 @@ async def grant_is_live(
 
 # Built once, on the table (plain SQL): every therapist request runs it.
 _grants = table_of(Grant)
-_LIVE_GRANT = select(_grants.c.id).where(
-    _grants.c.id == bindparam("live_grant"),
-    _grants.c.therapist_id == bindparam("live_therapist"),
-    _grants.c.patient_id == bindparam("live_patient"),
-    _grants.c.revoked_at.is_(None),
-    _grants.c.expires_at > bindparam("live_now"),
+_LIVE_GRANT = Statement(
+    select(_grants.c.id).where(
+        _grants.c.id == bindparam("live_grant"),
+        _grants.c.therapist_id == bindparam("live_therapist"),
+        _grants.c.patient_id == bindparam("live_patient"),
+        _grants.c.revoked_at.is_(None),
+        _grants.c.expires_at > bindparam("live_now"),
+    )
 )
 
 

@@ -16,7 +16,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Annotated
 
 import structlog
 from fastapi import Header, Response
@@ -28,7 +28,8 @@ from api.crypto import UnreadableValue, associated_data
 from api.database import cipher_of
 from api.errors import BadRequest, Conflict, ProblemError, UnprocessableContent
 from api.models import IdempotencyRecord
-from api.models.base import table_of
+from api.models.base import table_of, utcnow
+from api.statements import Statement
 
 IdempotencyKey = Annotated[
     str | None,
@@ -77,12 +78,13 @@ async def once(
             raise
         return await _replay(session, owner_id, key, request_fingerprint)
     stored = {name: response.headers[name] for name in _STORED_HEADERS if name in response.headers}
-    recorded = await session.scalar(
-        _record(session.get_bind().dialect.name),
+    recorded = await _record(session.get_bind().dialect.name).scalar(
+        session,
         {
             "record_owner": owner_id,
             "record_key": key,
             "record_fingerprint": request_fingerprint,
+            "record_created_at": utcnow(),
             "answer_status": response.status_code,
             "answer_headers": json.dumps(stored),
             # The answer repeats the entry's text: it is kept encrypted like the entry.
@@ -104,9 +106,9 @@ _RECORDS = table_of(IdempotencyRecord)
 
 
 @functools.cache
-def _record(dialect: str) -> Any:
+def _record(dialect: str) -> Statement:
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return (
+    return Statement(
         insert(_RECORDS)
         .values(
             owner_id=bindparam("record_owner"),
@@ -115,6 +117,7 @@ def _record(dialect: str) -> Any:
             status_code=bindparam("answer_status"),
             headers=bindparam("answer_headers"),
             body=bindparam("answer_body"),
+            created_at=bindparam("record_created_at"),
         )
         .on_conflict_do_nothing(index_elements=[_RECORDS.c.owner_id, _RECORDS.c.key])
         .returning(_RECORDS.c.key)

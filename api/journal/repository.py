@@ -34,6 +34,7 @@ from api.crypto import UNREADABLE_TEXT, UnreadableValue, associated_data
 from api.database import cipher_of
 from api.models import ChangeCounter, JournalEntry, Tombstone
 from api.models.base import table_of, utcnow
+from api.statements import Statement
 
 EntryT = TypeVar("EntryT", bound=JournalEntry)
 logger = structlog.get_logger("api.journal")
@@ -86,14 +87,14 @@ async def next_seq(session: AsyncSession, owner_id: uuid.UUID) -> int:
     """Take the owner's next change number; the counter row stays locked until commit (see
     ``api.models.sync``)."""
     statement = _next_seq(session.get_bind().dialect.name)
-    return int((await session.execute(statement, {"counter_owner": owner_id})).scalar_one())
+    return int(await statement.scalar(session, {"counter_owner": owner_id}))
 
 
 @functools.cache
-def _next_seq(dialect: str) -> Any:
+def _next_seq(dialect: str) -> Statement:
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     counters = table_of(ChangeCounter)
-    return (
+    return Statement(
         insert(counters)
         .values(owner_id=bindparam("counter_owner"), last_seq=1)
         .on_conflict_do_update(
@@ -115,15 +116,12 @@ class EntryRepository(Generic[EntryT]):
             statement = statement.where(self.model.private.is_(False))
         return statement
 
-    async def _rows(self, statement: Select[Any], **params: Any) -> list[EntryRow]:
+    async def _rows(self, statement: Statement, **params: Any) -> list[EntryRow]:
         """Plain rows of a statement built on ``_visible_rows(self.model,
         self.scope.include_private)``, once per shape: only the values change from one request
         to the next. The scope's owner is bound last, so no parameter can stand in for it."""
-        result = await self.session.execute(
-            statement, {**params, "scope_owner": self.scope.owner_id}
-        )
-        names = tuple(result.keys())
-        return [self._open_row(dict(zip(names, row, strict=True))) for row in result]
+        rows = await statement.rows(self.session, {**params, "scope_owner": self.scope.owner_id})
+        return [self._open_row(row) for row in rows]
 
     def _require_writable(self) -> None:
         if not self.scope.writable:
@@ -222,16 +220,16 @@ class EntryRepository(Generic[EntryT]):
 
     async def every(self) -> list[EntryRow]:
         """All visible entries, oldest first: for the patient's export."""
-        table = table_of(self.model)
-        statement = _visible_rows(self.model, self.scope.include_private)
-        return await self._rows(statement.order_by(table.c[self.model.time_column], table.c.id))
+        return await self._rows(_everything(self.model, self.scope.include_private))
 
     async def changed_since(self, seq: int, limit: int) -> list[EntryRow]:
         return await self._rows(
             _changed_since(self.model, self.scope.include_private), after_seq=seq, row_limit=limit
         )
 
-    async def add(self, entry_id: uuid.UUID, values: dict[str, Any]) -> EntryRow | None:
+    async def add(
+        self, entry_id: uuid.UUID, values: dict[str, Any], now: datetime
+    ) -> EntryRow | None:
         """Insert a new entry at the owner's next change number; None when the id is taken (by
         an entry of this owner's or anyone else's, or by one deleted), with nothing written but
         that number. One statement: the row goes in unless the id is in use or tombstoned."""
@@ -239,19 +237,22 @@ class EntryRepository(Generic[EntryT]):
         owner_id = self.scope.owner_id
         # The entry's identity last, so no value sent can stand in for it.
         row_values = {
+            **_scalar_defaults(self.model),
             **self._seal(entry_id, values),
             "id": entry_id,
             "owner_id": owner_id,
             "seq": await next_seq(self.session, owner_id),
             "version": 1,
+            "created_at": now,
+            "updated_at": now,
         }
         statement = _insert_unless_deleted(
             self.model, self.session.get_bind().dialect.name, tuple(row_values)
         )
-        row = (await self.session.execute(statement, row_values)).one_or_none()
-        if row is None:
+        rows = await statement.rows(self.session, row_values)
+        if not rows:
             return None
-        stored = dict(row._mapping)
+        stored = rows[0]
         # The free text as sent, rather than decrypting what was just encrypted.
         stored.update(
             {column: values[column] for column in self.model.encrypted if column in values}
@@ -315,10 +316,25 @@ class EntryRepository(Generic[EntryT]):
 
 
 @functools.cache
-def _insert_unless_deleted(model: type[JournalEntry], dialect: str, columns: tuple[str, ...]) -> Any:
+def _scalar_defaults(model: type[JournalEntry]) -> dict[str, Any]:
+    """The columns' plain default values (``private``, ``version``...), for values not sent."""
+    return {
+        column.name: column.default.arg  # type: ignore[attr-defined]
+        for column in table_of(model).c
+        if column.default is not None and column.default.is_scalar
+    }
+
+
+@functools.cache
+def _insert_unless_deleted(
+    model: type[JournalEntry], dialect: str, columns: tuple[str, ...]
+) -> Statement:
     """INSERT of one entry, its values bound by column name, unless its id is in use or
     tombstoned: built once per resource, as every create sends the same columns."""
     table = table_of(model)
+    unset = [c.name for c in table.c if c.default is not None and c.name not in columns]
+    if unset:
+        raise TypeError(f"{model.__name__} insert: no value for {', '.join(unset)}")
     tombstones = table_of(Tombstone)
     values = select(*(bindparam(name, type_=table.c[name].type).label(name) for name in columns))
     unless_deleted = values.where(
@@ -327,9 +343,9 @@ def _insert_unless_deleted(model: type[JournalEntry], dialect: str, columns: tup
         )
     )
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return (
+    return Statement(
         insert(table)
-        .from_select(list(columns), unless_deleted)
+        .from_select(list(columns), unless_deleted, include_defaults=False)
         .on_conflict_do_nothing(index_elements=[table.c.id])
         .returning(*table.c)
     )
@@ -356,7 +372,7 @@ def _page(
     until: bool,
     by_session: bool,
     after: bool,
-) -> Select[Any]:
+) -> Statement:
     table = table_of(model)
     time, entry_id = table.c[model.time_column], table.c.id
     statement = _visible_rows(model, include_private)
@@ -374,17 +390,25 @@ def _page(
             bindparam("after_time", type_=time.type), bindparam("after_id", type_=entry_id.type)
         )
         statement = statement.where(tuple_(time, entry_id) < last)
-    return statement.order_by(time.desc(), entry_id.desc()).limit(bindparam("row_limit"))
+    return Statement(statement.order_by(time.desc(), entry_id.desc()).limit(bindparam("row_limit")))
 
 
 @functools.cache
-def _changed_since(model: type[JournalEntry], include_private: bool) -> Select[Any]:
+def _changed_since(model: type[JournalEntry], include_private: bool) -> Statement:
     seq = table_of(model).c.seq
-    return (
+    return Statement(
         _visible_rows(model, include_private)
         .where(seq > bindparam("after_seq"))
         .order_by(seq)
         .limit(bindparam("row_limit"))
+    )
+
+
+@functools.cache
+def _everything(model: type[JournalEntry], include_private: bool) -> Statement:
+    table = table_of(model)
+    return Statement(
+        _visible_rows(model, include_private).order_by(table.c[model.time_column], table.c.id)
     )
 
 

@@ -47,7 +47,7 @@ async def create(
     if values.get(resource.time_column) is None:
         values[resource.time_column] = now
     values = await resource.prepare(WriteContext(session, scope, now, None), values)
-    created = await repository.add(entry_id, values)
+    created = await repository.add(entry_id, values, now)
     if created is not None:
         return created, False
     # The id is taken: a resend of this very entry is answered as the first time was.
