@@ -156,20 +156,23 @@ def _announce(connection: AsyncConnection, sql: str, args: Sequence[Any]) -> Non
 
 async def _translated(
     connection: AsyncConnection, adapted: Any, sql: str, args: Sequence[Any], error: Exception
-) -> sqlalchemy.exc.StatementError:
-    """The exception SQLAlchemy would raise for ``error``; a lost connection is invalidated,
-    so the pool replaces it."""
+) -> Exception:
+    """The exception SQLAlchemy would raise for ``error``: a driver error as its
+    ``sqlalchemy.exc.DBAPIError`` kind (a lost connection invalidated, so the pool replaces it),
+    anything else (a timeout, a socket error) as it is."""
     dialect = connection.dialect
     try:
         adapted._handle_exception(error)  # raises the driver error as the DBAPI kind
     except Exception as dbapi_error:
         error = dbapi_error
+    if not isinstance(error, dialect.loaded_dbapi.Error):
+        return error
     wrapped = sqlalchemy.exc.DBAPIError.instance(
         sql,
         tuple(args),
         error,
         dialect.loaded_dbapi.Error,
-        connection_invalidated=dialect.is_disconnect(error, adapted, None),  # type: ignore[arg-type]
+        connection_invalidated=dialect.is_disconnect(error, adapted, None),
     )
     if isinstance(wrapped, sqlalchemy.exc.DBAPIError) and wrapped.connection_invalidated:
         await connection.invalidate()

@@ -9,16 +9,21 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy.exc
 from fastapi import FastAPI
-from sqlalchemy import bindparam, insert, select, text
+from sqlalchemy import Float, bindparam, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from api.database import create_engine
+from api.errors import DATABASE_UNAVAILABLE
 from api.models import Account, AuditRecord, IdempotencyRecord, Role
 from api.models.base import table_of
 from api.statements import Statement
+from tests.conftest import make_settings
 from tests.support.people import Person
 
 ACCOUNTS = table_of(Account)
@@ -142,3 +147,31 @@ async def test_statements_that_need_sqlalchemys_execution_are_refused(app: FastA
             await missing_default.rows(session, {"owner": uuid.uuid4(), "k": "x"})
         with pytest.raises(TypeError, match="IN lists"):
             await expanding.rows(session, {"ids": [uuid.uuid4()]})
+
+
+@pytest.mark.postgres_only
+async def test_a_statement_that_times_out_fails_as_through_sqlalchemy(
+    database_url: str, tmp_path: Path
+) -> None:
+    # The driver's own timeout (JOURNAL_DB_STATEMENT_TIMEOUT_SECONDS) is not a database error:
+    # SQLAlchemy lets it through as it is, and the error handlers answer 503 for it.
+    settings = make_settings(tmp_path, database_url, db_statement_timeout_seconds=0.2)
+    engine = create_engine(settings)
+    sleep = select(func.pg_sleep(bindparam("seconds", type_=Float)))
+    try:
+        failures = []
+        for run in (Statement(sleep).rows, _through_sqlalchemy(sleep)):
+            async with async_sessionmaker(engine)() as session:
+                with pytest.raises(DATABASE_UNAVAILABLE) as failure:
+                    await run(session, {"seconds": 5})
+                failures.append(type(failure.value))
+        assert failures[0] is failures[1]
+    finally:
+        await engine.dispose()
+
+
+def _through_sqlalchemy(statement: Any) -> Any:
+    async def run(session: AsyncSession, params: dict[str, Any]) -> Any:
+        return (await session.execute(statement, params)).all()
+
+    return run
