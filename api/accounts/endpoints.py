@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Response, status
+from fastapi import Header, Response, status
 
 from api.accounts import service
 from api.accounts.schemas import AccountCreate, AccountErase, AccountRead, AccountUpdate
@@ -10,8 +10,9 @@ from api.auth.dependencies import CallerDep, PasswordsDep
 from api.database import SessionDep
 from api.errors import problems
 from api.preconditions import etag
+from api.routing import api_router
 
-router = APIRouter(prefix="/v1", tags=["accounts"])
+router = api_router(prefix="/v1", tags=["accounts"])
 
 IfMatch = Annotated[
     str | None,

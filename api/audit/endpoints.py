@@ -1,14 +1,13 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
-
 from api.audit.schemas import AccessLogPage
 from api.audit.service import access_log
 from api.database import SessionDep
 from api.errors import problems
 from api.journal.endpoints import Cursor, Limit, OwnScope
+from api.routing import api_router
 
-router = APIRouter(prefix="/v1/me", tags=["privacy"])
+router = api_router(prefix="/v1/me", tags=["privacy"])
 
 
 @router.get("/access-log", responses=problems(400, 401, 403, 422))

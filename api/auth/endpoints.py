@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request, Response
+from fastapi import Form, Request, Response
 
 from api.auth import service
 from api.auth.dependencies import PasswordsDep, SettingsDep, TokensDep
@@ -10,8 +10,9 @@ from api.auth.schemas import JWKS, TokenResponse
 from api.database import SessionDep
 from api.errors import OAuthError, OAuthProblem, problems
 from api.ratelimit import client_address
+from api.routing import api_router
 
-router = APIRouter(tags=["auth"])
+router = api_router(tags=["auth"])
 
 OptionalField = Annotated[str | None, Form()]
 MAX_FIELD = 4096  # no credential of ours is longer; longer input is refused unread

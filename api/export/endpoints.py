@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import Query, Response
 
 from api.auth.dependencies import CallerDep, SettingsDep
 from api.database import SessionDep
@@ -11,9 +11,10 @@ from api.export import fhir
 from api.export.schemas import JournalExport
 from api.export.service import gather
 from api.models import Role
+from api.routing import api_router
 from api.serialization import json_bytes
 
-router = APIRouter(prefix="/v1/me", tags=["privacy"])
+router = api_router(prefix="/v1/me", tags=["privacy"])
 FHIR_JSON = "application/fhir+json"
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Response, status
+from fastapi import Form, Response, status
 
 from api.auth.dependencies import CallerDep, TokensDep
 from api.database import SessionDep
@@ -12,8 +12,9 @@ from api.grants import service
 from api.grants.schemas import GrantCreate, GrantPage, GrantRead, ReadTokenResponse
 from api.journal import idempotency
 from api.journal.endpoints import Cursor, Limit, json_response
+from api.routing import api_router
 
-router = APIRouter(prefix="/v1/grants", tags=["grants"])
+router = api_router(prefix="/v1/grants", tags=["grants"])
 
 
 @router.post(

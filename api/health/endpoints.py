@@ -2,14 +2,15 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.errors import ServiceUnavailable, problems
+from api.routing import api_router
 
-router = APIRouter(tags=["health"])
+router = api_router(tags=["health"])
 READY_TIMEOUT_SECONDS = 2.0
 
 

@@ -21,6 +21,7 @@ from api.journal.resource import Resource
 from api.journal.schemas import QueryTime
 from api.models import Role
 from api.preconditions import etag
+from api.routing import api_router
 from api.settings import Settings
 
 IfMatch = Annotated[
@@ -116,7 +117,7 @@ def page_model(resource: Resource) -> type[BaseModel]:
 
 
 def build_router(resource: Resource) -> APIRouter:
-    router = APIRouter(prefix=f"/v1/{resource.name}", tags=[resource.name])
+    router = api_router(prefix=f"/v1/{resource.name}", tags=[resource.name])
     noun = resource.noun
     a_noun = resource.a_noun
     read = resource.read

@@ -8,7 +8,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import Depends, Response
 from pydantic import BaseModel
 
 from api.auth.dependencies import CallerDep, SettingsDep
@@ -23,11 +23,12 @@ from api.journal.resource import Resource
 from api.models import AuditOutcome, ReadScope, Role
 from api.models.base import utcnow
 from api.patients.access import ReadAccess, require
+from api.routing import api_router
 from api.summary.endpoints import Days, Tz, parse_tz
 from api.summary.schemas import Summary
 from api.summary.service import build_summary
 
-router = APIRouter(prefix="/v1/patients", tags=["therapist"])
+router = api_router(prefix="/v1/patients", tags=["therapist"])
 READ_ERRORS = problems(
     400,
     401,

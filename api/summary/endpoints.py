@@ -4,17 +4,18 @@ from functools import cache
 from typing import Annotated
 from zoneinfo import ZoneInfo, available_timezones
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
 from api.auth.dependencies import SettingsDep
 from api.database import SessionDep
 from api.errors import BadRequest, problems
 from api.journal.endpoints import OwnScope
 from api.models.base import utcnow
+from api.routing import api_router
 from api.summary.schemas import Summary
 from api.summary.service import build_summary
 
-router = APIRouter(prefix="/v1/me", tags=["summary"])
+router = api_router(prefix="/v1/me", tags=["summary"])
 
 Days = Annotated[
     int, Query(ge=1, le=365, description="How many days of daily mood, ending today, 1-365.")

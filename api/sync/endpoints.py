@@ -2,17 +2,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import Header, Query, Response
 
 from api.auth.dependencies import SettingsDep
 from api.database import SessionDep
 from api.errors import problems
 from api.journal import idempotency
 from api.journal.endpoints import OwnScope, json_response
+from api.routing import api_router
 from api.sync import service
 from api.sync.schemas import SyncBatch, SyncPage, SyncResult
 
-router = APIRouter(prefix="/v1/sync", tags=["sync"])
+router = api_router(prefix="/v1/sync", tags=["sync"])
 
 
 @router.get("", responses=problems(400, 401, 403, 422))

@@ -12,7 +12,7 @@ import uuid
 from datetime import UTC
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import Depends, Request, Response
 from fastapi.responses import RedirectResponse
 from starlette.datastructures import FormData
 
@@ -27,6 +27,7 @@ from api.models import Grant, Role
 from api.models.base import utcnow
 from api.patients.access import grant_from
 from api.ratelimit import client_address
+from api.routing import api_router
 from api.settings import Settings
 from api.web import patient_page, sessions
 from api.web.rendering import (
@@ -39,7 +40,7 @@ from api.web.rendering import (
 )
 from api.web.sessions import SignedIn
 
-router = APIRouter(prefix="/therapist", include_in_schema=False, route_class=WebRoute)
+router = api_router(prefix="/therapist", include_in_schema=False, route_class=WebRoute)
 
 HOME = "/therapist/"
 SIGN_IN = "/therapist/sign-in"
