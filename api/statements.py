@@ -47,9 +47,9 @@ class _Compiled:
     binds: tuple[Processor, ...]
     columns: tuple[str, ...]
     types: tuple[Any, ...]  # the result columns' SQLAlchemy types
-    # Each result column's processor: known once the database has said what it returns (as
-    # SQLAlchemy asks the cursor), so at the first run.
-    results: tuple[Processor, ...] | None = None
+    # The result columns that need converting, with their processors: known once the database
+    # has said what it returns (as SQLAlchemy asks the cursor), so at the first run.
+    processed: tuple[tuple[str, Callable[[Any], Any]], ...] | None = None
 
 
 class Statement:
@@ -96,16 +96,14 @@ class Statement:
             value = params[name] if name in params else compiled.defaults[name]
             args.append(value if process is None else process(value))
         records = await _fetch(connection, compiled, args)
-        columns, results = compiled.columns, compiled.results
-        if not any(results or ()):
-            return [dict(zip(columns, record, strict=True)) for record in records]
-        return [
-            {
-                name: value if process is None or value is None else process(value)
-                for name, process, value in zip(columns, results or (), record, strict=True)
-            }
-            for record in records
-        ]
+        columns = compiled.columns
+        rows = [dict(zip(columns, record, strict=True)) for record in records]
+        for name, process in compiled.processed or ():
+            for row in rows:
+                value = row[name]
+                if value is not None:
+                    row[name] = process(value)
+        return rows
 
     async def scalar(self, session: AsyncSession, params: dict[str, Any]) -> Any:
         """The first column of the first row, or None when there is no row."""
@@ -129,12 +127,17 @@ async def _fetch(
         if adapted._transaction is None and not adapted.autocommit:
             await adapted._start_transaction()
         driver: asyncpg.Connection = adapted._connection
-        if compiled.results is None:
+        if compiled.processed is None:
             prepared = await driver.prepare(compiled.sql)
             dialect = connection.dialect
-            compiled.results = tuple(
+            processors = (
                 type_.dialect_impl(dialect).result_processor(dialect, attribute.type.oid)
                 for type_, attribute in zip(compiled.types, prepared.get_attributes(), strict=True)
+            )
+            compiled.processed = tuple(
+                (name, process)
+                for name, process in zip(compiled.columns, processors, strict=True)
+                if process is not None
             )
         _announce(connection, compiled.sql, args)
         records: list[Any] = await driver.fetch(compiled.sql, *args)
