@@ -57,7 +57,8 @@ class Statement:
 
     def __init__(self, statement: Executable) -> None:
         self.statement = statement
-        self._compiled: _Compiled | None = None
+        # By dialect: one process may hold engines on two kinds of database.
+        self._compiled: dict[str, _Compiled] = {}
 
     def _compile(self, dialect: Dialect) -> _Compiled:
         compiled = self.statement.compile(dialect=dialect)  # type: ignore[attr-defined]
@@ -83,12 +84,13 @@ class Statement:
     async def rows(self, session: AsyncSession, params: dict[str, Any]) -> list[dict[str, Any]]:
         """Every row, as a dict from column name to value."""
         connection = await session.connection()
-        compiled = self._compiled
+        dialect = connection.dialect
+        compiled = self._compiled.get(dialect.name)
         if compiled is None:
             # Compiled (and checked) on every database, so a statement refused here is
             # refused in the SQLite tests as on PostgreSQL.
-            compiled = self._compiled = self._compile(connection.dialect)
-        if connection.dialect.driver != "asyncpg":
+            compiled = self._compiled[dialect.name] = self._compile(dialect)
+        if dialect.driver != "asyncpg":
             result = await connection.execute(self.statement, params)
             return [dict(row._mapping) for row in result] if result.returns_rows else []
         args = []

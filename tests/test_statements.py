@@ -16,7 +16,7 @@ import pytest
 import sqlalchemy.exc
 from fastapi import FastAPI
 from sqlalchemy import Float, bindparam, func, insert, select, text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from api.database import create_engine
 from api.errors import DATABASE_UNAVAILABLE
@@ -175,3 +175,16 @@ def _through_sqlalchemy(statement: Any) -> Any:
         return (await session.execute(statement, params)).all()
 
     return run
+
+
+@pytest.mark.postgres_only
+async def test_one_statement_serves_two_kinds_of_database(app: FastAPI, tmp_path: Path) -> None:
+    constant = Statement(select(bindparam("given", type_=Float) + 1))
+    sqlite = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'other.db'}")
+    try:
+        async with async_sessionmaker(sqlite)() as session:
+            assert await constant.scalar(session, {"given": 41}) == 42
+    finally:
+        await sqlite.dispose()
+    async with sessions(app)() as session:
+        assert await constant.scalar(session, {"given": 41}) == 42
