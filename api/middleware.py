@@ -152,8 +152,11 @@ class ConcurrencyLimit:
             await self.app(scope, receive, send)
             return
         try:
-            async with asyncio.timeout(self.wait_seconds):
-                await self.slots.acquire()
+            if self.slots.locked():
+                async with asyncio.timeout(self.wait_seconds):
+                    await self.slots.acquire()
+            else:
+                await self.slots.acquire()  # a slot is free: taken at once, no timer needed
         except TimeoutError:
             busy = ServiceUnavailable(
                 "The service is busy right now: retry shortly (with the same Idempotency-Key, "
