@@ -18,7 +18,7 @@ from typing import Any
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.assessments.scoring import DISPLAY_NAME, band_of
+from api.assessments.scoring import DISPLAY_NAME, Instrument, band_of
 from api.journal.endpoints import PageQuery, read_page
 from api.journal.references import hide_unseen_references
 from api.journal.registry import BY_NAME
@@ -77,6 +77,10 @@ class Flag:
     total: int
     band: str
     at: datetime
+
+
+def _flag(assessment_id: uuid.UUID, instrument: Instrument, total: int, at: datetime) -> Flag:
+    return Flag(assessment_id, DISPLAY_NAME[instrument], total, band_of(instrument, total), at)
 
 
 @dataclass
@@ -238,13 +242,7 @@ async def _flags(
     carries it, else from the questionnaires themselves."""
     if summary is not None:
         return True, [
-            Flag(
-                assessment_id=f.assessment_id,
-                instrument=DISPLAY_NAME[f.instrument],
-                total=f.total,
-                band=band_of(f.instrument, f.total),
-                at=f.completed_at,
-            )
+            _flag(f.assessment_id, f.instrument, f.total, f.completed_at)
             for f in summary.safety_flags
         ]
     if ReadScope.ASSESSMENTS not in accesses:
@@ -257,13 +255,4 @@ async def _flags(
     points = [assessment_point(row) for row in rows]
     flagged = calc.recent_safety_flags(points, now=now)
     read_ids[ReadScope.ASSESSMENTS].update(point.id for point in flagged)
-    return True, [
-        Flag(
-            assessment_id=point.id,
-            instrument=DISPLAY_NAME[point.instrument],
-            total=point.total,
-            band=band_of(point.instrument, point.total),
-            at=point.at,
-        )
-        for point in flagged
-    ]
+    return True, [_flag(point.id, point.instrument, point.total, point.at) for point in flagged]
