@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -211,14 +212,25 @@ async def test_sign_in_without_the_csrf_cookie_is_refused(
 async def test_wrong_password_and_unknown_email_get_the_same_answer(
     web: httpx.AsyncClient, therapist: Person
 ) -> None:
+    nobody = f"nobody-{uuid.uuid4().hex}@example.org"
     wrong = await web_sign_in(web, therapist.email, "not the password")
-    unknown = await web_sign_in(web, f"nobody-{uuid.uuid4().hex}@example.org")
+    unknown = await web_sign_in(web, nobody)
     not_an_email = await web_sign_in(web, "not an email")
-    for response in (wrong, unknown, not_an_email):
+    pages = []
+    for response, typed in (
+        (wrong, therapist.email),
+        (unknown, nobody),
+        (not_an_email, "not an email"),
+    ):
         assert response.status_code == 401
         assert "The email or password is incorrect." in response.text
         assert "therapist_session" not in response.headers.get("set-cookie", "")
-    assert therapist.email not in wrong.text  # nothing typed is echoed back
+        # The email is typed back in (only the password is to retype), escaped as any value.
+        assert f'value="{typed}"' in response.text
+        assert "not the password" not in response.text
+        pages.append(response.text.replace(typed, "EMAIL").replace(csrf_of(response.text), "T"))
+    # Apart from what was typed, the three answers are the same page: nothing tells them apart.
+    assert pages[0] == pages[1] == pages[2]
 
 
 async def test_patients_are_turned_away_politely(
@@ -263,10 +275,14 @@ async def test_sign_in_spends_the_token_endpoints_budget(app_with: Any, therapis
 
 
 async def test_without_a_session_every_page_leads_to_sign_in(web: httpx.AsyncClient) -> None:
-    for path in ("/therapist/", f"/therapist/patients/{uuid.uuid4()}"):
-        response = await web.get(path)
-        assert response.status_code == 303
-        assert response.headers["location"] == "/therapist/sign-in"
+    response = await web.get("/therapist/")
+    assert response.status_code == 303
+    assert response.headers["location"] == "/therapist/sign-in"
+    # Any other page is kept, for signing in to return to it.
+    patient_page = f"/therapist/patients/{uuid.uuid4()}?before=abc"
+    response = await web.get(patient_page)
+    assert response.status_code == 303
+    assert response.headers["location"] == f"/therapist/sign-in?{urlencode({'next': patient_page})}"
     assert (await web.get("/therapist")).headers["location"] == "/therapist/"
 
 
@@ -352,7 +368,8 @@ async def test_each_request_moves_the_idle_expiry_and_an_idle_session_ends(
     assert await web_sessions_of(app, therapist.id) == []
     assert (await signed_in.get("/therapist/")).status_code == 303
     notice = await signed_in.get("/therapist/sign-in?ended=1")
-    assert "Your session has ended" in notice.text
+    assert "You have been signed out" in notice.text
+    assert "after 15 minutes without activity" in notice.text
 
 
 async def test_a_shorter_idle_timeout_is_kept(
@@ -529,7 +546,10 @@ async def test_the_page_shows_what_is_shared_escaped_and_never_private(
     assert "Ada &lt;b&gt;Lovelace&lt;/b&gt;" in html
     assert "&#34; onmouseover=&#34;x" in html
     assert ' style="' not in html  # the CSP allows no inline style
-    assert html.count('class="mood-point"') == 1  # the private check-in is not drawn
+    # The private check-in is not drawn (one point in each of the two drawings), nor tabled.
+    assert html.count('class="mood-point"') == 2
+    assert '<td class="number">4</td>' in html
+    assert '<td class="number">2</td>' not in html
 
 
 async def test_a_revoked_or_expired_grant_stops_the_next_page_load(
@@ -842,7 +862,7 @@ async def test_the_timeline_pages_through_every_shared_entry_once(
         page = (await signed_in.get(url)).text
         pages += 1
         seen += re.findall(r'id="entry-([0-9a-f-]{36})"', page)
-        times += re.findall(r'<time datetime="([^"]+)">[^<]*</time>\s*</header>', page)
+        times += re.findall(r'<time datetime="([^"]+)">[^<]*</time></h3>', page)
         older = re.search(r'href="(/therapist/patients/[^"?]+\?before=[^"]+)"', page)
         url = older.group(1).replace("&amp;", "&") if older else ""
         assert pages < 5
@@ -880,10 +900,20 @@ async def test_the_chart_has_one_point_per_shared_checkin_in_the_window(
         )
     await give_grant(client, patient, therapist, ["checkins:read", "sessions:read"])
     html = (await signed_in.get(f"/therapist/patients/{patient.id}")).text
-    assert html.count('class="mood-point"') == 5
-    assert html.count('class="dosing-marker"') == 1
-    assert '<title id="chart-title">' in html
-    assert "<desc" in html
+    # Drawn twice (wide and tall, one shown by the stylesheet): five points and a marker each.
+    assert html.count('class="mood-point"') == 2 * 5
+    assert html.count('class="dosing-marker"') == 2
+    # The data table: a line per check-in and per dosing session, oldest first.
+    table = html[html.index('<table class="chart-data-table">') :]
+    table = table[: table.index("</table>")]
+    assert table.count("<tr") == 1 + 5 + 1  # the header, the check-ins, the session
+    assert table.count('<tr class="dosing-row">') == 1
+    # Named once, by its title; what it shows is in the words and table that follow, not in
+    # a description read as well.
+    assert 'aria-labelledby="chart-title-wide"' in html
+    assert "<desc" not in html
+    assert "aria-describedby" not in html[: html.index('<div class="chart-words">')]
+    assert "Dosing session 1 of 1" in html
 
 
 async def test_web_routes_stay_out_of_the_spec(app: FastAPI) -> None:
