@@ -372,6 +372,92 @@ async def test_each_request_moves_the_idle_expiry_and_an_idle_session_ends(
     assert "after 15 minutes without activity" in notice.text
 
 
+async def test_after_an_idle_sign_out_signing_in_returns_to_the_page_asked_for(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    signed_in: httpx.AsyncClient,
+    therapist: Person,
+) -> None:
+    patient = await person(client, "patient", "Returned To")
+    await write(client, patient, "reflections", text="Where I was reading")
+    await give_grant(client, patient, therapist)
+    page = f"/therapist/patients/{patient.id}"
+    assert (await signed_in.get(page)).status_code == 200
+
+    await set_last_seen(app, therapist.id, datetime.now(UTC) - timedelta(minutes=16))
+    response = await signed_in.get(page)
+    assert response.status_code == 303
+    warning = response.headers["location"]
+    assert warning == f"/therapist/sign-in?{urlencode({'ended': '1', 'next': page})}"
+    form = await signed_in.get(warning)
+    assert form.status_code == 200
+    assert "<title>Signed out after 15 minutes without activity" in form.text
+    assert "go back to the page you were reading" in form.text
+    assert f'<input type="hidden" name="next" value="{page}">' in form.text
+    assert "Where I was reading" not in form.text
+
+    # A wrong password first: the email and the way back are both kept.
+    data = {"csrf_token": csrf_of(form.text), "email": therapist.email, "next": page}
+    refused = await signed_in.post("/therapist/sign-in", data={**data, "password": "wrong"})
+    assert refused.status_code == 401
+    assert f'value="{therapist.email}"' in refused.text
+    assert f'<input type="hidden" name="next" value="{page}">' in refused.text
+    data["csrf_token"] = csrf_of(refused.text)
+    signed = await signed_in.post("/therapist/sign-in", data={**data, "password": PASSWORD})
+    assert signed.status_code == 303
+    assert signed.headers["location"] == page
+    assert "Where I was reading" in (await signed_in.get(page)).text
+    # Signed in already, the sign-in page sends straight on to the page named.
+    again = await signed_in.get("/therapist/sign-in", params={"next": page})
+    assert again.headers["location"] == page
+
+
+@pytest.mark.parametrize(
+    "elsewhere",
+    [
+        "https://evil.example/therapist/",
+        "//evil.example/therapist/",
+        "/\\evil.example/",
+        "/therapist/\\\\evil.example",
+        "/therapist//evil.example",
+        "/therapist/../../v1/me",
+        "/therapist/%2e%2e/x/../../../evil",
+        "http:/therapist/",
+        "javascript:alert(1)",
+        "/v1/me",
+        "/therapist/sign-in",
+        "/therapist/sign-out",
+        "/therapist/ x",
+        "/therapist/\u00e9",
+        "/therapist/\r\nSet-Cookie: a=b",
+        "/therapist/" + "a" * 500,
+        "",
+    ],
+)
+async def test_signing_in_never_leads_off_the_therapist_pages(
+    web: httpx.AsyncClient, therapist: Person, elsewhere: str
+) -> None:
+    # `next` comes from an address anyone can write and send to a therapist: only a page of
+    # this view on this site is followed, anything else is dropped for the list of patients.
+    form = await web.get("/therapist/sign-in", params={"next": elsewhere})
+    assert form.status_code == 200
+    assert 'name="next"' not in form.text
+    response = await web.post(
+        "/therapist/sign-in",
+        data={
+            "csrf_token": csrf_of(form.text),
+            "email": therapist.email,
+            "password": PASSWORD,
+            "next": elsewhere,
+        },
+    )
+    assert response.status_code == 303
+    assert response.headers["location"] == "/therapist/"
+    # Signed in, the sign-in page with such a `next` goes home too.
+    again = await web.get("/therapist/sign-in", params={"next": elsewhere})
+    assert again.headers["location"] == "/therapist/"
+
+
 async def test_a_shorter_idle_timeout_is_kept(
     app: FastAPI, app_with: Any, therapist: Person
 ) -> None:
