@@ -144,6 +144,8 @@ def test_day_ticks_end_on_the_last_day_and_go_back_by_weeks() -> None:
         "1 Dec",
     ]
     assert [tick.label for tick in chart.wide.mood_ticks] == ["0", "5", "10"]
+    # On a phone's narrower drawing, a label every other week, the last day's kept.
+    assert [tick.label for tick in chart.narrow.day_ticks] == ["3 Nov", "", "17 Nov", "", "1 Dec"]
 
 
 def test_an_empty_window_is_refused() -> None:

@@ -35,11 +35,13 @@ class Frame:
     top: int
     bottom: int
     radius: float  # of a check-in's point
+    label_weeks: int  # a day label every this many weekly ticks, counted back from the last
 
 
-WIDE = Frame(width=720, height=260, left=40, right=16, top=24, bottom=36, radius=4.5)
-# Drawn at about 1:1 in a phone's 316 px content box: labels at their stylesheet size.
-NARROW = Frame(width=316, height=300, left=30, right=12, top=24, bottom=36, radius=5)
+WIDE = Frame(720, 260, left=40, right=16, top=24, bottom=36, radius=4.5, label_weeks=1)
+# Drawn at about 1:1 in a phone's 316 px content box: labels at their stylesheet size, so one
+# every two weeks (weekly ones would run into each other).
+NARROW = Frame(316, 300, left=30, right=12, top=24, bottom=36, radius=5, label_weeks=2)
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,7 @@ class Marker:
 @dataclass(frozen=True)
 class Tick:
     at: float  # x for the time axis, y for the mood axis
-    label: str
+    label: str  # empty: a tick without a label
 
 
 @dataclass(frozen=True)
@@ -145,7 +147,13 @@ def _draw(
         line=" ".join(f"{p.x},{p.y}" for p in points),
         markers=[Marker(x=x_of(at), at=at) for at in dosing],
         mood_ticks=[Tick(at=y_of(mood), label=str(mood)) for mood in (0, 5, 10)],
-        day_ticks=[Tick(at=x_of(day), label=clock.short_day(day)) for day in days],
+        day_ticks=[
+            Tick(
+                at=x_of(day),
+                label=clock.short_day(day) if (len(days) - 1 - n) % frame.label_weeks == 0 else "",
+            )
+            for n, day in enumerate(days)
+        ],
     )
 
 
