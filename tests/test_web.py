@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -23,7 +24,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.app import create_app
 from api.models import Account, AuditRecord, Grant, Login, WebSession
 from api.settings import Settings
+from api.web import patient_page
 from api.web import sessions as web_sessions
+from api.web.local_time import local_time
 from tests.conftest import make_settings
 from tests.support.browser import CSP, csrf_of, person, web_sign_in, write
 from tests.support.people import PASSWORD, Person, register
@@ -422,6 +425,9 @@ async def test_after_an_idle_sign_out_signing_in_returns_to_the_page_asked_for(
         "/therapist//evil.example",
         "/therapist/../../v1/me",
         "/therapist/%2e%2e/x/../../../evil",
+        "/therapist/%2E%2E/%2e%2e/v1/me",
+        "/therapist/%2F%2Fevil.example",
+        "/therapist/%5C%5Cevil.example",
         "http:/therapist/",
         "javascript:alert(1)",
         "/v1/me",
@@ -956,6 +962,40 @@ async def test_the_timeline_pages_through_every_shared_entry_once(
     assert len(seen) == len(set(seen)) == len(written)
     assert set(seen) == written
     assert times == sorted(times, reverse=True)
+
+
+async def test_a_patients_times_are_shown_in_the_patients_own_zone(
+    client: httpx.AsyncClient,
+    signed_in: httpx.AsyncClient,
+    therapist: Person,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Accounts name no zone yet on this branch (the `time_zone` column comes with another
+    # change): the lookup is pointed at Chicago, and every date and time must follow it.
+    monkeypatch.setattr(
+        patient_page, "patient_time", lambda _account: local_time("America/Chicago")
+    )
+    patient = await person(client, "patient", "Evening Writer")
+    # 21:30 in Chicago, two evenings ago: 03:30 UTC on the next day.
+    evening = (datetime.now(UTC) - timedelta(days=2)).astimezone(ZoneInfo("America/Chicago"))
+    evening = evening.replace(hour=21, minute=30, second=0, microsecond=0)
+    checkin = await write(client, patient, "checkins", mood=6, recorded_at=evening.isoformat())
+    await give_grant(client, patient, therapist)
+
+    html = (await signed_in.get(f"/therapist/patients/{patient.id}")).text
+    local_day = f"{evening:%a} {evening.day} {evening:%b %Y}"
+    utc = datetime.fromisoformat(checkin["recorded_at"]).astimezone(UTC)
+    assert utc.hour == 2 or utc.hour == 3  # 21:30 CST or CDT is the next day in UTC
+    # The journal's heading, the chart's table and its words: the local evening, zone named.
+    assert f"{local_day}, 21:30 America/Chicago</time></h3>" in html
+    assert f'<time datetime="{utc.isoformat()}">{local_day}</time></th>' in html
+    assert "<td>21:30</td>" in html
+    assert "Day (America/Chicago)" in html
+    assert "days in America/Chicago" in html
+    assert "(America/Chicago)" in html
+    assert " UTC" not in page_text(html).replace("(UTC)", "")
+    therapist_list = (await signed_in.get("/therapist/")).text
+    assert "(America/Chicago)</time>" in therapist_list
 
 
 async def test_the_chart_has_one_point_per_shared_checkin_in_the_window(

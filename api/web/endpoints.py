@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC
 from typing import Annotated, Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import unquote, urlencode, urlsplit
 
 from fastapi import Depends, Request, Response
 from fastapi.responses import RedirectResponse
@@ -82,7 +82,9 @@ def safe_next(value: str | None) -> str | None:
     if any(not ("!" <= char <= "~") or char == "\\" for char in value):
         return None
     parts = urlsplit(value)
-    if parts.scheme or parts.netloc or "//" in parts.path or "/../" in f"{parts.path}/":
+    # Decoded too: a browser reads "%2e%2e" in a path as "..".
+    path = unquote(parts.path)
+    if parts.scheme or parts.netloc or "//" in path or "\\" in path or "/../" in f"{path}/":
         return None
     if parts.path in (SIGN_IN, "/therapist/sign-out"):
         return None
