@@ -12,7 +12,7 @@ BIN := $(VENV)/bin
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help install run migrate test test-pg lint lint-spec format typecheck openapi check bench bench-profile clean chromium
+.PHONY: help install run migrate test test-pg lint lint-spec format typecheck openapi check bench bench-profile clean chromium axe
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}'
@@ -33,7 +33,7 @@ migrate: install ## Apply database migrations (DATABASE_URL, default SQLite in .
 run: migrate ## Install, migrate and serve on HOST:PORT (default 127.0.0.1:8000)
 	$(BIN)/uvicorn api.main:app --host $(HOST) --port $(PORT) --no-access-log --timeout-graceful-shutdown 20
 
-test: install chromium ## Install and run the whole suite (SQLite; TEST_DATABASE_URL=postgresql+asyncpg://... for PostgreSQL)
+test: install chromium axe ## Install and run the whole suite (SQLite; TEST_DATABASE_URL=postgresql+asyncpg://... for PostgreSQL)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 chromium: ## Debian's Chromium for the browser tests, installed with apt-get when missing
@@ -41,7 +41,13 @@ chromium: ## Debian's Chromium for the browser tests, installed with apt-get whe
 		echo "installing chromium (apt-get)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-test-pg: install chromium ## The suite against the local PostgreSQL (a fresh database, dropped afterwards)
+axe: tests/axe/node_modules/axe-core/axe.min.js ## axe-core for the browser tests' accessibility checks (npm ci, pinned in tests/axe/package-lock.json)
+
+tests/axe/node_modules/axe-core/axe.min.js: tests/axe/package.json tests/axe/package-lock.json
+	npm ci --prefix tests/axe --no-audit --no-fund --loglevel=error
+	@touch $@
+
+test-pg: install chromium axe ## The suite against the local PostgreSQL (a fresh database, dropped afterwards)
 	TEST_DATABASE_URL=$${TEST_DATABASE_URL:-postgresql+asyncpg://postgres@127.0.0.1:5432/postgres} $(BIN)/pytest $(PYTEST_ARGS)
 
 lint: install ## ruff lint and format check

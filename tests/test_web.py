@@ -12,6 +12,8 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -22,7 +24,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.app import create_app
 from api.models import Account, AuditRecord, Grant, Login, WebSession
 from api.settings import Settings
+from api.web import patient_page
 from api.web import sessions as web_sessions
+from api.web.local_time import local_time
 from tests.conftest import make_settings
 from tests.support.browser import CSP, csrf_of, person, web_sign_in, write
 from tests.support.people import PASSWORD, Person, register
@@ -211,14 +215,25 @@ async def test_sign_in_without_the_csrf_cookie_is_refused(
 async def test_wrong_password_and_unknown_email_get_the_same_answer(
     web: httpx.AsyncClient, therapist: Person
 ) -> None:
+    nobody = f"nobody-{uuid.uuid4().hex}@example.org"
     wrong = await web_sign_in(web, therapist.email, "not the password")
-    unknown = await web_sign_in(web, f"nobody-{uuid.uuid4().hex}@example.org")
+    unknown = await web_sign_in(web, nobody)
     not_an_email = await web_sign_in(web, "not an email")
-    for response in (wrong, unknown, not_an_email):
+    pages = []
+    for response, typed in (
+        (wrong, therapist.email),
+        (unknown, nobody),
+        (not_an_email, "not an email"),
+    ):
         assert response.status_code == 401
         assert "The email or password is incorrect." in response.text
         assert "therapist_session" not in response.headers.get("set-cookie", "")
-    assert therapist.email not in wrong.text  # nothing typed is echoed back
+        # The email is typed back in (only the password is to retype), escaped as any value.
+        assert f'value="{typed}"' in response.text
+        assert "not the password" not in response.text
+        pages.append(response.text.replace(typed, "EMAIL").replace(csrf_of(response.text), "T"))
+    # Apart from what was typed, the three answers are the same page: nothing tells them apart.
+    assert pages[0] == pages[1] == pages[2]
 
 
 async def test_patients_are_turned_away_politely(
@@ -263,10 +278,14 @@ async def test_sign_in_spends_the_token_endpoints_budget(app_with: Any, therapis
 
 
 async def test_without_a_session_every_page_leads_to_sign_in(web: httpx.AsyncClient) -> None:
-    for path in ("/therapist/", f"/therapist/patients/{uuid.uuid4()}"):
-        response = await web.get(path)
-        assert response.status_code == 303
-        assert response.headers["location"] == "/therapist/sign-in"
+    response = await web.get("/therapist/")
+    assert response.status_code == 303
+    assert response.headers["location"] == "/therapist/sign-in"
+    # Any other page is kept, for signing in to return to it.
+    patient_page = f"/therapist/patients/{uuid.uuid4()}?before=abc"
+    response = await web.get(patient_page)
+    assert response.status_code == 303
+    assert response.headers["location"] == f"/therapist/sign-in?{urlencode({'next': patient_page})}"
     assert (await web.get("/therapist")).headers["location"] == "/therapist/"
 
 
@@ -352,7 +371,97 @@ async def test_each_request_moves_the_idle_expiry_and_an_idle_session_ends(
     assert await web_sessions_of(app, therapist.id) == []
     assert (await signed_in.get("/therapist/")).status_code == 303
     notice = await signed_in.get("/therapist/sign-in?ended=1")
-    assert "Your session has ended" in notice.text
+    assert "You have been signed out" in notice.text
+    assert "after 15 minutes without activity" in notice.text
+
+
+async def test_after_an_idle_sign_out_signing_in_returns_to_the_page_asked_for(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    signed_in: httpx.AsyncClient,
+    therapist: Person,
+) -> None:
+    patient = await person(client, "patient", "Returned To")
+    await write(client, patient, "reflections", text="Where I was reading")
+    await give_grant(client, patient, therapist)
+    page = f"/therapist/patients/{patient.id}"
+    assert (await signed_in.get(page)).status_code == 200
+
+    await set_last_seen(app, therapist.id, datetime.now(UTC) - timedelta(minutes=16))
+    response = await signed_in.get(page)
+    assert response.status_code == 303
+    warning = response.headers["location"]
+    assert warning == f"/therapist/sign-in?{urlencode({'ended': '1', 'next': page})}"
+    form = await signed_in.get(warning)
+    assert form.status_code == 200
+    assert "<title>Signed out after 15 minutes without activity" in form.text
+    assert "go back to the page you were reading" in form.text
+    assert f'<input type="hidden" name="next" value="{page}">' in form.text
+    assert "Where I was reading" not in form.text
+
+    # A wrong password first: the email and the way back are both kept.
+    data = {"csrf_token": csrf_of(form.text), "email": therapist.email, "next": page}
+    refused = await signed_in.post("/therapist/sign-in", data={**data, "password": "wrong"})
+    assert refused.status_code == 401
+    assert f'value="{therapist.email}"' in refused.text
+    assert f'<input type="hidden" name="next" value="{page}">' in refused.text
+    data["csrf_token"] = csrf_of(refused.text)
+    signed = await signed_in.post("/therapist/sign-in", data={**data, "password": PASSWORD})
+    assert signed.status_code == 303
+    assert signed.headers["location"] == page
+    assert "Where I was reading" in (await signed_in.get(page)).text
+    # Signed in already, the sign-in page sends straight on to the page named.
+    again = await signed_in.get("/therapist/sign-in", params={"next": page})
+    assert again.headers["location"] == page
+
+
+@pytest.mark.parametrize(
+    "elsewhere",
+    [
+        "https://evil.example/therapist/",
+        "//evil.example/therapist/",
+        "/\\evil.example/",
+        "/therapist/\\\\evil.example",
+        "/therapist//evil.example",
+        "/therapist/../../v1/me",
+        "/therapist/%2e%2e/x/../../../evil",
+        "/therapist/%2E%2E/%2e%2e/v1/me",
+        "/therapist/%2F%2Fevil.example",
+        "/therapist/%5C%5Cevil.example",
+        "http:/therapist/",
+        "javascript:alert(1)",
+        "/v1/me",
+        "/therapist/sign-in",
+        "/therapist/sign-out",
+        "/therapist/ x",
+        "/therapist/\u00e9",
+        "/therapist/\r\nSet-Cookie: a=b",
+        "/therapist/" + "a" * 500,
+        "",
+    ],
+)
+async def test_signing_in_never_leads_off_the_therapist_pages(
+    web: httpx.AsyncClient, therapist: Person, elsewhere: str
+) -> None:
+    # `next` comes from an address anyone can write and send to a therapist: only a page of
+    # this view on this site is followed, anything else is dropped for the list of patients.
+    form = await web.get("/therapist/sign-in", params={"next": elsewhere})
+    assert form.status_code == 200
+    assert 'name="next"' not in form.text
+    response = await web.post(
+        "/therapist/sign-in",
+        data={
+            "csrf_token": csrf_of(form.text),
+            "email": therapist.email,
+            "password": PASSWORD,
+            "next": elsewhere,
+        },
+    )
+    assert response.status_code == 303
+    assert response.headers["location"] == "/therapist/"
+    # Signed in, the sign-in page with such a `next` goes home too.
+    again = await web.get("/therapist/sign-in", params={"next": elsewhere})
+    assert again.headers["location"] == "/therapist/"
 
 
 async def test_a_shorter_idle_timeout_is_kept(
@@ -529,7 +638,10 @@ async def test_the_page_shows_what_is_shared_escaped_and_never_private(
     assert "Ada &lt;b&gt;Lovelace&lt;/b&gt;" in html
     assert "&#34; onmouseover=&#34;x" in html
     assert ' style="' not in html  # the CSP allows no inline style
-    assert html.count('class="mood-point"') == 1  # the private check-in is not drawn
+    # The private check-in is not drawn (one point in each of the two drawings), nor tabled.
+    assert html.count('class="mood-point"') == 2
+    assert '<td class="number">4</td>' in html
+    assert '<td class="number">2</td>' not in html
 
 
 async def test_a_revoked_or_expired_grant_stops_the_next_page_load(
@@ -842,7 +954,7 @@ async def test_the_timeline_pages_through_every_shared_entry_once(
         page = (await signed_in.get(url)).text
         pages += 1
         seen += re.findall(r'id="entry-([0-9a-f-]{36})"', page)
-        times += re.findall(r'<time datetime="([^"]+)">[^<]*</time>\s*</header>', page)
+        times += re.findall(r'<time datetime="([^"]+)">[^<]*</time></h3>', page)
         older = re.search(r'href="(/therapist/patients/[^"?]+\?before=[^"]+)"', page)
         url = older.group(1).replace("&amp;", "&") if older else ""
         assert pages < 5
@@ -850,6 +962,40 @@ async def test_the_timeline_pages_through_every_shared_entry_once(
     assert len(seen) == len(set(seen)) == len(written)
     assert set(seen) == written
     assert times == sorted(times, reverse=True)
+
+
+async def test_a_patients_times_are_shown_in_the_patients_own_zone(
+    client: httpx.AsyncClient,
+    signed_in: httpx.AsyncClient,
+    therapist: Person,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Accounts name no zone yet on this branch (the `time_zone` column comes with another
+    # change): the lookup is pointed at Chicago, and every date and time must follow it.
+    monkeypatch.setattr(
+        patient_page, "patient_time", lambda _account: local_time("America/Chicago")
+    )
+    patient = await person(client, "patient", "Evening Writer")
+    # 21:30 in Chicago, two evenings ago: 03:30 UTC on the next day.
+    evening = (datetime.now(UTC) - timedelta(days=2)).astimezone(ZoneInfo("America/Chicago"))
+    evening = evening.replace(hour=21, minute=30, second=0, microsecond=0)
+    checkin = await write(client, patient, "checkins", mood=6, recorded_at=evening.isoformat())
+    await give_grant(client, patient, therapist)
+
+    html = (await signed_in.get(f"/therapist/patients/{patient.id}")).text
+    local_day = f"{evening:%a} {evening.day} {evening:%b %Y}"
+    utc = datetime.fromisoformat(checkin["recorded_at"]).astimezone(UTC)
+    assert utc.hour == 2 or utc.hour == 3  # 21:30 CST or CDT is the next day in UTC
+    # The journal's heading, the chart's table and its words: the local evening, zone named.
+    assert f"{local_day}, 21:30 America/Chicago</time></h3>" in html
+    assert f'<time datetime="{utc.isoformat()}">{local_day}</time></th>' in html
+    assert "<td>21:30</td>" in html
+    assert "Day (America/Chicago)" in html
+    assert "days in America/Chicago" in html
+    assert "(America/Chicago)" in html
+    assert " UTC" not in page_text(html).replace("(UTC)", "")
+    therapist_list = (await signed_in.get("/therapist/")).text
+    assert "(America/Chicago)</time>" in therapist_list
 
 
 async def test_the_chart_has_one_point_per_shared_checkin_in_the_window(
@@ -880,10 +1026,20 @@ async def test_the_chart_has_one_point_per_shared_checkin_in_the_window(
         )
     await give_grant(client, patient, therapist, ["checkins:read", "sessions:read"])
     html = (await signed_in.get(f"/therapist/patients/{patient.id}")).text
-    assert html.count('class="mood-point"') == 5
-    assert html.count('class="dosing-marker"') == 1
-    assert '<title id="chart-title">' in html
-    assert "<desc" in html
+    # Drawn twice (wide and tall, one shown by the stylesheet): five points and a marker each.
+    assert html.count('class="mood-point"') == 2 * 5
+    assert html.count('class="dosing-marker"') == 2
+    # The data table: a line per check-in and per dosing session, oldest first.
+    table = html[html.index('<table class="chart-data-table">') :]
+    table = table[: table.index("</table>")]
+    assert table.count("<tr") == 1 + 5 + 1  # the header, the check-ins, the session
+    assert table.count('<tr class="dosing-row">') == 1
+    # Named once, by its title; what it shows is in the words and table that follow, not in
+    # a description read as well.
+    assert 'aria-labelledby="chart-title-wide"' in html
+    assert "<desc" not in html
+    assert "aria-describedby" not in html[: html.index('<div class="chart-words">')]
+    assert "Dosing session 1 of 1" in html
 
 
 async def test_web_routes_stay_out_of_the_spec(app: FastAPI) -> None:

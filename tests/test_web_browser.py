@@ -26,21 +26,28 @@ from api.models import Login, WebSession
 from api.settings import Settings
 from tests.support.browser import (
     CSP,
+    LAPTOP,
+    PHONE,
     artifact_path,
+    axe_context,
+    axe_violations,
     chromium,
     chromium_path,
+    contrast,
     copy_to,
     demo_journal,
     person,
     sign_in,
     write,
 )
-from tests.support.people import register
+from tests.support.people import PASSWORD, register
 from tests.support.server import ServerProcess, running_server, service_environment
 from tests.support.sharing import give_grant
 
-# `UPDATE_DOCS_SCREENSHOT=1 pytest tests/test_web_browser.py` refreshes the README's picture.
-DOCS_SCREENSHOT = Path(__file__).resolve().parents[1] / "docs" / "therapist-patient-page.png"
+# `UPDATE_DOCS_SCREENSHOT=1 pytest tests/test_web_browser.py` refreshes the README's pictures.
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+DOCS_SCREENSHOT = DOCS / "therapist-patient-page.png"
+DOCS_PHONE_SCREENSHOT = DOCS / "therapist-patient-page-phone.png"
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +89,7 @@ class Watched:
 @pytest.fixture
 async def tab(browser: Browser) -> AsyncIterator[Watched]:
     """A fresh browser profile (no cookies) with one tab, the size of a laptop screen."""
-    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    context = await browser.new_context(viewport=LAPTOP)
     try:
         yield Watched(await context.new_page())
     finally:
@@ -201,11 +208,49 @@ async def test_the_patient_page_shows_flags_scores_chart_and_never_private_entri
     assert "9" in phq9
     assert "\N{MINUS SIGN}9" in phq9
 
-    chart = page.locator("svg.mood-chart")
-    assert await chart.get_attribute("role") == "img"
+    chart = page.get_by_role("img", name=re.compile("^Chart of mood check-ins"))
+    assert await chart.count() == 1  # the tall drawing for phones is hidden here
+    assert await chart.get_attribute("class") == "mood-chart mood-chart-wide"
     assert await chart.locator("circle.mood-point").count() == demo.shared_checkins
     assert await chart.locator("line.dosing-marker").count() == demo.sessions
-    assert "Dosing sessions" in (await chart.locator("desc").text_content() or "")
+    words = await page.locator(".chart-words").inner_text()
+    assert f"{demo.shared_checkins} mood check-ins" in words
+    assert "Dosing session 3 of 3" in words
+    # The line stands out from the panel at 3:1 or better (WCAG 1.4.11).
+    line = await page.locator("svg.mood-chart-wide polyline.mood-line").evaluate(
+        "e => { const s = getComputedStyle(e); return [s.stroke, s.strokeOpacity,"
+        " getComputedStyle(e.closest('.panel')).backgroundColor] }"
+    )
+    stroke = line[0].replace("rgb(", "rgba(").replace(")", f", {line[1]})")
+    assert contrast(stroke, line[2]) >= 3
+
+    # The chart's table holds every check-in the journal has in the window, oldest first, in
+    # the patient's zone (UTC: this account names none), with the dosing sessions.
+    await page.get_by_text("The chart as a table").click()
+    rows = await page.locator("table.chart-data-table tbody tr").evaluate_all(
+        "rows => rows.map(r => Array.from(r.cells, c => c.textContent.trim()))"
+    )
+
+    def day_and_time(at: datetime) -> tuple[str, str]:
+        at = at.astimezone(UTC)
+        return f"{at:%a} {at.day} {at:%b %Y}", f"{at:%H:%M}"
+
+    assert [(day, time, int(mood)) for day, time, mood, dosing in rows if not dosing] == [
+        (*day_and_time(at), mood) for at, mood in sorted(demo.checkins)
+    ]
+    assert [(day, time) for day, time, _mood, dosing in rows if dosing] == [
+        day_and_time(at) for at in sorted(demo.session_times)
+    ]
+    # And every check-in the journal below shows is a line of it, with the same mood.
+    tabled = {(f"{day}, {time} UTC", mood) for day, time, mood, dosing in rows if not dosing}
+    shown = page.locator("article.entry-checkins")
+    assert await shown.count() > 0
+    for n in range(await shown.count()):
+        entry = shown.nth(n)
+        heading = await entry.get_by_role("heading", level=3).inner_text()
+        kind, when = heading.split(", ", 1)
+        assert kind == "Check-in"  # sentence case, and the day in the heading itself
+        assert (when, await entry.locator(".mood-value strong").inner_text()) in tabled
 
     entries = page.locator("ol.timeline > li")
     assert await entries.count() == 25
@@ -219,18 +264,26 @@ async def test_the_patient_page_shows_flags_scores_chart_and_never_private_entri
     await page.screenshot(
         path=str(top), full_page=True, clip={"x": 0, "y": 0, "width": 1280, "height": 2000}
     )
-    await page.set_viewport_size({"width": 820, "height": 1180})
-    tablet = artifact_path("therapist-patient-page-tablet.png")
-    await page.screenshot(path=str(tablet), full_page=True)
+    await page.set_viewport_size(PHONE)
+    phone = artifact_path("therapist-patient-page-phone.png")
+    await page.screenshot(path=str(phone), full_page=True)
+    phone_top = artifact_path("therapist-patient-page-phone-top.png")
+    await page.screenshot(
+        path=str(phone_top), full_page=True, clip={"x": 0, "y": 0, "width": 390, "height": 2200}
+    )
     assert laptop.stat().st_size > 10_000
-    assert tablet.stat().st_size > 10_000
+    assert phone.stat().st_size > 10_000
     if os.environ.get("UPDATE_DOCS_SCREENSHOT"):
         copy_to(top, DOCS_SCREENSHOT)
+        copy_to(phone_top, DOCS_PHONE_SCREENSHOT)
     with capsys.disabled():
         print(f"\nscreenshots of the patient page: {laptop.parent}")
 
     await page.get_by_role("link", name="Older entries").click()
-    await page.get_by_role("heading", name="Journal, older entries").wait_for()
+    older = re.compile(r"^Journal, entries before \w{3} \d+ \w{3} \d{4}, \d\d:\d\d UTC$")
+    await page.get_by_role("heading", name=older).wait_for()
+    # The tab's title says which page of the journal this is.
+    assert re.match(r"Maya Lindqvist, journal entries before .+ UTC · ", await page.title())
     assert demo.private_text not in await page.content()
     assert await page.locator("svg.mood-chart").count() == 0
 
@@ -284,7 +337,7 @@ async def test_sign_out_ends_the_session_and_the_old_cookie_no_longer_works(
         stale = await context.new_page()
         await stale.goto(f"{server.base_url}/therapist/")
         assert stale.url.startswith(f"{server.base_url}/therapist/sign-in")
-        await stale.get_by_text("Your session has ended. Please sign in again.").wait_for()
+        await stale.get_by_role("heading", name="You have been signed out").wait_for()
     finally:
         await context.close()
     async with httpx.AsyncClient(base_url=server.base_url) as http:
@@ -329,9 +382,14 @@ async def test_an_idle_session_ends(
     server: ServerProcess, tab: Watched, app: FastAPI, client: httpx.AsyncClient
 ) -> None:
     therapist = await person(client, "therapist", "Dr Idle Test")
+    patient = await person(client, "patient", "Ines Idle")
+    await write(client, patient, "reflections", text="The page I was reading")
+    await give_grant(client, patient, therapist)
     page = tab.page
     await sign_in(page, server.base_url, therapist.email)
-    await page.get_by_role("heading", name="Your patients").wait_for()
+    reading = f"{server.base_url}/therapist/patients/{patient.id}"
+    await page.goto(reading)
+    await page.get_by_text("The page I was reading").wait_for()
     async with app.state.sessionmaker() as session:
         logins = select(Login.id).where(Login.account_id == uuid.UUID(therapist.id))
         await session.execute(
@@ -342,7 +400,22 @@ async def test_an_idle_session_ends(
         await session.commit()
     await page.reload()
     assert page.url.startswith(f"{server.base_url}/therapist/sign-in")
-    await page.get_by_text("Your session has ended. Please sign in again.").wait_for()
+    await page.get_by_role("heading", name="You have been signed out").wait_for()
+    await page.locator(".warning").get_by_text("after 15 minutes without activity").wait_for()
+    assert "The page I was reading" not in await page.content()
+    # A wrong password first: the email stays typed in, only the password is to retype.
+    await page.get_by_label("Email").fill(therapist.email)
+    await page.get_by_label("Password").fill("not the password")
+    await page.get_by_role("button", name="Sign in").click()
+    await page.get_by_text("The email or password is incorrect.").wait_for()
+    assert await page.get_by_label("Email").input_value() == therapist.email
+    assert await page.get_by_label("Password").input_value() == ""
+    await page.get_by_label("Password").fill(PASSWORD)
+    async with page.expect_navigation():
+        await page.get_by_role("button", name="Sign in").click()
+    # Back on the page being read, not the list of patients.
+    assert page.url == reading
+    await page.get_by_text("The page I was reading").wait_for()
 
 
 async def test_the_pages_work_from_the_keyboard(
@@ -370,6 +443,128 @@ async def test_the_pages_work_from_the_keyboard(
     assert outline == "solid"  # the focus is visible
     await page.keyboard.press("Enter")
     await page.get_by_role("heading", name="Kim Keyboard", level=1).wait_for()
+
+
+async def test_every_page_passes_axe_at_both_sizes(
+    server: ServerProcess, browser: Browser, client: httpx.AsyncClient
+) -> None:
+    """axe-core, WCAG 2.1 A and AA rules, on each page the view has, on a laptop and a phone:
+    no violation at all. Each page is also saved as a screenshot (tests/artifacts/)."""
+    therapist = await person(client, "therapist", "Dr Ana Axe")
+    patient = await person(client, "patient", "Maya Lindqvist")
+    await demo_journal(client, patient)
+    await give_grant(client, patient, therapist)
+    base = server.base_url
+    patient_page = f"{base}/therapist/patients/{patient.id}"
+    found: dict[str, list[str]] = {}
+    checked: list[str] = []
+    for size, viewport in (("laptop", LAPTOP), ("phone", PHONE)):
+        context = await axe_context(browser, viewport)
+        try:
+            tab = Watched(await context.new_page())
+            page = tab.page
+
+            async def check(name: str, size: str = size, page: Page = page) -> None:
+                found[f"{name} ({size})"] = await axe_violations(page)
+                checked.append(f"{name} ({size})")
+                await page.screenshot(path=str(artifact_path(f"{name}-{size}.png")), full_page=True)
+
+            await page.goto(f"{base}/therapist/sign-in")
+            await check("sign-in")
+            await page.get_by_label("Email").fill(therapist.email)
+            await page.get_by_label("Password").fill("not the password")
+            await page.get_by_role("button", name="Sign in").click()
+            await page.get_by_text("The email or password is incorrect.").wait_for()
+            await check("sign-in-refused")
+            await page.get_by_label("Password").fill(PASSWORD)
+            async with page.expect_navigation():
+                await page.get_by_role("button", name="Sign in").click()
+            await page.get_by_role("heading", name="Your patients").wait_for()
+            await check("patients")
+            await page.goto(patient_page)
+            await page.get_by_text("The chart as a table").click()  # its table checked too
+            await check("patient")
+            await page.get_by_role("link", name="Older entries").click()
+            await page.get_by_role(
+                "heading", name=re.compile("^Journal, entries before")
+            ).wait_for()
+            await check("patient-older-entries")
+            await page.goto(f"{base}/therapist/patients/{uuid.uuid4()}")
+            await check("not-found")
+            await page.get_by_role("button", name="Sign out").click()
+            await page.get_by_text("You are signed out.").wait_for()
+            await check("signed-out")
+            await page.goto(f"{base}/therapist/sign-in?ended=1&next=/therapist/")
+            await check("session-ended")
+            assert tab.csp_violations == []  # axe ran without loosening the policy
+        finally:
+            await context.close()
+    assert len(checked) == 16
+    assert {page: lines for page, lines in found.items() if lines} == {}
+
+
+async def test_on_a_phone_the_chart_and_tables_keep_their_size_and_scroll_from_the_keyboard(
+    server: ServerProcess, browser: Browser, client: httpx.AsyncClient
+) -> None:
+    therapist = await person(client, "therapist", "Dr Pocket")
+    patient = await person(client, "patient", "Maya Lindqvist")
+    await demo_journal(client, patient)
+    await give_grant(client, patient, therapist)
+    context = await browser.new_context(viewport=PHONE)
+    try:
+        page = await context.new_page()
+        await sign_in(page, server.base_url, therapist.email)
+        await page.goto(f"{server.base_url}/therapist/patients/{patient.id}")
+
+        # The tall drawing is the one shown, taller than wide, its labels at 12 px or more.
+        chart = page.get_by_role("img", name=re.compile("^Chart of mood check-ins"))
+        assert await chart.count() == 1
+        assert await chart.get_attribute("class") == "mood-chart mood-chart-narrow"
+        box = await chart.bounding_box()
+        assert box is not None
+        assert box["height"] > 0.9 * box["width"]
+        sizes = await chart.locator("text").evaluate_all(
+            "texts => texts.map(t => parseFloat(getComputedStyle(t).fontSize)"
+            " * t.ownerSVGElement.getScreenCTM().a)"
+        )
+        assert min(sizes) >= 12
+
+        # The scores table is wider than the phone: a named region, reached with Tab, that
+        # the arrow keys scroll, and the page says so.
+        region = page.get_by_role("region", name="Scores against baseline")
+        overflow = await region.evaluate("e => e.scrollWidth - e.clientWidth")
+        assert overflow > 0
+        assert await page.get_by_text("Scroll the table sideways").first.is_visible()
+        await page.get_by_role("link", name="Your patients").focus()
+        for _ in range(15):
+            await page.keyboard.press("Tab")
+            if await region.evaluate("e => e === document.activeElement"):
+                break
+        else:
+            pytest.fail("the scores' scroll region was never reached with Tab")
+        assert await region.evaluate("e => getComputedStyle(e).outlineStyle") == "solid"
+        await page.keyboard.press("ArrowRight")
+        await page.wait_for_function("e => e.scrollLeft > 0", arg=await region.element_handle())
+
+        # The crisis links are targets at least 24 px tall.
+        links = page.locator("ul.safety-resources a")
+        assert await links.count() > 0
+        for n in range(await links.count()):
+            link = await links.nth(n).bounding_box()
+            assert link is not None
+            assert link["height"] >= 24
+
+        # Forced colours (Windows High Contrast): the line is drawn in the system's text colour.
+        line = page.locator("svg.mood-chart-narrow polyline.mood-line")
+        authored = await line.evaluate("e => getComputedStyle(e).stroke")
+        await page.emulate_media(forced_colors="active")
+        forced, text = await line.evaluate(
+            "e => [getComputedStyle(e).stroke, getComputedStyle(document.body).color]"
+        )
+        assert forced == text
+        assert forced != authored
+    finally:
+        await context.close()
 
 
 def test_screenshots_folder_is_ignored_by_git() -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC
 from typing import Annotated, Any
+from urllib.parse import unquote, urlencode, urlsplit
 
 from fastapi import Depends, Request, Response
 from fastapi.responses import RedirectResponse
@@ -46,6 +47,7 @@ HOME = "/therapist/"
 SIGN_IN = "/therapist/sign-in"
 MAX_FIELD = 4096  # as the token endpoint: longer input is refused unread
 MAX_CURSOR = 200
+MAX_NEXT = 400  # a patient's page with an older-entries cursor fits well within it
 # A page read answers HEAD as it answers GET (FastAPI's routes would otherwise leave HEAD out).
 READ_METHODS = ["GET", "HEAD"]
 WRONG_CREDENTIALS = "The email or password is incorrect."
@@ -69,13 +71,41 @@ async def signed_in(
 SignedInDep = Annotated[SignedIn | None, Depends(signed_in)]
 
 
+def safe_next(value: str | None) -> str | None:
+    """A page of this view to go back to after signing in, or None. Only a path under
+    /therapist/ on this site, in printable ASCII (a browser sends paths percent-encoded): no
+    scheme, no host, no "//" or backslash that a browser would read as another site's address,
+    and not the sign-in or sign-out pages themselves. Anything else is dropped, never followed:
+    the sign-in form must not become a way to send a therapist to another site."""
+    if not value or len(value) > MAX_NEXT or not value.startswith(HOME):
+        return None
+    if any(not ("!" <= char <= "~") or char == "\\" for char in value):
+        return None
+    parts = urlsplit(value)
+    # Decoded too: a browser reads "%2e%2e" in a path as "..".
+    path = unquote(parts.path)
+    if parts.scheme or parts.netloc or "//" in path or "\\" in path or "/../" in f"{path}/":
+        return None
+    if parts.path in (SIGN_IN, "/therapist/sign-out"):
+        return None
+    return value
+
+
 def _to_sign_in(request: Request, settings: Settings) -> Response:
-    """Back to the sign-in page; a cookie that no longer works is cleared and explained."""
+    """Back to the sign-in page, keeping the page that was asked for (a page read, other than
+    the list every sign-in leads to) so that signing in returns to it; a cookie that no longer
+    works is cleared and explained."""
+    query: dict[str, str] = {}
     cookie = sessions.session_cookie(settings)
-    if cookie not in request.cookies:
-        return RedirectResponse(SIGN_IN, status_code=303)
-    response = RedirectResponse(f"{SIGN_IN}?ended=1", status_code=303)
-    _clear(response, settings, cookie)
+    if cookie in request.cookies:
+        query["ended"] = "1"
+    wanted = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    if request.method in READ_METHODS and wanted != HOME and safe_next(wanted):
+        query["next"] = wanted
+    location = f"{SIGN_IN}?{urlencode(query)}" if query else SIGN_IN
+    response = RedirectResponse(location, status_code=303)
+    if "ended" in query:
+        _clear(response, settings, cookie)
     return response
 
 
@@ -124,12 +154,31 @@ def _is_cursor(value: str) -> bool:
 
 
 def _sign_in_page(
-    settings: Settings, status: int = 200, error: str | None = None, notice: str | None = None
+    settings: Settings,
+    status: int = 200,
+    error: str | None = None,
+    notice: str | None = None,
+    *,
+    ended: bool = False,
+    email: str | None = None,
+    next_page: str | None = None,
 ) -> Response:
     """The form, with a fresh CSRF token in a cookie and the same in a hidden field: a page of
-    another site can make the browser send the cookie, but cannot read it to fill the field."""
+    another site can make the browser send the cookie, but cannot read it to fill the field.
+    ``ended``: the session ran out (the warning says why and that signing in returns to the page
+    asked for, ``next_page``); ``email`` is typed back in after a refused attempt."""
     token = sessions.new_token()
-    response = render("sign_in.html", status, csrf_token=token, error=error, notice=notice)
+    response = render(
+        "sign_in.html",
+        status,
+        csrf_token=token,
+        error=error,
+        notice=notice,
+        ended=ended,
+        email=email or "",
+        next_page=next_page,
+        idle_minutes=max(1, settings.web_session_idle_seconds // 60),
+    )
     _set(response, settings, sessions.csrf_cookie(settings), token)
     return response
 
@@ -141,13 +190,14 @@ async def therapist_root() -> Response:
 
 @router.api_route("/sign-in", methods=READ_METHODS)
 async def sign_in_form(request: Request, settings: SettingsDep, current: SignedInDep) -> Response:
+    next_page = safe_next(request.query_params.get("next"))
     if current is not None:
-        return RedirectResponse(HOME, status_code=303)
+        return RedirectResponse(next_page or HOME, status_code=303)
     if request.query_params.get("ended") is not None:
-        return _sign_in_page(settings, notice="Your session has ended. Please sign in again.")
+        return _sign_in_page(settings, ended=True, next_page=next_page)
     if request.query_params.get("signed_out") is not None:
         return _sign_in_page(settings, notice="You are signed out.")
-    return _sign_in_page(settings)
+    return _sign_in_page(settings, next_page=next_page)
 
 
 @router.post("/sign-in")
@@ -166,10 +216,18 @@ async def sign_in(
     ):
         return _sign_in_page(settings, 403, error=FORM_EXPIRED)
     email_field, password = _field(form, "email"), _field(form, "password")
+    next_page = safe_next(_field(form, "next"))
     # The token endpoint's budget, per address and per account: the same guesses, counted once.
     await request.app.state.limiter.check_token_request(client_address(request.scope), email_field)
+    # A refused attempt keeps what was typed but the password, and where it was going.
     if not email_field or not password:
-        return _sign_in_page(settings, 400, error="Enter your email and your password.")
+        return _sign_in_page(
+            settings,
+            400,
+            error="Enter your email and your password.",
+            email=email_field,
+            next_page=next_page,
+        )
     try:
         email: str | None = normalize_email(email_field)
     except ValueError:
@@ -178,7 +236,9 @@ async def sign_in(
     # Unknown email and wrong password take the same time and give the same answer.
     matches, new_hash = await passwords.verify(password, account.password_hash if account else None)
     if account is None or not matches:
-        return _sign_in_page(settings, 401, error=WRONG_CREDENTIALS)
+        return _sign_in_page(
+            settings, 401, error=WRONG_CREDENTIALS, email=email_field, next_page=next_page
+        )
     if new_hash is not None:
         account.password_hash = new_hash
     if account.role is not Role.THERAPIST:
@@ -191,7 +251,7 @@ async def sign_in(
         # A new sign-in never reuses the session before it.
         await sessions.end(session, current.web_session, utcnow())
     token = await sessions.start(session, settings, account)
-    response = RedirectResponse(HOME, status_code=303)
+    response = RedirectResponse(next_page or HOME, status_code=303)
     _set(response, settings, sessions.session_cookie(settings), token)
     _clear(response, settings, sessions.csrf_cookie(settings))
     return response
@@ -239,6 +299,7 @@ async def patients(
         if kept is None or (grant.created_at, grant.id) > (kept[0].created_at, kept[0].id):
             newest[grant.patient_id] = (grant, patient_name)
     shared = sorted(newest.values(), key=lambda pair: (pair[1].casefold(), str(pair[0].id)))
+    clocks = await patient_page.clocks_of(session, list(newest))
     return render(
         "patients.html",
         therapist=therapist,
@@ -249,6 +310,7 @@ async def patients(
                 "name": name,
                 "scopes": patient_page.labels(grant.scopes),
                 "expires_at": grant.expires_at,
+                "clock": clocks[grant.patient_id],
             }
             for grant, name in shared
         ],
@@ -288,6 +350,7 @@ async def patient(
     return render(
         "patient.html",
         page=page,
+        clock=page.clock,
         crisis_resources=settings.crisis_resources,
         **patient_page.DISPLAY,
         **signed,

@@ -12,19 +12,21 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import Request
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.assessments.scoring import DISPLAY_NAME, Instrument, band_of
+from api.journal.cursors import decode_cursor
 from api.journal.endpoints import PageQuery, read_page
 from api.journal.references import hide_unseen_references
 from api.journal.registry import BY_NAME
 from api.journal.repository import EntryRepository, PageRequest
 from api.journal.schemas import FUTURE_TOLERANCE
-from api.models import Assessment, Checkin, DosingSession, ReadScope
+from api.models import Account, Assessment, Checkin, DosingSession, ReadScope
 from api.models.base import utcnow
 from api.patients.access import GrantSeen, ReadAccess, open_grant, open_read
 from api.settings import Settings
@@ -32,6 +34,7 @@ from api.summary import calculations as calc
 from api.summary.schemas import Summary
 from api.summary.service import ASSESSMENT_POINT, assessment_point, build_summary
 from api.web.chart import Chart, MoodReading, mood_chart
+from api.web.local_time import LocalTime, patient_time
 from api.web.timeline import Item, KindPage, Timeline, merge
 
 PAGE_SIZE = 25
@@ -89,12 +92,14 @@ class PatientPage:
     patient_name: str
     expires_at: datetime
     scopes: list[ReadScope]
+    clock: LocalTime  # the patient's zone: every date and time of the page is shown in it
     flags: list[Flag] = field(default_factory=list)
     flags_known: bool = False  # the grant lets the page see flags (assessments or summary)
     summary: Summary | None = None
     chart: Chart | None = None
     timeline: Timeline | None = None
     first_page: bool = True
+    older_than: datetime | None = None  # on a page of older entries: where it starts
 
     @property
     def scope_labels(self) -> list[str]:
@@ -107,6 +112,15 @@ class PatientPage:
 def labels(scopes: list[str]) -> list[str]:
     """A grant's scopes in words, in the page's order."""
     return [SCOPE_LABELS[scope] for scope in ReadScope if scope.value in scopes]
+
+
+async def clocks_of(
+    session: AsyncSession, patient_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, LocalTime]:
+    """Each patient's zone (``patient_time``), for pages that list several patients."""
+    accounts = await session.scalars(select(Account).where(Account.id.in_(patient_ids)))
+    clocks = {account.id: patient_time(account) for account in accounts}
+    return {patient_id: clocks.get(patient_id, patient_time(None)) for patient_id in patient_ids}
 
 
 def _scope_of(kind: str) -> ReadScope:
@@ -136,24 +150,33 @@ async def build(
         await open_grant(request, session, reader, patient_id, "grant", "read")
 
     now = utcnow()
+    clock = patient_time(await session.get(Account, patient_id))
     page = PatientPage(
         patient_id=patient_id,
         patient_name=seen.patient_name,
         expires_at=seen.grant.expires_at,
         scopes=scopes,
+        clock=clock,
         first_page=before is None,
+        older_than=None if before is None else decode_cursor(before)[0],
     )
     read_ids: dict[ReadScope, set[uuid.UUID]] = {scope: set() for scope in accesses}
 
     if ReadScope.SUMMARY in accesses:
         access = accesses[ReadScope.SUMMARY]
         page.summary = await build_summary(
-            session, access.scope, settings, days=CHART_DAYS, tz=UTC, tz_name="UTC", now=now
+            session,
+            access.scope,
+            settings,
+            days=CHART_DAYS,
+            tz=clock.zone,
+            tz_name=clock.name,
+            now=now,
         )
 
     page.timeline = await _timeline(session, settings, accesses, before, read_ids)
     if page.first_page:
-        page.chart = await _chart(session, accesses, page.summary, now, read_ids)
+        page.chart = await _chart(session, accesses, page.summary, clock, now, read_ids)
     page.flags_known, page.flags = await _flags(session, accesses, page.summary, now, read_ids)
 
     for scope, access in accesses.items():
@@ -197,13 +220,15 @@ async def _chart(
     session: AsyncSession,
     accesses: dict[ReadScope, ReadAccess],
     summary: Summary | None,
+    clock: LocalTime,
     now: datetime,
     read_ids: dict[ReadScope, set[uuid.UUID]],
 ) -> Chart | None:
-    """One point per shared check-in of the last 30 days, dosing sessions marked."""
+    """One point per shared check-in of the last 30 days (today and the 29 before it, in the
+    patient's zone, as the summary counts them), dosing sessions marked."""
     if ReadScope.CHECKINS not in accesses:
         return None
-    start = now - timedelta(days=CHART_DAYS)
+    start = clock.days_before(now, CHART_DAYS - 1)
     # Check-ins may be stamped a few minutes ahead of the server's clock: keep those too.
     end = now + FUTURE_TOLERANCE
     checkins = await EntryRepository(session, Checkin, accesses[ReadScope.CHECKINS].scope).rows(
@@ -228,7 +253,7 @@ async def _chart(
         # The summary names its dosing sessions' times (mood around dosing), so they can be shown.
         dosing = [d.started_at for d in summary.dosing_sessions]
     readings = [MoodReading(at=row.recorded_at, mood=row.mood) for row in checkins]
-    return mood_chart(readings, dosing, start=start, end=end)
+    return mood_chart(readings, dosing, start=start, end=end, clock=clock)
 
 
 async def _flags(

@@ -19,12 +19,14 @@ from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse
 from fastapi.routing import APIRoute
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context
+from jinja2.runtime import Context
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.exceptions import HTTPException
 
 from api.errors import DATABASE_UNAVAILABLE, RETRY_AFTER_SECONDS, ProblemError
 from api.logs import exception_summary
+from api.web.local_time import UTC_TIME, LocalTime
 
 HERE = Path(__file__).parent
 STATIC_PATH = "/therapist/static"
@@ -47,12 +49,25 @@ PAGE_HEADERS = {
 }
 
 
-def _when(at: datetime) -> str:
-    return f"{at:%a} {at.day} {at:%b %Y, %H:%M} UTC"
+def _clock(context: Context) -> LocalTime:
+    """The zone the page shows times in: its ``clock`` (the patient's zone), else UTC."""
+    clock = context.get("clock")
+    return clock if isinstance(clock, LocalTime) else UTC_TIME
 
 
-def _day(at: datetime) -> str:
-    return f"{at.day} {at:%b %Y}"
+@pass_context
+def _when(context: Context, at: datetime) -> str:
+    return _clock(context).when(at)
+
+
+@pass_context
+def _day(context: Context, at: datetime) -> str:
+    return _clock(context).day(at)
+
+
+@pass_context
+def _weekday(context: Context, at: datetime) -> str:
+    return _clock(context).weekday(at)
 
 
 def _words(value: str) -> str:
@@ -77,7 +92,11 @@ environment = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-environment.filters.update(when=_when, day=_day, words=_words, signed=_signed, listing=_listing)
+# Dates and times: ``when`` (day and time), ``day``, ``weekday`` (no zone: for where the zone is
+# named once nearby), all in the page's ``clock``.
+environment.filters.update(
+    when=_when, day=_day, weekday=_weekday, words=_words, signed=_signed, listing=_listing
+)
 environment.globals.update(stylesheet=f"{STATIC_PATH}/therapist.css?v={STYLESHEET_VERSION}")
 
 

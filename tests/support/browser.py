@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page, ViewportSize, async_playwright
 
 from tests.support.cluster import ROOT
 from tests.support.people import PASSWORD, Person, register
@@ -41,6 +41,13 @@ CSP = (
     "frame-ancestors 'none'; base-uri 'none'"
 )
 CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
+# The two screens every page is checked on: a laptop, and a phone (an iPhone 12 to 15's CSS size).
+LAPTOP: ViewportSize = {"width": 1280, "height": 800}
+PHONE: ViewportSize = {"width": 390, "height": 844}
+# axe-core, the version pinned in tests/axe/package-lock.json (`make axe` installs it).
+AXE = ROOT / "tests" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
+# WCAG 2.1 A and AA, as axe tags its rules (2.0's rules are part of 2.1).
+WCAG_21_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 
 
 def chromium_path() -> Path:
@@ -73,6 +80,56 @@ async def sign_in(page: Page, base_url: str, email: str, password: str = PASSWOR
     await page.get_by_label("Password").fill(password)
     async with page.expect_navigation():
         await page.get_by_role("button", name="Sign in").click()
+
+
+async def axe_context(browser: Browser, viewport: ViewportSize) -> BrowserContext:
+    """A fresh profile whose pages get axe-core before their own content. Playwright adds it
+    through the DevTools protocol, which a page's CSP does not govern: the pages keep their
+    strict policy (no script of any kind), and only this test's browser has axe."""
+    if not AXE.is_file():
+        pytest.fail(f"axe-core not found at {AXE}: run `make axe` (npm ci in tests/axe).")
+    context = await browser.new_context(viewport=viewport)
+    await context.add_init_script(path=AXE)
+    return context
+
+
+async def axe_violations(page: Page) -> list[str]:
+    """What axe finds against WCAG 2.1 AA on the page as it is now, one line per violation
+    and element (empty when it finds nothing)."""
+    violations: list[dict[str, Any]] = await page.evaluate(
+        """async tags => (await axe.run(document, {
+            runOnly: {type: "tag", values: tags}, resultTypes: ["violations"],
+        })).violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+            targets: v.nodes.map(n => n.target.join(" "))}))""",
+        WCAG_21_AA,
+    )
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} at {target}"
+        for v in violations
+        for target in v["targets"]
+    ]
+
+
+def contrast(foreground: str, background: str) -> float:
+    """The WCAG contrast ratio of two computed colours ("rgb(r, g, b)" or "rgba(...)"); a
+    translucent foreground is first laid over the background, as it is drawn."""
+
+    def channels(css: str) -> tuple[float, ...]:
+        return tuple(float(n) for n in re.findall(r"[\d.]+", css))
+
+    fg, bg = channels(foreground), channels(background)
+    alpha = fg[3] if len(fg) == 4 else 1.0
+    drawn = [alpha * f + (1 - alpha) * b for f, b in zip(fg[:3], bg[:3], strict=True)]
+
+    def luminance(rgb: list[float] | tuple[float, ...]) -> float:
+        linear = [
+            c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+            for c in (v / 255 for v in rgb)
+        ]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    high, low = sorted((luminance(drawn), luminance(bg[:3])), reverse=True)
+    return (high + 0.05) / (low + 0.05)
 
 
 def artifact_path(name: str) -> Path:
@@ -116,6 +173,8 @@ class DemoJournal:
     shared_checkins: int
     sessions: int
     private_text: str
+    checkins: list[tuple[datetime, int]]  # the shared check-ins: (recorded_at, mood)
+    session_times: list[datetime]
 
 
 async def demo_journal(client: httpx.AsyncClient, patient: Person) -> DemoJournal:
@@ -156,10 +215,10 @@ async def demo_journal(client: httpx.AsyncClient, patient: Person) -> DemoJourna
     )
     # Mood: low and flat before the first session, lifting after each, a dip between.
     moods = [3, 3, 2, 4, 3, 3, 2, 5, 5, 4, 3, 4, 5, 4, 6, 6, 5, 4, 5, 6, 5, 7, 6, 7, 6, 7]
-    checkins = 0
+    checkins: list[tuple[datetime, int]] = []
     for index, mood in enumerate(moods):
         days = 25 - index
-        await write(
+        checkin = await write(
             client,
             patient,
             "checkins",
@@ -170,7 +229,7 @@ async def demo_journal(client: httpx.AsyncClient, patient: Person) -> DemoJourna
             sleep_hours=6.0 + (mood % 3) * 0.5,
             note="Slept badly, heavy morning." if mood <= 3 else None,
         )
-        checkins += 1
+        checkins.append((datetime.fromisoformat(checkin["recorded_at"]), mood))
     await write(
         client,
         patient,
@@ -219,9 +278,14 @@ async def demo_journal(client: httpx.AsyncClient, patient: Person) -> DemoJourna
                 answers=answers,
                 completed_at=ago(now, days_ago, hour=8),
             )
-    await write(client, patient, "checkins", mood=7, anxiety=2, energy=6, sleep_hours=7.5)
+    last = await write(client, patient, "checkins", mood=7, anxiety=2, energy=6, sleep_hours=7.5)
+    checkins.append((datetime.fromisoformat(last["recorded_at"]), 7))
     return DemoJournal(
-        shared_checkins=checkins + 1, sessions=len(sessions), private_text=private_text
+        shared_checkins=len(checkins),
+        sessions=len(sessions),
+        private_text=private_text,
+        checkins=checkins,
+        session_times=[datetime.fromisoformat(s["started_at"]) for s in sessions],
     )
 
 
