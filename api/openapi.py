@@ -85,6 +85,7 @@ COMPONENT_EXAMPLES: dict[str, list[dict[str, Any]]] = {
     ],
     "Health": [{"status": "ok"}],
 }
+_PATIENT = "urn:uuid:6b8ad972-9329-4a1d-b265-4288ababcca0"
 MEDIA_TYPE_EXAMPLES: dict[str, dict[str, Any]] = {
     "application/fhir+json": {
         "resourceType": "Bundle",
@@ -93,7 +94,7 @@ MEDIA_TYPE_EXAMPLES: dict[str, dict[str, Any]] = {
         "timestamp": "2026-11-21T10:00:00+00:00",
         "entry": [
             {
-                "fullUrl": "urn:uuid:6b8ad972-9329-4a1d-b265-4288ababcca0",
+                "fullUrl": _PATIENT,
                 "resource": {
                     "resourceType": "Patient",
                     "id": "6b8ad972-9329-4a1d-b265-4288ababcca0",
@@ -106,11 +107,48 @@ MEDIA_TYPE_EXAMPLES: dict[str, dict[str, Any]] = {
                 "resource": {
                     "resourceType": "Observation",
                     "id": "3e6f4ecb-2e3a-4010-a603-ae8aa65360fe",
+                    "meta": {
+                        "security": [
+                            {
+                                "system": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality",
+                                "code": "R",
+                                "display": "restricted",
+                            }
+                        ]
+                    },
                     "status": "final",
-                    "code": {"text": "Mood check-in"},
-                    "subject": {"reference": "Patient/6b8ad972-9329-4a1d-b265-4288ababcca0"},
+                    "code": {
+                        "coding": [
+                            {
+                                "system": "https://kap-journal.org/fhir/CodeSystem/journal",
+                                "code": "mood-check-in",
+                                "display": "Mood check-in",
+                            }
+                        ],
+                        "text": "Mood check-in",
+                    },
+                    "subject": {"reference": _PATIENT},
                     "effectiveDateTime": "2026-11-21T07:30:00+00:00",
-                    "component": [{"code": {"text": "Mood (0-10)"}, "valueInteger": 6}],
+                    "component": [
+                        {
+                            "code": {
+                                "coding": [
+                                    {
+                                        "system": "https://kap-journal.org/fhir/CodeSystem/journal",
+                                        "code": "mood",
+                                        "display": "Mood (0-10)",
+                                    }
+                                ],
+                                "text": "Mood (0-10)",
+                            },
+                            "valueQuantity": {
+                                "value": 6,
+                                "unit": "score",
+                                "system": "http://unitsofmeasure.org",
+                                "code": "{score}",
+                            },
+                        }
+                    ],
                 },
             },
         ],
