@@ -25,7 +25,13 @@ from api.health.endpoints import router as health_router
 from api.journal.endpoints import build_router
 from api.journal.registry import RESOURCES
 from api.logs import AccessLog, configure_logging
-from api.middleware import BodySizeLimit, ConcurrencyLimit, RequestId, SecurityHeaders
+from api.middleware import (
+    BodySizeLimit,
+    ConcurrencyLimit,
+    HeadAsGet,
+    RequestId,
+    SecurityHeaders,
+)
 from api.openapi import build_openapi
 from api.patients.endpoints import router as patients_router
 from api.ratelimit import RateLimit, RateLimiter
@@ -188,6 +194,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "RateLimit-Reset",
             ],
         )
+    app.add_middleware(HeadAsGet)
     app.add_middleware(AccessLog)
     app.add_middleware(RequestId)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]

@@ -22,12 +22,14 @@ from api.errors import (
     TooManyRequests,
     Unauthorized,
     UnprocessableContent,
+    UnsupportedMediaType,
 )
 from api.ratelimit import UNLIMITED_PATHS
 
 TOO_MANY = "Too many requests: wait `Retry-After` seconds. `RateLimit-*` headers show the budget."
 UNAVAILABLE = "The database is unreachable or busy: retry after `Retry-After` seconds."
 BAD_BODY = "The body could not be parsed (not UTF-8, or nested too deeply)."
+WRONG_MEDIA_TYPE = "The body's `Content-Type` is not one this operation reads (see `requestBody`)."
 NO_DATABASE = {"/healthz", "/.well-known/jwks.json"}
 
 PROBLEM_KINDS: dict[int, type[ProblemError]] = {
@@ -40,6 +42,7 @@ PROBLEM_KINDS: dict[int, type[ProblemError]] = {
         Conflict,
         PreconditionFailed,
         PayloadTooLarge,
+        UnsupportedMediaType,
         UnprocessableContent,
         PreconditionRequired,
         TooManyRequests,
@@ -245,6 +248,8 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
             if "requestBody" in operation:
                 # Bodies that are not JSON at all (not UTF-8, nested past the parser) are a 400.
                 operation["responses"].setdefault("400", _problem(BAD_BODY))
+                # A body of another media type than the operation reads (api.routing.ApiRoute).
+                operation["responses"].setdefault("415", _problem(WRONG_MEDIA_TYPE))
             if path not in NO_DATABASE:
                 operation["responses"].setdefault("503", _problem(UNAVAILABLE))
             for status, response in operation.get("responses", {}).items():
