@@ -76,17 +76,23 @@ RESTRICTED = {"system": CONFIDENTIALITY, "code": "R", "display": "restricted"}
 # (https://www.healthassure.in/codes/loinc-101698-9-ptsd-pcl-5-score-pcl-5). No public source we
 # could cite lists item codes of that panel, so PCL-5 items use this project's code system.
 PANEL: dict[Instrument, tuple[str, str]] = {
-    Instrument.PHQ9: ("44249-1", "PHQ-9 quick depression assessment panel"),
+    Instrument.PHQ9: ("44249-1", "PHQ-9 quick depression assessment panel [Reported.PHQ]"),
     Instrument.GAD7: ("69737-5", "Generalized anxiety disorder 7 item (GAD-7)"),
     Instrument.PCL5: (
         "101697-1",
-        "Post traumatic stress disorder checklist - civilian version DSM-5",
+        "Post traumatic stress disorder checklist - civilian version DSM-5 [PCL-5]",
     ),
 }
 TOTAL: dict[Instrument, tuple[str, str]] = {
-    Instrument.PHQ9: ("44261-6", "Patient health questionnaire 9 item total score"),
-    Instrument.GAD7: ("70274-6", "Generalized anxiety disorder 7 item (GAD-7) total score"),
-    Instrument.PCL5: ("101698-9", "PTSD PCL-5 score"),
+    Instrument.PHQ9: (
+        "44261-6",
+        "Patient Health Questionnaire 9 item (PHQ-9) total score [Reported]",
+    ),
+    Instrument.GAD7: (
+        "70274-6",
+        "Generalized anxiety disorder 7 item (GAD-7) total score [Reported.PHQ]",
+    ),
+    Instrument.PCL5: ("101698-9", "PTSD PCL-5 score [PCL-5]"),
 }
 LOINC_ITEMS: dict[Instrument, tuple[str, ...]] = {
     Instrument.PHQ9: (
@@ -110,7 +116,7 @@ LOINC_ITEMS: dict[Instrument, tuple[str, ...]] = {
         "69736-7",
     ),
 }
-# LOINC answer list LL358-3, shared by the PHQ-9 and GAD-7 items: the answer for each score 0-3.
+# The LOINC answers of the PHQ-9 and GAD-7 items (issue 17), for each score 0-3 in order.
 FREQUENCY_ANSWERS: tuple[tuple[str, str], ...] = (
     ("LA6568-5", "Not at all"),
     ("LA6569-3", "Several days"),
