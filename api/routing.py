@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.routing import APIRoute
 
-from api.errors import UnsupportedMediaType
+from api.errors import ProblemError, UnsupportedMediaType
 
 FORM_MEDIA_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 
@@ -42,6 +42,9 @@ class ApiRoute(APIRoute):
     `application/octet-stream`, which no operation reads.
     """
 
+    def unsupported_media_type(self, detail: str) -> ProblemError:
+        return UnsupportedMediaType(detail)
+
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
         if self.body_field is None:
@@ -57,7 +60,7 @@ class ApiRoute(APIRoute):
                 content_type = request.headers.get("content-type", "")
                 media_type = content_type.partition(";")[0].strip().lower()
                 if not _reads(self, media_type):
-                    raise UnsupportedMediaType(
+                    raise self.unsupported_media_type(
                         f"This operation reads {expected}, not "
                         f"{media_type or 'a body without Content-Type'}."
                     )
