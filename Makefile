@@ -54,7 +54,7 @@ lint: install ## ruff lint and format check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-lint-spec: ## Lint openapi/openapi.json with the pinned Redocly CLI (needs Node 20.19+ and npm)
+lint-spec: ## Lint openapi/openapi.json with the pinned Redocly and Spectral CLIs (needs Node 20.19+ and npm)
 	bash openapi/lint/lint-spec.sh
 
 format: install ## Format and auto-fix with ruff

@@ -18,6 +18,7 @@ from api.auth.passwords import Passwords
 from api.auth.tokens import TokenCodec
 from api.crypto import load_cipher
 from api.database import create_engine, create_sessionmaker
+from api.docs.endpoints import router as docs_router
 from api.errors import CatchAll, install_error_handlers
 from api.export.endpoints import router as export_router
 from api.grants.endpoints import router as grants_router
@@ -25,7 +26,13 @@ from api.health.endpoints import router as health_router
 from api.journal.endpoints import build_router
 from api.journal.registry import RESOURCES
 from api.logs import AccessLog, configure_logging
-from api.middleware import BodySizeLimit, ConcurrencyLimit, RequestId, SecurityHeaders
+from api.middleware import (
+    BodySizeLimit,
+    ConcurrencyLimit,
+    HeadAsGet,
+    RequestId,
+    SecurityHeaders,
+)
 from api.openapi import build_openapi
 from api.patients.endpoints import router as patients_router
 from api.ratelimit import RateLimit, RateLimiter
@@ -129,6 +136,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_tags=TAGS,
         lifespan=lifespan,
         generate_unique_id_function=operation_id,
+        # /docs is api.docs: Swagger UI served from this app under a strict policy. FastAPI's
+        # own pages load it (and ReDoc) from a CDN.
+        docs_url=None,
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
         # FastAPI's built-in OpenTelemetry hooks are off: the access log (api.logs) is ours, and
         # asking OpenTelemetry whether it is configured costs an environment lookup per request.
         telemetry={"tracing": False, "metrics": False, "logs": False},
@@ -146,6 +158,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         audit_router,
         export_router,
         health_router,
+        docs_router,
         web_router,
     ):
         # The routes themselves, not the router: FastAPI matches an included router's routes
@@ -188,6 +201,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "RateLimit-Reset",
             ],
         )
+    app.add_middleware(HeadAsGet)
     app.add_middleware(AccessLog)
     app.add_middleware(RequestId)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]

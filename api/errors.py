@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.logs import exception_summary
@@ -98,6 +99,10 @@ class Conflict(ProblemError):
     status, title, slug = 409, "Conflict", "conflict"
 
 
+class UnsupportedMediaType(ProblemError):
+    status, title, slug = 415, "Unsupported Media Type", "unsupported-media-type"
+
+
 class PreconditionFailed(ProblemError):
     status, title, slug = 412, "Precondition Failed", "precondition-failed"
 
@@ -161,8 +166,27 @@ async def _problem_error(_request: Request, exc: Exception) -> Response:
     return problem_response(exc.status, exc.body(), exc.headers)
 
 
-async def _http_exception(_request: Request, exc: Exception) -> Response:
+def allowed_methods(request: Request) -> str:
+    """Every method some route of the app answers at this request's path, for a 405's `Allow`.
+
+    Starlette names only the methods of the first route that matched the path; a path served by
+    several routes (GET and POST of a collection, say) has them all. HEAD goes with GET (see
+    ``api.middleware.HeadAsGet``)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    if "GET" in methods:
+        methods.add("HEAD")
+    return ", ".join(sorted(methods))
+
+
+async def _http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = allowed_methods(request)
     slug, title = _STATUS_SLUGS.get(exc.status_code, ("http-error", "HTTP Error"))
     detail = (
         exc.detail
@@ -178,7 +202,7 @@ async def _http_exception(_request: Request, exc: Exception) -> Response:
         "status": exc.status_code,
         "detail": detail,
     }
-    return problem_response(exc.status_code, body, dict(exc.headers or {}))
+    return problem_response(exc.status_code, body, headers)
 
 
 async def _validation_error(_request: Request, exc: Exception) -> Response:
@@ -281,6 +305,7 @@ _DESCRIPTIONS = {
     409: "Conflicts with what exists.",
     412: "If-Match does not match the current ETag: someone else changed it first.",
     413: "The request body is larger than 1 MiB.",
+    415: "The body is not of a media type this operation reads (`Content-Type`).",
     422: "The request failed validation; `errors` says where.",
     428: "If-Match is required: read the resource first and send its ETag.",
     429: "Too many requests: wait `Retry-After` seconds. `RateLimit-*` headers show the budget.",

@@ -169,3 +169,26 @@ class ConcurrencyLimit:
             await self.app(scope, receive, send)
         finally:
             self.slots.release()
+
+
+class HeadAsGet:
+    """HEAD answers wherever GET does (RFC 9110 9.3.2): the GET's status and headers, no body.
+
+    The app below sees a GET (its routes declare GET only, so the spec lists each read once);
+    the middleware outside it, the access log among them, still sees the HEAD.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_without_body(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                message = {**message, "body": b""}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, send_without_body)

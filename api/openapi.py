@@ -22,12 +22,14 @@ from api.errors import (
     TooManyRequests,
     Unauthorized,
     UnprocessableContent,
+    UnsupportedMediaType,
 )
 from api.ratelimit import UNLIMITED_PATHS
 
 TOO_MANY = "Too many requests: wait `Retry-After` seconds. `RateLimit-*` headers show the budget."
 UNAVAILABLE = "The database is unreachable or busy: retry after `Retry-After` seconds."
 BAD_BODY = "The body could not be parsed (not UTF-8, or nested too deeply)."
+WRONG_MEDIA_TYPE = "The body's `Content-Type` is not one this operation reads (see `requestBody`)."
 NO_DATABASE = {"/healthz", "/.well-known/jwks.json"}
 
 PROBLEM_KINDS: dict[int, type[ProblemError]] = {
@@ -40,6 +42,7 @@ PROBLEM_KINDS: dict[int, type[ProblemError]] = {
         Conflict,
         PreconditionFailed,
         PayloadTooLarge,
+        UnsupportedMediaType,
         UnprocessableContent,
         PreconditionRequired,
         TooManyRequests,
@@ -85,6 +88,7 @@ COMPONENT_EXAMPLES: dict[str, list[dict[str, Any]]] = {
     ],
     "Health": [{"status": "ok"}],
 }
+_PATIENT = "urn:uuid:6b8ad972-9329-4a1d-b265-4288ababcca0"
 MEDIA_TYPE_EXAMPLES: dict[str, dict[str, Any]] = {
     "application/fhir+json": {
         "resourceType": "Bundle",
@@ -93,7 +97,7 @@ MEDIA_TYPE_EXAMPLES: dict[str, dict[str, Any]] = {
         "timestamp": "2026-11-21T10:00:00+00:00",
         "entry": [
             {
-                "fullUrl": "urn:uuid:6b8ad972-9329-4a1d-b265-4288ababcca0",
+                "fullUrl": _PATIENT,
                 "resource": {
                     "resourceType": "Patient",
                     "id": "6b8ad972-9329-4a1d-b265-4288ababcca0",
@@ -106,11 +110,48 @@ MEDIA_TYPE_EXAMPLES: dict[str, dict[str, Any]] = {
                 "resource": {
                     "resourceType": "Observation",
                     "id": "3e6f4ecb-2e3a-4010-a603-ae8aa65360fe",
+                    "meta": {
+                        "security": [
+                            {
+                                "system": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality",
+                                "code": "R",
+                                "display": "restricted",
+                            }
+                        ]
+                    },
                     "status": "final",
-                    "code": {"text": "Mood check-in"},
-                    "subject": {"reference": "Patient/6b8ad972-9329-4a1d-b265-4288ababcca0"},
+                    "code": {
+                        "coding": [
+                            {
+                                "system": "https://kap-journal.org/fhir/CodeSystem/journal",
+                                "code": "mood-check-in",
+                                "display": "Mood check-in",
+                            }
+                        ],
+                        "text": "Mood check-in",
+                    },
+                    "subject": {"reference": _PATIENT},
                     "effectiveDateTime": "2026-11-21T07:30:00+00:00",
-                    "component": [{"code": {"text": "Mood (0-10)"}, "valueInteger": 6}],
+                    "component": [
+                        {
+                            "code": {
+                                "coding": [
+                                    {
+                                        "system": "https://kap-journal.org/fhir/CodeSystem/journal",
+                                        "code": "mood",
+                                        "display": "Mood (0-10)",
+                                    }
+                                ],
+                                "text": "Mood (0-10)",
+                            },
+                            "valueQuantity": {
+                                "value": 6,
+                                "unit": "score",
+                                "system": "http://unitsofmeasure.org",
+                                "code": "{score}",
+                            },
+                        }
+                    ],
                 },
             },
         ],
@@ -207,6 +248,8 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
             if "requestBody" in operation:
                 # Bodies that are not JSON at all (not UTF-8, nested past the parser) are a 400.
                 operation["responses"].setdefault("400", _problem(BAD_BODY))
+                # A body of another media type than the operation reads (api.routing.ApiRoute).
+                operation["responses"].setdefault("415", _problem(WRONG_MEDIA_TYPE))
             if path not in NO_DATABASE:
                 operation["responses"].setdefault("503", _problem(UNAVAILABLE))
             for status, response in operation.get("responses", {}).items():

@@ -79,23 +79,25 @@ async def test_invalid_registration_is_422_and_creates_nothing(
 
 
 @pytest.mark.parametrize(
-    ("content", "content_type"),
+    ("content", "content_type", "status"),
     [
-        (b'{"email": ', "application/json"),
-        (b"[1, 2, 3]", "application/json"),
-        (b"", "application/json"),
-        (b"email=a@b.org", "application/x-www-form-urlencoded"),
+        (b'{"email": ', "application/json", 422),
+        (b"[1, 2, 3]", "application/json", 422),
+        (b"", "application/json", 422),
+        # Not JSON at all: the media type is refused before the body is read.
+        (b"email=a@b.org", "application/x-www-form-urlencoded", 415),
     ],
 )
 async def test_malformed_bodies_get_a_problem(
-    client: httpx.AsyncClient, content: bytes, content_type: str
+    client: httpx.AsyncClient, content: bytes, content_type: str, status: int
 ) -> None:
     response = await client.post(
         "/v1/accounts", content=content, headers={"content-type": content_type}
     )
-    assert response.status_code == 422
+    assert response.status_code == status
     assert response.headers["content-type"] == "application/problem+json"
-    assert {"type", "title", "status", "detail", "errors"} <= set(response.json())
+    expected = {"type", "title", "status", "detail"} | ({"errors"} if status == 422 else set())
+    assert expected <= set(response.json())
 
 
 async def test_me_needs_a_token(client: httpx.AsyncClient) -> None:

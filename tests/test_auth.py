@@ -107,12 +107,16 @@ async def test_token_request_errors(
 async def test_json_body_to_the_token_endpoint_is_an_invalid_request(
     client: httpx.AsyncClient, patient: Person
 ) -> None:
-    response = await client.post(
-        "/v1/auth/token",
-        json={"grant_type": "password", "username": patient.email, "password": PASSWORD},
-    )
-    assert response.status_code == 400
-    assert response.json()["error"] == "invalid_request"
+    # The wrong media type is a 415 (RFC 9110), still with RFC 6749's `error` for OAuth clients.
+    for path in ("/v1/auth/token", "/v1/auth/revoke"):
+        response = await client.post(
+            path,
+            json={"grant_type": "password", "username": patient.email, "password": PASSWORD},
+        )
+        assert response.status_code == 415
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["error"] == "invalid_request"
+        assert "application/x-www-form-urlencoded" in response.json()["error_description"]
 
 
 async def test_refresh_rotates_and_the_new_pair_works(

@@ -20,8 +20,12 @@ from api.settings import Settings
 
 bearer = OAuth2PasswordBearer(
     tokenUrl="/v1/auth/token",
+    # The same endpoint takes the refresh_token grant: access tokens live 15 minutes.
+    refreshUrl="/v1/auth/token",
     scheme_name="login",
-    description="A login access token from `POST /v1/auth/token` (password or refresh_token grant).",
+    description="A login access token from `POST /v1/auth/token` (password or refresh_token grant): "
+    "a JWT signed with EdDSA and checked as RFC8725 recommends (one algorithm, an explicit "
+    "`typ`, issuer, audience and expiry verified).",
     auto_error=False,
 )
 

@@ -8,11 +8,20 @@ from api.auth import service
 from api.auth.dependencies import PasswordsDep, SettingsDep, TokensDep
 from api.auth.schemas import JWKS, TokenResponse
 from api.database import SessionDep
-from api.errors import OAuthError, OAuthProblem, problems
+from api.errors import OAuthError, OAuthProblem, ProblemError, UnsupportedMediaType, problems
 from api.ratelimit import client_address
-from api.routing import api_router
+from api.routing import ApiRoute, api_router
 
-router = api_router(tags=["auth"])
+
+class OAuthRoute(ApiRoute):
+    """The token endpoints' 415 also carries RFC 6749's `error`, as their other errors do, so an
+    OAuth client library that reads `error` finds `invalid_request`."""
+
+    def unsupported_media_type(self, detail: str) -> ProblemError:
+        return UnsupportedMediaType(detail, error="invalid_request", error_description=detail)
+
+
+router = api_router(tags=["auth"], route_class=OAuthRoute)
 
 OptionalField = Annotated[str | None, Form()]
 MAX_FIELD = 4096  # no credential of ours is longer; longer input is refused unread

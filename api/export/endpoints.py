@@ -8,7 +8,7 @@ from api.auth.dependencies import CallerDep, SettingsDep
 from api.database import SessionDep
 from api.errors import Forbidden, problems
 from api.export import fhir
-from api.export.schemas import JournalExport
+from api.export.schemas import FHIR_BUNDLE_SCHEMA, JournalExport
 from api.export.service import gather
 from api.models import Role
 from api.routing import api_router
@@ -22,13 +22,7 @@ FHIR_JSON = "application/fhir+json"
     "/export",
     response_model=JournalExport,
     responses={
-        200: {
-            "content": {
-                FHIR_JSON: {
-                    "schema": {"type": "object", "description": "A FHIR R4 Bundle (collection)."}
-                }
-            }
-        },
+        200: {"content": {FHIR_JSON: {"schema": FHIR_BUNDLE_SCHEMA}}},
         **problems(401, 403, 422),
     },
 )

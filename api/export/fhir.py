@@ -1,51 +1,278 @@
-"""The patient's journal as a FHIR R4 Bundle (type `collection`). Pure: export in, dict out.
+"""The patient's journal as a FHIR R4 Bundle (type `collection`) an EHR can file. Pure: export in,
+dict out.
 
-Mapping: Patient; an Observation per mood check-in (components for mood, anxiety, energy and
-sleep); a QuestionnaireResponse and a score Observation per questionnaire (LOINC for PHQ-9 and
-GAD-7); a MedicationAdministration (ketamine) per dosing session; a DocumentReference with the
-text per intention and per reflection. Grants and the access log are in the JSON export only.
+Mapping (the README's integrator section has it as a table):
+
+- the project's `CodeSystem` (canonical `CODE_SYSTEM_URL`), first, so every local code the Bundle
+  uses is defined inside it;
+- `Patient`;
+- a `MedicationAdministration` (ketamine, RxNorm 6130) per dosing session, the route coded in
+  SNOMED CT (`ROUTE`);
+- an `Observation` per mood check-in: mood, anxiety and energy as components in the project's code
+  system, each a 0-10 `valueQuantity` with its direction in the component's `referenceRange`;
+  sleep as LOINC 93832-4 in hours;
+- per questionnaire: a `QuestionnaireResponse` whose linkIds are the item codes; a panel
+  `Observation` (LOINC panel code) whose `hasMember` are one `Observation` per item and the total
+  score `Observation`, the band as a coded interpretation; PCL-5's cluster counts as components of
+  its total;
+- a `Flag` per PHQ-9 whose item 9 is above 0;
+- a `DocumentReference` with the text per intention and per reflection.
+
+Every reference is to a `urn:uuid:` fullUrl inside the Bundle. Entries the patient marked private
+carry `meta.security` R (restricted, HL7 v3 Confidentiality), so an importing system can keep them
+from clinicians. Grants and the access log are in the JSON export only.
 """
 
 from __future__ import annotations
 
 import base64
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
-from api.assessments.scoring import DISPLAY_NAME, Instrument
+from api.assessments.schemas import AssessmentRead
+from api.assessments.scoring import (
+    DISPLAY_NAME,
+    ITEM_COUNT,
+    ITEM_MAX,
+    PCL5_ENDORSED_ANSWER,
+    PHQ9_SAFETY_ITEM,
+    Instrument,
+    band_of,
+)
 from api.export.schemas import JournalExport
+from api.intentions.schemas import IntentionRead
+from api.models import Route
+from api.reflections.schemas import ReflectionRead
 
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
-LOCAL = "https://kap-journal.example/fhir/CodeSystem/journal"
+SNOMED = "http://snomed.info/sct"
+CONFIDENTIALITY = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
+FLAG_CATEGORY = "http://terminology.hl7.org/CodeSystem/flag-category"
+# The project's own code system: a stable canonical of the project, the same in every deployment
+# (it names the codes; it does not need to resolve). Its content travels in each Bundle.
+CODE_SYSTEM_URL = "https://kap-journal.org/fhir/CodeSystem/journal"
+CODE_SYSTEM_VERSION = "1"
+QUESTIONNAIRE_BASE = "https://kap-journal.org/fhir/Questionnaire"
 SURVEY = {
     "coding": [
-        {"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "survey"}
+        {
+            "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+            "code": "survey",
+            "display": "Survey",
+        }
     ]
 }
-PHQ9_ITEMS = [
-    "44250-9",
-    "44255-8",
-    "44259-0",
-    "44254-1",
-    "44251-7",
-    "44258-2",
-    "44252-5",
-    "44253-3",
-    "44260-8",
-]
-PANEL = {Instrument.PHQ9: "44249-1", Instrument.GAD7: "69737-5"}
-TOTAL = {Instrument.PHQ9: "44261-6", Instrument.GAD7: "70274-6"}
+RESTRICTED = {"system": CONFIDENTIALITY, "code": "R", "display": "restricted"}
+
+# LOINC. PHQ-9 and GAD-7 panels, items (in the order the instruments ask them) and totals: the
+# LOINC panels 44249-1 and 69737-5 as published by LOINC (loinc.org/44249-1, loinc.org/69737-5),
+# as listed in the product description.
+# PCL-5: LOINC has the panel 101697-1 "Post traumatic stress disorder checklist - civilian version
+# DSM-5 [PCL-5]" (class PANEL.SURVEY.MTLHLTH, added in LOINC 2.75;
+# https://findacode.com/loinc/101697-1--post-traumatic-stress-disorder-checklist-civilian-version-dsm-5-pcl-5.html)
+# and the total 101698-9 "PTSD PCL-5 score [PCL-5]"
+# (https://www.healthassure.in/codes/loinc-101698-9-ptsd-pcl-5-score-pcl-5). No public source we
+# could cite lists item codes of that panel, so PCL-5 items use this project's code system.
+PANEL: dict[Instrument, tuple[str, str]] = {
+    Instrument.PHQ9: ("44249-1", "PHQ-9 quick depression assessment panel [Reported.PHQ]"),
+    Instrument.GAD7: ("69737-5", "Generalized anxiety disorder 7 item (GAD-7)"),
+    Instrument.PCL5: (
+        "101697-1",
+        "Post traumatic stress disorder checklist - civilian version DSM-5 [PCL-5]",
+    ),
+}
+TOTAL: dict[Instrument, tuple[str, str]] = {
+    Instrument.PHQ9: (
+        "44261-6",
+        "Patient Health Questionnaire 9 item (PHQ-9) total score [Reported]",
+    ),
+    Instrument.GAD7: (
+        "70274-6",
+        "Generalized anxiety disorder 7 item (GAD-7) total score [Reported.PHQ]",
+    ),
+    Instrument.PCL5: ("101698-9", "PTSD PCL-5 score [PCL-5]"),
+}
+LOINC_ITEMS: dict[Instrument, tuple[str, ...]] = {
+    Instrument.PHQ9: (
+        "44250-9",
+        "44255-8",
+        "44259-0",
+        "44254-1",
+        "44251-7",
+        "44258-2",
+        "44252-5",
+        "44253-3",
+        "44260-8",
+    ),
+    Instrument.GAD7: (
+        "69725-0",
+        "68509-9",
+        "69733-4",
+        "69734-2",
+        "69735-9",
+        "69689-8",
+        "69736-7",
+    ),
+}
+# The LOINC answers of the PHQ-9 and GAD-7 items (issue 17), for each score 0-3 in order.
+FREQUENCY_ANSWERS: tuple[tuple[str, str], ...] = (
+    ("LA6568-5", "Not at all"),
+    ("LA6569-3", "Several days"),
+    ("LA6570-1", "More than half the days"),
+    ("LA6571-9", "Nearly every day"),
+)
+SLEEP_DURATION = ("93832-4", "Sleep duration")
+ORDINAL_VALUE = "http://hl7.org/fhir/StructureDefinition/ordinalValue"
+
+# SNOMED CT route of administration, from FHIR R4's "SNOMED CT Route Codes" value set
+# (http://hl7.org/fhir/R4/valueset-route-codes.html, descendants of 284009009). `other` has no
+# code: its text says so.
+ROUTE: dict[Route, tuple[str, str]] = {
+    Route.IV: ("47625008", "Intravenous route"),
+    Route.IM: ("78421000", "Intramuscular route"),
+    Route.SUBLINGUAL: ("37839007", "Sublingual route"),
+    Route.ORAL: ("26643006", "Oral route"),
+    Route.INTRANASAL: ("46713006", "Nasal route"),
+}
 KETAMINE = {
     "system": "http://www.nlm.nih.gov/research/umls/rxnorm",
     "code": "6130",
     "display": "ketamine",
 }
-SCORE_NAMESPACE = uuid.UUID("5b0c3f52-8c1e-4d2f-9a43-2f4d1c7e6a10")
+# Ids of resources the journal has no row for (item and score Observations, Flags, the CodeSystem)
+# are derived from the entry's id, so the same export names them the same way every time.
+DERIVED_NAMESPACE = uuid.UUID("5b0c3f52-8c1e-4d2f-9a43-2f4d1c7e6a10")
+CODE_SYSTEM_ID = str(uuid.uuid5(DERIVED_NAMESPACE, CODE_SYSTEM_URL))
+
+# The three 0-10 self-ratings of a check-in: code, display, and what the top of the scale means.
+SCALES: tuple[tuple[str, str, str], ...] = (
+    ("mood", "Mood", "10 is the best mood, 0 the worst"),
+    ("anxiety", "Anxiety", "10 is the most anxious, 0 not anxious at all"),
+    ("energy", "Energy", "10 is the most energy, 0 none"),
+)
+PCL5_CLUSTERS: tuple[tuple[str, str], ...] = (
+    ("B", "intrusion"),
+    ("C", "avoidance"),
+    ("D", "negative alterations in cognitions and mood"),
+    ("E", "alterations in arousal and reactivity"),
+)
+SAFETY_FLAG_CODE = "phq9-item9-positive"
 
 
-def _local(code: str, text: str) -> dict[str, Any]:
-    return {"coding": [{"system": LOCAL, "code": code}], "text": text}
+def _derived(entry_id: str, part: str) -> str:
+    return str(uuid.uuid5(DERIVED_NAMESPACE, f"{entry_id}/{part}"))
+
+
+def _ref(resource_id: str) -> dict[str, str]:
+    return {"reference": f"urn:uuid:{resource_id}"}
+
+
+def _local(code: str) -> dict[str, Any]:
+    display = _CONCEPTS[code][0]
+    return {
+        "coding": [{"system": CODE_SYSTEM_URL, "code": code, "display": display}],
+        "text": display,
+    }
+
+
+def _loinc(code: str, display: str) -> dict[str, Any]:
+    return {"coding": [{"system": LOINC, "code": code, "display": display}], "text": display}
+
+
+def _band_code(instrument: Instrument, band: str) -> str:
+    return f"{instrument.value}-{band.replace('_', '-')}"
+
+
+def _bands(instrument: Instrument) -> list[tuple[str, int, int]]:
+    """Each band of an instrument with its lowest and highest total, from the scoring rules."""
+    found: list[tuple[str, int, int]] = []
+    for total in range(ITEM_COUNT[instrument] * ITEM_MAX[instrument] + 1):
+        band = band_of(instrument, total)
+        if found and found[-1][0] == band:
+            found[-1] = (band, found[-1][1], total)
+        else:
+            found.append((band, total, total))
+    return found
+
+
+def _concepts() -> dict[str, tuple[str, str]]:
+    """Every code of the project's code system: code -> (display, definition)."""
+    concepts: dict[str, tuple[str, str]] = {
+        "mood-check-in": (
+            "Mood check-in",
+            "A self-rating of mood, and optionally anxiety, energy and sleep, at a moment the patient chose.",
+        ),
+    }
+    for code, display, direction in SCALES:
+        concepts[code] = (
+            f"{display} (0-10)",
+            f"Self-rated {display.lower()} on an 11-point scale from 0 to 10: {direction}.",
+        )
+    concepts["intention"] = (
+        "Intention",
+        "An intention the patient set for their ketamine-assisted therapy.",
+    )
+    concepts["reflection"] = ("Reflection", "A reflection the patient wrote during integration.")
+    for number in range(1, ITEM_COUNT[Instrument.PCL5] + 1):
+        concepts[f"pcl5-item-{number}"] = (
+            f"PCL-5 item {number}",
+            f"Answer to item {number} of the PTSD Checklist for DSM-5 (0 not at all - 4 extremely).",
+        )
+    for cluster, name in PCL5_CLUSTERS:
+        concepts[f"pcl5-cluster-{cluster.lower()}"] = (
+            f"PCL-5 cluster {cluster} endorsed items",
+            f"Number of items of DSM-5 cluster {cluster} ({name}) answered "
+            f"{PCL5_ENDORSED_ANSWER} (moderately) or more.",
+        )
+    concepts["pcl5-provisional-diagnosis"] = (
+        "PCL-5 provisional DSM-5 diagnosis pattern",
+        "At least 1 B, 1 C, 2 D and 2 E items endorsed. A screening signal, not a diagnosis.",
+    )
+    for instrument in Instrument:
+        name = DISPLAY_NAME[instrument]
+        for band, low, high in _bands(instrument):
+            label = band.replace("_", " ")
+            concepts[_band_code(instrument, band)] = (
+                f"{name} {label}",
+                f"{name} total score {low}-{high}.",
+            )
+    concepts[SAFETY_FLAG_CODE] = (
+        "PHQ-9 item 9 above 0",
+        "The patient answered PHQ-9 item 9 (thoughts of being better off dead or of self-harm) "
+        "above 'not at all'.",
+    )
+    return concepts
+
+
+_CONCEPTS = _concepts()
+
+
+def code_system() -> dict[str, Any]:
+    """The project's CodeSystem resource: every local code an export uses, defined."""
+    return {
+        "resourceType": "CodeSystem",
+        "id": CODE_SYSTEM_ID,
+        "url": CODE_SYSTEM_URL,
+        "version": CODE_SYSTEM_VERSION,
+        "name": "KapJournal",
+        "title": "KAP integration journal codes",
+        "status": "active",
+        "experimental": False,
+        "publisher": "KAP integration journal",
+        "description": "Codes of the KAP integration journal for what LOINC and SNOMED CT do not cover: "
+        "the 0-10 self-ratings of a mood check-in (with the direction of each scale), the kinds of "
+        "journal writing, PCL-5 items and cluster counts, questionnaire severity bands and the "
+        "PHQ-9 item 9 safety flag.",
+        "caseSensitive": True,
+        "content": "complete",
+        "count": len(_CONCEPTS),
+        "concept": [
+            {"code": code, "display": display, "definition": definition}
+            for code, (display, definition) in _CONCEPTS.items()
+        ],
+    }
 
 
 def _text_attachment(title: str, text: str) -> dict[str, Any]:
@@ -56,8 +283,10 @@ def _text_attachment(title: str, text: str) -> dict[str, Any]:
     }
 
 
-def _entry(resource: dict[str, Any]) -> dict[str, Any]:
-    return {"fullUrl": f"urn:uuid:{resource['id']}", "resource": resource}
+def _restricted(resource: dict[str, Any], private: bool) -> dict[str, Any]:
+    if private:
+        resource["meta"] = {"security": [RESTRICTED]}
+    return resource
 
 
 def _patient(export: JournalExport) -> dict[str, Any]:
@@ -70,26 +299,32 @@ def _patient(export: JournalExport) -> dict[str, Any]:
     }
 
 
-def _checkin(export: JournalExport, subject: dict[str, str]) -> list[dict[str, Any]]:
+def _scale(value: int) -> dict[str, Any]:
+    return {"value": value, "unit": "score", "system": UCUM, "code": "{score}"}
+
+
+def _checkins(export: JournalExport, subject: dict[str, str]) -> list[dict[str, Any]]:
     resources = []
     for checkin in export.checkins:
-        components: list[dict[str, Any]] = [
-            {"code": _local("mood", "Mood (0-10)"), "valueInteger": checkin.mood},
-        ]
-        for code, label, value in (
-            ("anxiety", "Anxiety (0-10)", checkin.anxiety),
-            ("energy", "Energy (0-10)", checkin.energy),
+        components: list[dict[str, Any]] = []
+        for (code, _display, direction), value in zip(
+            SCALES, (checkin.mood, checkin.anxiety, checkin.energy), strict=True
         ):
-            if value is not None:
-                components.append({"code": _local(code, label), "valueInteger": value})
+            if value is None:
+                continue
+            components.append(
+                {
+                    "code": _local(code),
+                    "valueQuantity": _scale(value),
+                    "referenceRange": [
+                        {"low": _scale(0), "high": _scale(10), "text": f"0-10: {direction}"}
+                    ],
+                }
+            )
         if checkin.sleep_hours is not None:
             components.append(
                 {
-                    "code": {
-                        "coding": [
-                            {"system": LOINC, "code": "93832-4", "display": "Sleep duration"}
-                        ]
-                    },
+                    "code": _loinc(*SLEEP_DURATION),
                     "valueQuantity": {
                         "value": checkin.sleep_hours,
                         "unit": "h",
@@ -103,7 +338,7 @@ def _checkin(export: JournalExport, subject: dict[str, str]) -> list[dict[str, A
             "id": str(checkin.id),
             "status": "final",
             "category": [SURVEY],
-            "code": _local("mood-check-in", "Mood check-in"),
+            "code": _local("mood-check-in"),
             "subject": subject,
             "effectiveDateTime": checkin.recorded_at.isoformat(),
             "issued": checkin.received_at.isoformat(),
@@ -111,72 +346,152 @@ def _checkin(export: JournalExport, subject: dict[str, str]) -> list[dict[str, A
         }
         if checkin.note:
             observation["note"] = [{"text": checkin.note}]
-        resources.append(observation)
+        resources.append(_restricted(observation, checkin.private))
     return resources
 
 
-def _assessments(export: JournalExport, subject: dict[str, str]) -> list[dict[str, Any]]:
-    resources = []
-    for assessment in export.assessments:
-        instrument = assessment.instrument
-        name = DISPLAY_NAME[instrument]
-        link_ids = (
-            PHQ9_ITEMS
-            if instrument is Instrument.PHQ9
-            else [str(n) for n in range(1, len(assessment.answers) + 1)]
-        )
-        questionnaire = (
-            f"http://loinc.org/q/{PANEL[instrument]}"
-            if instrument in PANEL
-            else f"https://kap-journal.example/fhir/Questionnaire/{instrument.value}"
-        )
-        response_id = str(assessment.id)
-        resources.append(
-            {
-                "resourceType": "QuestionnaireResponse",
-                "id": response_id,
-                "status": "completed",
-                "questionnaire": questionnaire,
-                "subject": subject,
-                "authored": assessment.completed_at.isoformat(),
-                "item": [
-                    {"linkId": link_id, "answer": [{"valueInteger": answer}]}
-                    for link_id, answer in zip(link_ids, assessment.answers, strict=True)
-                ],
+def _item_codes(instrument: Instrument) -> list[dict[str, str]]:
+    """The code of each item, in order: LOINC where LOINC has one, else the project's."""
+    if instrument in LOINC_ITEMS:
+        return [{"system": LOINC, "code": code} for code in LOINC_ITEMS[instrument]]
+    return [
+        {"system": CODE_SYSTEM_URL, "code": f"pcl5-item-{n}", "display": f"PCL-5 item {n}"}
+        for n in range(1, ITEM_COUNT[instrument] + 1)
+    ]
+
+
+def _answer(instrument: Instrument, answer: int) -> dict[str, Any]:
+    """An answer as a Questionnaire answer value: the LOINC answer where there is one."""
+    if instrument in LOINC_ITEMS:
+        code, display = FREQUENCY_ANSWERS[answer]
+        return {
+            "valueCoding": {
+                "extension": [{"url": ORDINAL_VALUE, "valueDecimal": answer}],
+                "system": LOINC,
+                "code": code,
+                "display": display,
             }
-        )
-        code = (
-            {
-                "coding": [
-                    {"system": LOINC, "code": TOTAL[instrument], "display": f"{name} total score"}
-                ]
-            }
-            if instrument in TOTAL
-            else _local(f"{instrument.value}-total", f"{name} total score")
-        )
-        score: dict[str, Any] = {
+        }
+    return {"valueInteger": answer}
+
+
+def _questionnaire(instrument: Instrument) -> str:
+    # LOINC-based questionnaires are named by LOINC's panel (as LHC-Forms and the NLM form
+    # builder do); PCL-5 items are ours, so the questionnaire that asks them is too.
+    if instrument in LOINC_ITEMS:
+        return f"http://loinc.org/q/{PANEL[instrument][0]}"
+    return f"{QUESTIONNAIRE_BASE}/{instrument.value}"
+
+
+def _assessment(assessment: AssessmentRead, subject: dict[str, str]) -> list[dict[str, Any]]:
+    instrument = assessment.instrument
+    name = DISPLAY_NAME[instrument]
+    entry_id = str(assessment.id)
+    when = assessment.completed_at.isoformat()
+    codes = _item_codes(instrument)
+    response: dict[str, Any] = {
+        "resourceType": "QuestionnaireResponse",
+        "id": entry_id,
+        "status": "completed",
+        "questionnaire": _questionnaire(instrument),
+        "subject": subject,
+        "authored": when,
+        "item": [
+            {"linkId": code["code"], "answer": [_answer(instrument, answer)]}
+            for code, answer in zip(codes, assessment.answers, strict=True)
+        ],
+    }
+    derived_from = [_ref(entry_id)]
+
+    def observation(part: str, code: dict[str, Any], **fields: Any) -> dict[str, Any]:
+        return {
             "resourceType": "Observation",
-            "id": str(uuid.uuid5(SCORE_NAMESPACE, response_id)),
+            "id": _derived(entry_id, part),
             "status": "final",
             "category": [SURVEY],
             "code": code,
             "subject": subject,
-            "effectiveDateTime": assessment.completed_at.isoformat(),
-            "valueInteger": assessment.total,
-            "interpretation": [{"text": assessment.band.replace("_", " ")}],
-            "derivedFrom": [{"reference": f"QuestionnaireResponse/{response_id}"}],
+            "effectiveDateTime": when,
+            "derivedFrom": derived_from,
+            **fields,
         }
-        resources.append(score)
-    return resources
+
+    items = []
+    for number, (code, answer) in enumerate(zip(codes, assessment.answers, strict=True), start=1):
+        concept = {"coding": [code], "text": f"{name} item {number}"}
+        if instrument in LOINC_ITEMS:
+            value = _answer(instrument, answer)["valueCoding"]
+            items.append(
+                observation(
+                    f"item/{number}",
+                    concept,
+                    valueCodeableConcept={"coding": [value], "text": value["display"]},
+                )
+            )
+        else:
+            items.append(observation(f"item/{number}", concept, valueInteger=answer))
+    band = _band_code(instrument, assessment.band)
+    total = observation(
+        "total",
+        _loinc(*TOTAL[instrument]),
+        valueInteger=assessment.total,
+        interpretation=[_local(band)],
+    )
+    if instrument is Instrument.PCL5 and assessment.clusters is not None:
+        total["component"] = [
+            {
+                "code": _local(f"pcl5-cluster-{cluster.lower()}"),
+                "valueInteger": assessment.clusters[cluster],
+            }
+            for cluster, _name in PCL5_CLUSTERS
+        ] + [
+            {
+                "code": _local("pcl5-provisional-diagnosis"),
+                "valueBoolean": bool(assessment.provisional_diagnosis),
+            }
+        ]
+    panel = observation(
+        "panel",
+        _loinc(*PANEL[instrument]),
+        hasMember=[_ref(member["id"]) for member in [*items, total]],
+    )
+    resources = [response, panel, *items, total]
+    if instrument is Instrument.PHQ9 and assessment.answers[PHQ9_SAFETY_ITEM - 1] > 0:
+        resources.append(
+            {
+                "resourceType": "Flag",
+                "id": _derived(entry_id, "flag"),
+                "status": "active",
+                "category": [
+                    {
+                        "coding": [
+                            {"system": FLAG_CATEGORY, "code": "clinical", "display": "Clinical"}
+                        ]
+                    }
+                ],
+                "code": _local(SAFETY_FLAG_CODE),
+                "subject": subject,
+                "period": {"start": when},
+                # R4 Flag has no evidence element; the core flag-detail extension points at it.
+                "extension": [
+                    {
+                        "url": "http://hl7.org/fhir/StructureDefinition/flag-detail",
+                        "valueReference": _ref(entry_id),
+                    }
+                ],
+            }
+        )
+    return [_restricted(resource, assessment.private) for resource in resources]
 
 
 def _sessions(export: JournalExport, subject: dict[str, str]) -> list[dict[str, Any]]:
     resources = []
     for session in export.sessions:
-        dosage: dict[str, Any] = {
-            "route": {"text": session.route.value},
-            "text": f"Setting: {session.setting.value}",
-        }
+        route: dict[str, Any] = {"text": session.route.value}
+        if session.route in ROUTE:
+            code, display = ROUTE[session.route]
+            route["coding"] = [{"system": SNOMED, "code": code, "display": display}]
+        dosage: dict[str, Any] = {"route": route, "text": f"Setting: {session.setting.value}"}
         if session.dose_mg is not None:
             dosage["dose"] = {"value": session.dose_mg, "unit": "mg", "system": UCUM, "code": "mg"}
         administration: dict[str, Any] = {
@@ -190,37 +505,44 @@ def _sessions(export: JournalExport, subject: dict[str, str]) -> list[dict[str, 
         }
         if session.notes:
             administration["note"] = [{"text": session.notes}]
-        resources.append(administration)
+        resources.append(_restricted(administration, session.private))
     return resources
 
 
 def _document(
-    kind: str, entry_id: str, at: str, text: str, subject: dict[str, str], session_id: Any
+    kind: str,
+    entry: IntentionRead | ReflectionRead,
+    at: str,
+    text: str,
+    subject: dict[str, str],
+    sessions: set[str],
 ) -> dict[str, Any]:
     document: dict[str, Any] = {
         "resourceType": "DocumentReference",
-        "id": entry_id,
+        "id": str(entry.id),
         "status": "current",
-        "type": _local(kind.lower(), kind),
+        "type": _local(kind),
         "subject": subject,
         "date": at,
-        "description": f"{kind} written by the patient",
-        "content": [{"attachment": _text_attachment(kind, text)}],
+        "description": f"{_CONCEPTS[kind][0]} written by the patient",
+        "content": [{"attachment": _text_attachment(_CONCEPTS[kind][0], text)}],
     }
-    if session_id is not None:
-        document["context"] = {"related": [{"reference": f"MedicationAdministration/{session_id}"}]}
-    return document
+    # Only to a session in this Bundle, so every reference resolves inside it.
+    if entry.session_id is not None and str(entry.session_id) in sessions:
+        document["context"] = {"related": [_ref(str(entry.session_id))]}
+    return _restricted(document, entry.private)
 
 
 def _writing(export: JournalExport, subject: dict[str, str]) -> list[dict[str, Any]]:
+    sessions = {str(s.id) for s in export.sessions}
     resources = [
         _document(
-            "Intention",
-            str(i.id),
+            "intention",
+            i,
             i.set_at.isoformat(),
             f"{i.text}\n\nStatus: {i.status.value}",
             subject,
-            i.session_id,
+            sessions,
         )
         for i in export.intentions
     ]
@@ -231,25 +553,30 @@ def _writing(export: JournalExport, subject: dict[str, str]) -> list[dict[str, A
             parts.append("Emotions: " + ", ".join(reflection.emotions))
         resources.append(
             _document(
-                "Reflection",
-                str(reflection.id),
+                "reflection",
+                reflection,
                 reflection.written_at.isoformat(),
                 "\n\n".join(parts),
                 subject,
-                reflection.session_id,
+                sessions,
             )
         )
     return resources
 
 
+def _entries(resources: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"fullUrl": f"urn:uuid:{r['id']}", "resource": r} for r in resources]
+
+
 def to_bundle(export: JournalExport) -> dict[str, Any]:
     patient = _patient(export)
-    subject = {"reference": f"Patient/{patient['id']}"}
+    subject = _ref(patient["id"])
     resources = [
+        code_system(),
         patient,
         *_sessions(export, subject),
-        *_checkin(export, subject),
-        *_assessments(export, subject),
+        *_checkins(export, subject),
+        *(r for a in export.assessments for r in _assessment(a, subject)),
         *_writing(export, subject),
     ]
     return {
@@ -257,5 +584,5 @@ def to_bundle(export: JournalExport) -> dict[str, Any]:
         "id": str(uuid.uuid4()),
         "type": "collection",
         "timestamp": export.exported_at.isoformat(),
-        "entry": [_entry(resource) for resource in resources],
+        "entry": _entries(resources),
     }

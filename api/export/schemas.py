@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -49,3 +49,55 @@ class JournalExport(BaseModel):
     access_log: list[AccessLogEntry] = Field(
         description="Every therapist request for your data, oldest first."
     )
+
+
+# The outer shape of the FHIR export (`format=fhir`): a FHIR R4 Bundle of type `collection` whose
+# every entry has a `urn:uuid:` fullUrl and a resource with a type and an id. What is inside each
+# resource is FHIR R4's to define (https://hl7.org/fhir/R4/bundle.html); the export is checked
+# against it by Medplum's validator in the tests.
+FHIR_BUNDLE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "title": "FhirBundle",
+    "description": "A FHIR R4 Bundle (type `collection`) of the journal. Every reference inside it "
+    "is to the `urn:uuid:` fullUrl of an entry of the same Bundle.",
+    "required": ["resourceType", "id", "type", "timestamp", "entry"],
+    "properties": {
+        "resourceType": {"type": "string", "enum": ["Bundle"]},
+        "id": {"type": "string"},
+        "type": {"type": "string", "enum": ["collection"]},
+        "timestamp": {"type": "string", "format": "date-time"},
+        "entry": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["fullUrl", "resource"],
+                "properties": {
+                    "fullUrl": {"type": "string", "pattern": "^urn:uuid:[0-9a-f-]{36}$"},
+                    "resource": {
+                        "type": "object",
+                        "description": "A FHIR R4 resource: CodeSystem, Patient, "
+                        "MedicationAdministration, Observation, QuestionnaireResponse, Flag or "
+                        "DocumentReference.",
+                        "required": ["resourceType", "id"],
+                        "additionalProperties": True,
+                        "properties": {
+                            "resourceType": {
+                                "type": "string",
+                                "enum": [
+                                    "CodeSystem",
+                                    "Patient",
+                                    "MedicationAdministration",
+                                    "Observation",
+                                    "QuestionnaireResponse",
+                                    "Flag",
+                                    "DocumentReference",
+                                ],
+                            },
+                            "id": {"type": "string"},
+                        },
+                    },
+                },
+            },
+        },
+    },
+}

@@ -35,7 +35,8 @@ from api.models.base import utcnow
 
 read_bearer = HTTPBearer(
     scheme_name="patient_read",
-    description="A patient-scoped read token from `POST /v1/grants/{grant_id}/token`. "
+    description="A patient-scoped read token from `POST /v1/grants/{grant_id}/token`: a JWT "
+    "checked as RFC8725 recommends, like the login token. "
     "Scopes: " + ", ".join(f"`{s.value}`" for s in ReadScope) + ".",
     auto_error=False,
 )
