@@ -5,7 +5,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.assessments.schemas import AssessmentCreate, AssessmentRead, CrisisResource
-from api.assessments.scoring import screening_words, score
+from api.assessments.scoring import score, screening_words
 from api.journal.repository import Entry, Scope
 from api.journal.resource import Resource, WriteContext
 from api.journal.schemas import EntryRead

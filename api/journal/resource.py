@@ -52,9 +52,9 @@ class Resource:
     # of sync alike, so no way in can skip it.
     created: Callable[[WriteContext, Entry], Awaitable[None]] | None = None
     # What the answer to the patient's own POST adds to the presentation (a replay included).
-    answer_create: Callable[[AsyncSession, Scope, Entry, EntryRead], Awaitable[EntryRead]] | None = (
-        None
-    )
+    answer_create: (
+        Callable[[AsyncSession, Scope, Entry, EntryRead], Awaitable[EntryRead]] | None
+    ) = None
     session_linked: bool = False
 
     @property

@@ -118,7 +118,9 @@ class SafetyFlagRepository:
         """The newest PHQ-9 of the scope (ties: the one received last), as a plain row."""
         statement = select(
             Assessment.id, Assessment.total, Assessment.answers, Assessment.completed_at
-        ).where(Assessment.owner_id == self.scope.owner_id, Assessment.instrument == Instrument.PHQ9)
+        ).where(
+            Assessment.owner_id == self.scope.owner_id, Assessment.instrument == Instrument.PHQ9
+        )
         if not self.scope.include_private:
             statement = statement.where(Assessment.private.is_(False))
         statement = statement.order_by(
@@ -144,12 +146,20 @@ def item_value(answers: list[int]) -> int:
     return answers[PHQ9_SAFETY_ITEM - 1]
 
 
-async def open_counts(
-    session: AsyncSession, patient_ids: list[uuid.UUID]
-) -> dict[uuid.UUID, int]:
-    """Open flags on shared questionnaires, per patient: for a therapist's list of patients."""
-    if not patient_ids:
-        return {}
+async def flag_counts(session: AsyncSession, grants: list[Grant]) -> dict[uuid.UUID, int | None]:
+    """Open flags on shared questionnaires per patient, for a therapist's list of patients: None
+    for a patient whose grant lets the therapist see no flags (no `assessments:read` nor
+    `summary:read`), whose flags are not counted."""
+    wanted = {scope.value for scope in FLAG_SCOPES}
+    counted = [grant.patient_id for grant in grants if wanted & set(grant.scopes)]
+    counts: dict[uuid.UUID, int | None] = {grant.patient_id: None for grant in grants}
+    counts.update(dict.fromkeys(counted, 0))
+    if counted:
+        counts.update(await _open_counts(session, counted))
+    return counts
+
+
+async def _open_counts(session: AsyncSession, patient_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
     statement = (
         select(SafetyFlag.owner_id, func.count())
         .join(Assessment, Assessment.id == SafetyFlag.assessment_id)
@@ -160,7 +170,7 @@ async def open_counts(
         )
         .group_by(SafetyFlag.owner_id)
     )
-    return {owner: count for owner, count in (await session.execute(statement)).all()}
+    return {row[0]: int(row[1]) for row in (await session.execute(statement)).all()}
 
 
 async def seen_by_a_therapist(session: AsyncSession, patient_id: uuid.UUID, now: datetime) -> bool:

@@ -48,7 +48,11 @@ def _state(flag: Any) -> FlagState:
 def _present(row: tuple[Any, ...], latest: Any | None, visible: bool | None) -> SafetyFlagRead:
     flag, total, private, acknowledger, note = row
     later = None
-    if latest is not None and latest.id != flag.assessment_id and latest.completed_at > flag.completed_at:
+    if (
+        latest is not None
+        and latest.id != flag.assessment_id
+        and latest.completed_at > flag.completed_at
+    ):
         later = LatestPhq9(
             assessment_id=latest.id,
             total=latest.total,

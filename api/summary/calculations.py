@@ -5,11 +5,13 @@ arithmetic, because Python compares and subtracts two datetimes that share a tzi
 clock, which is wrong by an hour across a daylight-saving change.
 """
 
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import ROUND_HALF_UP, Decimal
+from enum import StrEnum
 from uuid import UUID
 
 from api.assessments.scoring import Instrument, in_remission, meets_response
@@ -22,7 +24,31 @@ AFTER_DOSING_SHORT = timedelta(hours=24)
 AFTER_DOSING_MEDIUM = timedelta(hours=72)
 AFTER_DOSING_LONG = timedelta(days=7)
 
-DEFAULT_SAFETY_FLAG_DAYS = 14
+ACKNOWLEDGED_FLAGS_SHOWN = timedelta(days=30)
+
+# A score completed more than this before the server received it is backfilled (as check-ins).
+BACKFILL_AFTER = timedelta(hours=24)
+
+# Response and remission are judged only from a baseline of at least moderate severity: PHQ-9
+# >= 10 (Kroenke, Spitzer & Williams 2001, the cut-off for major depression) and GAD-7 >= 10
+# (Spitzer et al. 2006, the cut-off for generalized anxiety disorder). Below it a 50% drop is a
+# few points, within the instruments' noise.
+RESPONSE_BASELINE_MINIMUM = 10
+
+# The smallest change that counts as clinically meaningful, in points: PHQ-9 5 (Löwe et al.
+# 2004, "Monitoring depression treatment outcomes with the PHQ-9", Medical Care 42:1194);
+# GAD-7 4 (Toussaint et al. 2020, "Sensitivity to change and minimal clinically important
+# difference of the GAD-7", J Affect Disord 265:395); PCL-5 10 (U.S. National Center for PTSD,
+# "Using the PCL-5": a 10-20 point change is clinically meaningful).
+MEANINGFUL_CHANGE: dict[Instrument, int] = {
+    Instrument.PHQ9: 5,
+    Instrument.GAD7: 4,
+    Instrument.PCL5: 10,
+}
+PCL5_NO_RESPONSE = (
+    "The PCL-5 has no standard response criterion: see meaningful_change (10 points or more)."
+)
+PCL5_NO_REMISSION = "The PCL-5 has no remission rule."
 
 
 def _require_aware(at: datetime) -> None:
@@ -48,14 +74,22 @@ class MoodPoint:
 
 @dataclass(frozen=True)
 class AssessmentPoint:
-    at: datetime
+    at: datetime  # completed_at: when the patient says it was answered
     instrument: Instrument
     total: int
     safety_flag: bool
     id: UUID
+    # When the server received it: breaks ties on ``at``, and tells backfilled scores.
+    received_at: datetime | None = None  # None: received when completed
 
     def __post_init__(self) -> None:
         _require_aware(self.at)
+        if self.received_at is not None:
+            _require_aware(self.received_at)
+
+    @property
+    def received(self) -> datetime:
+        return self.at if self.received_at is None else self.received_at
 
 
 @dataclass(frozen=True)
@@ -74,17 +108,43 @@ class DailyMood:
     count: int
 
 
+class BaselineBasis(StrEnum):
+    BEFORE_FIRST_SESSION = "before_first_session"  # the last score before the first dosing
+    FIRST_AVAILABLE = "first_available"  # no score before dosing (or no dosing): the first one
+
+
+class MeaningfulChange(StrEnum):
+    IMPROVED = "improved"
+    WORSENED = "worsened"
+    NONE = "no_meaningful_change"
+
+
+@dataclass(frozen=True)
+class ScorePoint:
+    assessment_id: UUID
+    total: int
+    completed_at: datetime
+    backfilled: bool
+    days_since_dosing: int | None  # whole days since the dosing session before it
+
+
 @dataclass(frozen=True)
 class InstrumentTrend:
     instrument: Instrument
     baseline_total: int
     baseline_at: datetime
+    baseline_basis: BaselineBasis
     latest_total: int
     latest_at: datetime
     change: int
-    response: bool
+    meaningful_change: MeaningfulChange
+    meaningful_change_points: int
+    response: bool | None
+    response_withheld: str | None
     remission: bool | None
+    remission_withheld: str | None
     count: int
+    series: list[ScorePoint]
 
 
 @dataclass(frozen=True)
@@ -125,44 +185,109 @@ def instrument_trends(
 ) -> list[InstrumentTrend]:
     """Change from baseline per instrument, in Instrument order, for instruments with data.
 
-    Baseline is the last assessment strictly before the first dosing session when there is one,
-    otherwise the first assessment of that instrument.
+    Baseline is the last score completed strictly before the first dosing session
+    (``before_first_session``); without one, the first score (``first_available``). Scores are
+    ordered by ``completed_at``, then by when the server received them, then by id.
     """
-    first_dosing = min((_utc(session.at) for session in dosing), default=None)
+    starts = sorted(_utc(session.at) for session in dosing)
     by_instrument: dict[Instrument, list[AssessmentPoint]] = defaultdict(list)
     for assessment in assessments:
         by_instrument[assessment.instrument].append(assessment)
     return [
-        _trend(instrument, by_instrument[instrument], first_dosing)
+        _trend(instrument, by_instrument[instrument], starts)
         for instrument in Instrument
         if by_instrument[instrument]
     ]
 
 
-def _chronological(assessment: AssessmentPoint) -> tuple[datetime, UUID]:
-    # The id breaks ties so that equal timestamps give the same answer whatever the input order.
-    return (_utc(assessment.at), assessment.id)
+def _chronological(assessment: AssessmentPoint) -> tuple[datetime, datetime, UUID]:
+    # Two scores completed at the same instant: the one received later is the later one. The
+    # id only makes the order total, whatever the input order.
+    return (_utc(assessment.at), _utc(assessment.received), assessment.id)
+
+
+def _withheld(
+    instrument: Instrument,
+    baseline: AssessmentPoint,
+    latest: AssessmentPoint,
+    first_dosing: datetime | None,
+) -> str | None:
+    """Why response and remission cannot be judged, or None when they can."""
+    if first_dosing is None:
+        return (
+            "No dosing session yet: response and remission describe change after treatment starts."
+        )
+    if _utc(latest.at) <= first_dosing:
+        return "No score after the first dosing session yet."
+    if baseline.total < RESPONSE_BASELINE_MINIMUM:
+        return (
+            f"Baseline {baseline.total} is below {RESPONSE_BASELINE_MINIMUM}: too low for "
+            "response or remission to mean anything."
+        )
+    return None
 
 
 def _trend(
-    instrument: Instrument, assessments: list[AssessmentPoint], first_dosing: datetime | None
+    instrument: Instrument, assessments: list[AssessmentPoint], starts: list[datetime]
 ) -> InstrumentTrend:
     ordered = sorted(assessments, key=_chronological)
+    first_dosing = starts[0] if starts else None
     before_dosing = (
         [] if first_dosing is None else [a for a in ordered if _utc(a.at) < first_dosing]
     )
-    baseline = before_dosing[-1] if before_dosing else ordered[0]
+    if before_dosing:
+        baseline, basis = before_dosing[-1], BaselineBasis.BEFORE_FIRST_SESSION
+    else:
+        baseline, basis = ordered[0], BaselineBasis.FIRST_AVAILABLE
     latest = ordered[-1]
+    change = latest.total - baseline.total
+    points = MEANINGFUL_CHANGE[instrument]
+    if instrument is Instrument.PCL5:
+        # Response (50%) and remission are not standard PCL-5 criteria: its meaningful change is.
+        response, response_why = None, PCL5_NO_RESPONSE
+        remission, remission_why = None, PCL5_NO_REMISSION
+    else:
+        why = _withheld(instrument, baseline, latest, first_dosing)
+        if why is None:
+            response, response_why = meets_response(baseline.total, latest.total), None
+            remission, remission_why = in_remission(instrument, latest.total), None
+        else:
+            response, response_why, remission, remission_why = None, why, None, why
     return InstrumentTrend(
         instrument=instrument,
         baseline_total=baseline.total,
         baseline_at=baseline.at,
+        baseline_basis=basis,
         latest_total=latest.total,
         latest_at=latest.at,
-        change=latest.total - baseline.total,
-        response=meets_response(baseline.total, latest.total),
-        remission=in_remission(instrument, latest.total),
+        change=change,
+        meaningful_change=(
+            MeaningfulChange.IMPROVED
+            if -change >= points
+            else MeaningfulChange.WORSENED
+            if change >= points
+            else MeaningfulChange.NONE
+        ),
+        meaningful_change_points=points,
+        response=response,
+        response_withheld=response_why,
+        remission=remission,
+        remission_withheld=remission_why,
         count=len(ordered),
+        series=[_score_point(a, starts) for a in ordered],
+    )
+
+
+def _score_point(assessment: AssessmentPoint, starts: list[datetime]) -> ScorePoint:
+    at = _utc(assessment.at)
+    index = bisect_right(starts, at)
+    since = None if index == 0 else (at - starts[index - 1]) // timedelta(days=1)
+    return ScorePoint(
+        assessment_id=assessment.id,
+        total=assessment.total,
+        completed_at=assessment.at,
+        backfilled=_utc(assessment.received) - at > BACKFILL_AFTER,
+        days_since_dosing=since,
     )
 
 
@@ -196,14 +321,10 @@ def _dosing_mood(session: DosingPoint, moods: list[tuple[datetime, int]]) -> Dos
     )
 
 
-def recent_safety_flags(
-    assessments: Iterable[AssessmentPoint],
-    *,
-    now: datetime,
-    days: int = DEFAULT_SAFETY_FLAG_DAYS,
-) -> list[AssessmentPoint]:
-    """Flagged assessments taken after `now - days` (exclusive), newest first."""
+def flag_shown_in_summary(acknowledged_at: datetime | None, *, now: datetime) -> bool:
+    """Summaries show every open flag, and those acknowledged in the last 30 days (inclusive)."""
     _require_aware(now)
-    since = _utc(now) - timedelta(days=days)
-    flagged = [a for a in assessments if a.safety_flag and _utc(a.at) > since]
-    return sorted(flagged, key=_chronological, reverse=True)
+    if acknowledged_at is None:
+        return True
+    _require_aware(acknowledged_at)
+    return _utc(acknowledged_at) >= _utc(now) - ACKNOWLEDGED_FLAGS_SHOWN

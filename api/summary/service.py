@@ -3,23 +3,24 @@
 from __future__ import annotations
 
 import dataclasses
+import uuid
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
-from sqlalchemy import and_, or_
+from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.assessments.schemas import CrisisResource
 from api.journal.repository import EntryRepository, Scope
 from api.journal.schemas import FUTURE_TOLERANCE
-from api.models import Assessment, Checkin, DosingSession
+from api.models import Account, Assessment, Checkin, DosingSession
+from api.safety_flags import service as safety_flags
 from api.settings import Settings
 from api.summary import calculations as calc
 from api.summary.schemas import (
     DailyMoodOut,
     DosingMoodOut,
     InstrumentTrendOut,
-    SafetyFlagOut,
     Summary,
 )
 
@@ -30,6 +31,7 @@ ASSESSMENT_POINT = (
     Assessment.instrument,
     Assessment.total,
     Assessment.safety_flag,
+    Assessment.created_at,
 )
 
 
@@ -40,7 +42,14 @@ def assessment_point(row: Any) -> calc.AssessmentPoint:
         total=row.total,
         safety_flag=row.safety_flag,
         id=row.id,
+        received_at=row.created_at,
     )
+
+
+async def time_zone_of(session: AsyncSession, account_id: uuid.UUID) -> str:
+    """The account's IANA time zone: the patient's days are counted in it."""
+    found = await session.scalar(select(Account.time_zone).where(Account.id == account_id))
+    return found or "UTC"
 
 
 async def build_summary(
@@ -84,7 +93,11 @@ async def build_summary(
         for row in await EntryRepository(session, Assessment, scope).rows(*ASSESSMENT_POINT)
     ]
 
-    flags = calc.recent_safety_flags(assessments, now=now)
+    flags = [
+        flag
+        for flag in await safety_flags.flags(session, scope, now=now)
+        if calc.flag_shown_in_summary(flag.acknowledged_at, now=now)
+    ]
     return Summary(
         days=days,
         tz=tz_name,
@@ -93,7 +106,7 @@ async def build_summary(
             for d in calc.daily_mood(moods, start=start_day, end=today, tz=tz)
         ],
         instruments=[
-            InstrumentTrendOut(**dataclasses.asdict(t))
+            InstrumentTrendOut.model_validate(dataclasses.asdict(t))
             for t in calc.instrument_trends(assessments, dosing)
         ],
         dosing_sessions=[
@@ -107,13 +120,9 @@ async def build_summary(
             )
             for m in calc.mood_around_dosing(moods, dosing)
         ],
-        safety_flags=[
-            SafetyFlagOut(
-                assessment_id=f.id, instrument=f.instrument, total=f.total, completed_at=f.at
-            )
-            for f in flags
-        ],
+        safety_flags=flags,
         crisis_resources=[CrisisResource.model_validate(r) for r in settings.crisis_resources]
         if flags
         else [],
+        shared_only=not scope.include_private,
     )
