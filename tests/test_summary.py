@@ -191,9 +191,14 @@ async def test_without_dosing_the_baseline_is_the_first_score(
     (phq,) = (await summary(client, patient))["instruments"]
 
     assert (phq["baseline_total"], phq["latest_total"], phq["change"]) == (18, 10, -8)
-    assert phq["response"] is False  # 10 > 9
-    assert phq["remission"] is False
+    assert phq["baseline_basis"] == "first_available"
+    assert phq["meaningful_change"] == "improved"  # 8 points, PHQ-9's 5 or more
+    # No dosing session: nothing to call a response to treatment, and the summary says why.
+    assert (phq["response"], phq["remission"]) == (None, None)
+    assert "dosing session" in phq["response_withheld"]
     assert phq["count"] == 3
+    assert [p["total"] for p in phq["series"]] == [18, 9, 10]
+    assert [p["backfilled"] for p in phq["series"]] == [True, True, True]
 
 
 async def test_mood_around_a_dosing_session_uses_its_own_windows(
@@ -242,23 +247,26 @@ async def test_mood_around_a_dosing_session_uses_its_own_windows(
     assert (await summary(client, patient, days=1))["dosing_sessions"] == body["dosing_sessions"]
 
 
-async def test_a_recent_safety_flag_comes_with_crisis_resources(
+async def test_every_open_safety_flag_comes_with_crisis_resources(
     client: httpx.AsyncClient, patient: Person, settings: Settings
 ) -> None:
-    await assessment(client, patient, now() - timedelta(days=30), "phq9", phq9(10, item9=2))
+    old = await assessment(client, patient, now() - timedelta(days=30), "phq9", phq9(10, item9=2))
     flagged = await assessment(client, patient, now() - timedelta(days=2), "phq9", phq9(4, item9=1))
-    await assessment(client, patient, now() - timedelta(days=1), "phq9", phq9(3))
+    later = await assessment(client, patient, now() - timedelta(days=1), "phq9", phq9(3))
 
     body = await summary(client, patient)
 
-    assert body["safety_flags"] == [
-        {
-            "assessment_id": flagged["id"],
-            "instrument": "phq9",
-            "total": 4,
-            "completed_at": flagged["completed_at"],
-        }
+    # Both stay open, the one completed 30 days ago too: a flag never expires. Newest received
+    # first; the later PHQ-9 with item 9 at 0 is shown beside each, and closes neither.
+    assert [
+        (f["assessment_id"], f["instrument"], f["total"], f["completed_at"], f["state"])
+        for f in body["safety_flags"]
+    ] == [
+        (flagged["id"], "phq9", 4, flagged["completed_at"], "open"),
+        (old["id"], "phq9", 10, old["completed_at"], "open"),
     ]
+    assert {f["latest_phq9"]["assessment_id"] for f in body["safety_flags"]} == {later["id"]}
+    assert [f["item_value"] for f in body["safety_flags"]] == [1, 2]
     assert body["crisis_resources"]
     assert body["crisis_resources"] == [
         {"phone": None, "text": None, "url": None, **resource}
@@ -266,11 +274,10 @@ async def test_a_recent_safety_flag_comes_with_crisis_resources(
     ]
 
 
-async def test_without_a_recent_flag_there_are_no_flags_and_no_resources(
+async def test_without_a_flag_there_are_no_flags_and_no_resources(
     client: httpx.AsyncClient, patient: Person
 ) -> None:
-    # Flagged, but 15 days ago: outside the last 14 days.
-    await assessment(client, patient, now() - timedelta(days=15), "phq9", phq9(12, item9=3))
+    await assessment(client, patient, now() - timedelta(days=15), "phq9", phq9(12))
     await assessment(client, patient, now() - timedelta(hours=1), "phq9", phq9(12))
     await assessment(client, patient, now() - timedelta(hours=1), "gad7", gad7(15))
 
