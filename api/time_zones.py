@@ -11,9 +11,14 @@ from pydantic import AfterValidator, Field
 IANA_HINT = "an IANA time zone name such as `Europe/Berlin`"
 
 
+# Files some systems keep beside the zones, which available_timezones() then lists: a link to
+# the machine's own zone, and a placeholder. Neither names a place.
+_NOT_ZONES = frozenset({"localtime", "posixrules", "Factory"})
+
+
 @cache
 def _iana_names() -> frozenset[str]:
-    return frozenset(available_timezones())
+    return frozenset(available_timezones()) - _NOT_ZONES
 
 
 def is_iana(name: str) -> bool:

@@ -29,7 +29,7 @@ class SafetyFlagRepository:
         self.session = session
         self.scope = scope
 
-    def _visible(self) -> Select[Any]:
+    def _visible(self) -> Select[SafetyFlag, int, bool, str]:
         statement = (
             select(SafetyFlag, Assessment.total, Assessment.private, Account.display_name)
             .join(Assessment, Assessment.id == SafetyFlag.assessment_id)

@@ -21,17 +21,18 @@ ACKNOWLEDGED_SHOWN_DAYS = 30
 async def raise_on_receipt(context: WriteContext, entry: Entry) -> None:
     """A new questionnaire (not a replay) with item 9 above 0 raises a flag, whatever date it
     says it was completed: called from the one create path that the API and sync share."""
-    if not entry.safety_flag:
+    assessment: Any = entry  # an Assessment's columns, as a stored row or an entry
+    if not assessment.safety_flag:
         return
     await SafetyFlagRepository(context.session, context.scope).raise_flag(
-        entry.id, item_value(entry.answers), entry.completed_at, context.now
+        assessment.id, item_value(assessment.answers), assessment.completed_at, context.now
     )
 
 
 async def notice(session: AsyncSession, scope: Scope, entry: Entry) -> FlagNotice | None:
     """For the answer to the patient's POST: the flag the questionnaire raised, and whether any
     therapist can see it."""
-    if not entry.safety_flag:
+    if not getattr(entry, "safety_flag", False):
         return None
     row = await SafetyFlagRepository(session, scope).for_assessment(entry.id)
     if row is None:  # pragma: no cover - a flagged questionnaire always has its flag
