@@ -178,6 +178,47 @@ async def test_instrument_trends_take_the_baseline_before_the_first_dosing_sessi
     assert gad["response"] is False  # 7 > 12 / 2
     assert gad["remission"] is False  # 7 >= 5
     assert gad["count"] == 2
+    assert (phq["baseline_basis"], gad["baseline_basis"]) == (
+        "before_first_session",
+        "first_available",
+    )
+    assert (phq["meaningful_change"], gad["meaningful_change"]) == ("improved", "improved")
+    assert (phq["meaningful_change_points"], gad["meaningful_change_points"]) == (5, 4)
+    second_dose = first_dose + timedelta(days=5)
+    since_second = (instant(latest["completed_at"]) - second_dose) // timedelta(days=1)
+    assert [p["days_since_dosing"] for p in phq["series"]] == [None, None, 1, since_second]
+
+
+async def test_a_small_drop_from_a_low_baseline_is_neither_response_nor_remission(
+    client: httpx.AsyncClient, patient: Person
+) -> None:
+    first_dose = now() - timedelta(days=10)
+    await dosing(client, patient, first_dose)
+    await assessment(client, patient, first_dose - timedelta(days=1), "phq9", phq9(3))
+    await assessment(client, patient, now() - timedelta(days=1), "phq9", phq9(1))
+    await assessment(client, patient, now() - timedelta(days=1), "pcl5", [2] * 20)
+
+    phq, pcl = (await summary(client, patient))["instruments"]
+
+    assert (phq["response"], phq["remission"]) == (None, None)
+    assert phq["response_withheld"] == phq["remission_withheld"]
+    assert "below 10" in phq["response_withheld"]
+    assert phq["meaningful_change"] == "no_meaningful_change"
+    assert (pcl["response"], pcl["remission"]) == (None, None)
+    assert "PCL-5" in pcl["response_withheld"]
+
+
+async def test_equal_completion_times_are_ordered_by_when_they_arrived(
+    client: httpx.AsyncClient, patient: Person
+) -> None:
+    at = now() - timedelta(days=3)
+    await assessment(client, patient, at, "phq9", phq9(20))
+    await assessment(client, patient, at, "phq9", phq9(2))  # received second: the latest
+
+    (phq,) = (await summary(client, patient))["instruments"]
+
+    assert (phq["baseline_total"], phq["latest_total"]) == (20, 2)
+    assert [p["total"] for p in phq["series"]] == [20, 2]
 
 
 async def test_without_dosing_the_baseline_is_the_first_score(
