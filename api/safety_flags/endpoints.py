@@ -63,9 +63,9 @@ async def list_safety_flags(access: ListAccess) -> SafetyFlagList:
     ),
 )
 async def acknowledge_safety_flag(
-    flag_id: uuid.UUID, access: AcknowledgeAccess, data: Acknowledgement | None = None
+    flag_id: uuid.UUID, data: Acknowledgement, access: AcknowledgeAccess
 ) -> SafetyFlagRead:
-    """Say you have seen a safety flag, with an optional short note (stored encrypted), with a read token carrying
+    """Say you have seen a safety flag (body `{}`, or `{"note": "..."}` with a short note, stored encrypted), with a read token carrying
     `assessments:read` or `summary:read`. The flag is then closed; the patient sees who acknowledged it and when,
     here and in their access log. Acknowledging a flag again answers with the first acknowledgement, unchanged."""
     acknowledged = await service.acknowledge(
@@ -74,7 +74,7 @@ async def acknowledge_safety_flag(
         flag_id,
         therapist_id=access.therapist_id,
         grant_id=access.grant_id,
-        note=data.note if data is not None else None,
+        note=data.note,
     )
     if acknowledged is None:
         raise await access.refuse(AuditOutcome.NOT_FOUND, NotFound(NO_FLAG))

@@ -80,6 +80,8 @@ class SafetyFlagRead(BaseModel):
 
 
 class SafetyFlagList(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"items": [FLAG_EXAMPLE]}]})
+
     items: list[SafetyFlagRead] = Field(description="Newest received first.")
 
 
