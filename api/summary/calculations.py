@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
+from fractions import Fraction
 from uuid import UUID
 
 from api.assessments.scoring import Instrument, in_remission, meets_response
@@ -65,6 +66,7 @@ def _utc(at: datetime) -> datetime:
 class MoodPoint:
     at: datetime
     mood: int
+    backfilled: bool = False  # recorded more than 24 h before the server received it
 
     def __post_init__(self) -> None:
         _require_aware(self.at)
@@ -96,9 +98,12 @@ class AssessmentPoint:
 class DosingPoint:
     id: UUID
     at: datetime
+    ended_at: datetime | None = None  # the end of the acute phase, when the patient said
 
     def __post_init__(self) -> None:
         _require_aware(self.at)
+        if self.ended_at is not None:
+            _require_aware(self.ended_at)
 
 
 @dataclass(frozen=True)
@@ -328,3 +333,172 @@ def flag_shown_in_summary(acknowledged_at: datetime | None, *, now: datetime) ->
         return True
     _require_aware(acknowledged_at)
     return _utc(acknowledged_at) >= _utc(now) - ACKNOWLEDGED_FLAGS_SHOWN
+
+
+# --- Mood on the drug's time course ----------------------------------------------------------
+#
+# Ketamine's dissociative (acute) effects last about one to two hours after a dose; its
+# antidepressant effect, when there is one, shows from about 24 hours, peaks in the first days
+# and fades over one to two weeks (Zarate et al. 2006, Arch Gen Psychiatry 63:856; Murrough et
+# al. 2013, Am J Psychiatry 170:1134). So mood during the acute phase is reported apart and never
+# counted as effect, and the windows after it are disjoint, each on its own part of that course.
+
+ACUTE_PHASE_DEFAULT = timedelta(hours=2)
+# (name, start, end) after the session's start; the first begins at the end of the acute phase.
+AFTER_WINDOWS: tuple[tuple[str, timedelta, timedelta], ...] = (
+    ("day_0_1", timedelta(0), timedelta(days=1)),
+    ("days_1_3", timedelta(days=1), timedelta(days=3)),
+    ("days_3_7", timedelta(days=3), timedelta(days=7)),
+    ("days_7_14", timedelta(days=7), timedelta(days=14)),
+)
+DURABILITY_HORIZON = timedelta(days=14)
+
+
+@dataclass(frozen=True)
+class MoodWindow:
+    name: str  # "before", "during", "day_0_1", "days_1_3", "days_3_7", "days_7_14"
+    start: datetime  # inclusive
+    end: datetime  # exclusive; earlier than planned when cut short
+    mean: float | None  # mean of the local days' means, 2 decimals
+    days: int  # local days with check-ins
+    checkins: int
+    backfilled: int
+    cut_short: bool  # the next dosing session started before the window's planned end
+
+
+@dataclass(frozen=True)
+class SessionMood:
+    session_id: UUID
+    at: datetime
+    acute_end: datetime
+    acute_end_assumed: bool  # no ended_at: started_at + 2 hours
+    before: MoodWindow
+    during: MoodWindow
+    after: list[MoodWindow]
+    durability_days: int | None
+    durability_withheld: str | None
+
+
+def _mean_of_fractions(values: Sequence[Fraction]) -> float | None:
+    if not values:
+        return None
+    return _round2(sum(values, Fraction(0)) / len(values))
+
+
+def _round2(exact: Fraction) -> float:
+    """Halves up, as ``_mean`` rounds."""
+    scaled = exact * 100
+    floor = scaled.numerator // scaled.denominator
+    up = 1 if scaled - floor >= Fraction(1, 2) else 0
+    return float(Decimal(floor + up) / Decimal(100))
+
+
+def _daily_means(moods: list[tuple[datetime, int, bool]], tz: tzinfo) -> dict[date, Fraction]:
+    by_day: dict[date, list[int]] = defaultdict(list)
+    for when, mood, _backfilled in moods:
+        by_day[when.astimezone(tz).date()].append(mood)
+    return {day: Fraction(sum(values), len(values)) for day, values in by_day.items()}
+
+
+def _window(
+    name: str,
+    start: datetime,
+    end: datetime,
+    cut: datetime | None,
+    moods: list[tuple[datetime, int, bool]],
+    tz: tzinfo,
+) -> MoodWindow:
+    cut_short = cut is not None and cut < end
+    end = min(end, cut) if cut is not None else end
+    inside = [m for m in moods if start <= m[0] < end]
+    means = _daily_means(inside, tz)
+    return MoodWindow(
+        name=name,
+        start=start,
+        end=max(start, end),
+        mean=_mean_of_fractions(list(means.values())),
+        days=len(means),
+        checkins=len(inside),
+        backfilled=sum(1 for m in inside if m[2]),
+        cut_short=cut_short,
+    )
+
+
+def mood_on_the_time_course(
+    points: Iterable[MoodPoint], dosing: Iterable[DosingPoint], *, tz: tzinfo
+) -> list[SessionMood]:
+    """Mood before, during and after each dosing session, ordered by start.
+
+    Before: the 72 hours before the start. During: the acute phase, from the start to ended_at
+    (or 2 hours on). After: day 0-1 from the end of the acute phase to 24 hours after the start,
+    then days 1-3, 3-7 and 7-14 after the start. Every window includes its start and excludes its
+    end, and each after-window stops at the next session's start (``cut_short``). A window's mean
+    is the mean of its local days' means (days in ``tz``), so many check-ins on one day weigh as
+    one day. Durability: days from the session's local day to the first local day, within 14
+    days after the start (and before the next session), whose mean mood is at or below the
+    before-mean.
+    """
+    moods = sorted((_utc(p.at), p.mood, p.backfilled) for p in points)
+    sessions = sorted(dosing, key=lambda session: (_utc(session.at), session.id))
+    starts = [_utc(session.at) for session in sessions]
+    result = []
+    for index, session in enumerate(sessions):
+        at = starts[index]
+        following = [start for start in starts[index + 1 :] if start > at]
+        cut = following[0] if following else None
+        acute_end = (
+            _utc(session.ended_at) if session.ended_at is not None else at + ACUTE_PHASE_DEFAULT
+        )
+        before = _window("before", at - BEFORE_DOSING, at, None, moods, tz)
+        during = _window("during", at, acute_end, cut, moods, tz)
+        after = [
+            _window(name, max(at + low, acute_end), max(at + high, acute_end), cut, moods, tz)
+            for name, low, high in AFTER_WINDOWS
+        ]
+        days, why = _durability(at, acute_end, cut, before, moods, tz)
+        result.append(
+            SessionMood(
+                session_id=session.id,
+                at=session.at,
+                acute_end=acute_end,
+                acute_end_assumed=session.ended_at is None,
+                before=before,
+                during=during,
+                after=after,
+                durability_days=days,
+                durability_withheld=why,
+            )
+        )
+    return result
+
+
+def _durability(
+    at: datetime,
+    acute_end: datetime,
+    cut: datetime | None,
+    before: MoodWindow,
+    moods: list[tuple[datetime, int, bool]],
+    tz: tzinfo,
+) -> tuple[int | None, str | None]:
+    if before.mean is None:
+        return None, "No check-ins in the 72 hours before the session to compare with."
+    end = at + DURABILITY_HORIZON
+    if cut is not None:
+        end = min(end, cut)
+    after = _daily_means([m for m in moods if acute_end <= m[0] < end], tz)
+    if not after:
+        return None, "No check-ins after the session within 14 days."
+    baseline = (
+        sum(
+            _daily_means([m for m in moods if at - BEFORE_DOSING <= m[0] < at], tz).values(),
+            Fraction(0),
+        )
+        / before.days
+    )
+    session_day = at.astimezone(tz).date()
+    for day in sorted(after):
+        if after[day] <= baseline:
+            return (day - session_day).days, None
+    return None, (
+        f"Mood stayed above the before-mean on all {len(after)} days with check-ins within 14 days."
+    )

@@ -71,13 +71,61 @@ class InstrumentTrendOut(BaseModel):
     )
 
 
+class MoodWindowOut(BaseModel):
+    name: str = Field(
+        description="`before` (72 h before the start), `during` (the acute phase), then "
+        "`day_0_1` (end of the acute phase to 24 h after the start), `days_1_3`, `days_3_7`, "
+        "`days_7_14` (after the start)."
+    )
+    start: datetime = Field(description="Inclusive.")
+    end: datetime = Field(description="Exclusive; earlier than planned when cut_short.")
+    mean: float | None = Field(
+        description="Mean of the patient's local days' mean moods (each day weighs the same, "
+        "however many check-ins it has), 2 decimals; null without check-ins."
+    )
+    days: int = Field(description="Local days with check-ins counted.")
+    checkins: int
+    backfilled: int = Field(description="Of those check-ins, how many were backfilled.")
+    cut_short: bool = Field(description="The next dosing session started before its planned end.")
+
+
+DEPRECATED_WINDOW = (
+    "Deprecated: nested windows that count the acute phase and overlap (kept for v1 clients); "
+    "use `windows`."
+)
+
+
 class DosingMoodOut(BaseModel):
     session_id: uuid.UUID
     started_at: datetime
     before_72h: float | None = Field(description="Mean mood in the 72 hours before.")
-    after_24h: float | None
-    after_72h: float | None
-    after_7d: float | None
+    after_24h: float | None = Field(
+        description=DEPRECATED_WINDOW, json_schema_extra={"deprecated": True}
+    )
+    after_72h: float | None = Field(
+        description=DEPRECATED_WINDOW, json_schema_extra={"deprecated": True}
+    )
+    after_7d: float | None = Field(
+        description=DEPRECATED_WINDOW, json_schema_extra={"deprecated": True}
+    )
+    acute_end: datetime | None = Field(
+        default=None,
+        description="The end of the acute phase: the session's ended_at, or started_at + 2 h "
+        "(acute_end_assumed).",
+    )
+    acute_end_assumed: bool = False
+    windows: list[MoodWindowOut] = Field(
+        default=[],
+        description="Disjoint windows on the drug's time course: before, during (never counted "
+        "as effect), then day 0-1, days 1-3, 3-7 and 7-14.",
+    )
+    durability_days: int | None = Field(
+        default=None,
+        description="Days from the session's day to the first day whose mean mood is back at or "
+        "below the before-mean, within 14 days; null when it did not, or with too little data "
+        "(durability_withheld says which).",
+    )
+    durability_withheld: str | None = None
 
 
 class Summary(BaseModel):
@@ -134,6 +182,11 @@ class Summary(BaseModel):
                             "after_24h": 6.0,
                             "after_72h": 6.0,
                             "after_7d": None,
+                            "acute_end": "2026-11-20T11:00:00Z",
+                            "acute_end_assumed": True,
+                            "windows": [],
+                            "durability_days": None,
+                            "durability_withheld": "No check-ins after the session within 14 days.",
                         }
                     ],
                     "safety_flags": [],

@@ -21,6 +21,7 @@ from api.summary.schemas import (
     DailyMoodOut,
     DosingMoodOut,
     InstrumentTrendOut,
+    MoodWindowOut,
     Summary,
 )
 
@@ -67,9 +68,9 @@ async def build_summary(
     window_start = datetime.combine(start_day, datetime.min.time(), tz)
 
     dosing = [
-        calc.DosingPoint(id=row.id, at=row.started_at)
+        calc.DosingPoint(id=row.id, at=row.started_at, ended_at=row.ended_at)
         for row in await EntryRepository(session, DosingSession, scope).rows(
-            DosingSession.id, DosingSession.started_at
+            DosingSession.id, DosingSession.started_at, DosingSession.ended_at
         )
     ]
     # Only the check-ins the figures need: the window, and the days around each dosing session.
@@ -78,14 +79,14 @@ async def build_summary(
     ranges = [and_(Checkin.recorded_at >= window_start, Checkin.recorded_at <= window_end)] + [
         and_(
             Checkin.recorded_at >= point.at - calc.BEFORE_DOSING,
-            Checkin.recorded_at <= point.at + calc.AFTER_DOSING_LONG,
+            Checkin.recorded_at <= point.at + calc.DURABILITY_HORIZON,
         )
         for point in dosing
     ]
     moods = [
-        calc.MoodPoint(at=row.recorded_at, mood=row.mood)
+        calc.MoodPoint(at=row.recorded_at, mood=row.mood, backfilled=row.backfilled)
         for row in await EntryRepository(session, Checkin, scope).rows(
-            Checkin.recorded_at, Checkin.mood, where=(or_(*ranges),)
+            Checkin.recorded_at, Checkin.backfilled, Checkin.mood, where=(or_(*ranges),)
         )
     ]
     assessments = [
@@ -117,8 +118,20 @@ async def build_summary(
                 after_24h=m.after_24h,
                 after_72h=m.after_72h,
                 after_7d=m.after_7d,
+                acute_end=course.acute_end,
+                acute_end_assumed=course.acute_end_assumed,
+                windows=[
+                    MoodWindowOut(**dataclasses.asdict(w))
+                    for w in (course.before, course.during, *course.after)
+                ],
+                durability_days=course.durability_days,
+                durability_withheld=course.durability_withheld,
             )
-            for m in calc.mood_around_dosing(moods, dosing)
+            for m, course in zip(
+                calc.mood_around_dosing(moods, dosing),
+                calc.mood_on_the_time_course(moods, dosing, tz=tz),
+                strict=True,
+            )
         ],
         safety_flags=flags,
         crisis_resources=[CrisisResource.model_validate(r) for r in settings.crisis_resources]

@@ -1,4 +1,4 @@
-"""safety flags as records, and each account's time zone
+"""safety flags as records, each account's time zone, and when a dosing session ended
 
 Revision ID: 0006
 Revises: 0005
@@ -61,6 +61,8 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("time_zone", sa.String(length=64), server_default="UTC", nullable=False)
         )
+    with op.batch_alter_table("dosing_sessions", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("ended_at", sa.DateTime(timezone=True), nullable=True))
     _flag_what_was_flagged()
 
 
@@ -112,6 +114,8 @@ def _flag_what_was_flagged() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("dosing_sessions", schema=None) as batch_op:
+        batch_op.drop_column("ended_at")
     with op.batch_alter_table("accounts", schema=None) as batch_op:
         batch_op.drop_column("time_zone")
     with op.batch_alter_table("safety_flags", schema=None) as batch_op:

@@ -36,6 +36,7 @@ from api.summary.calculations import (
     flag_shown_in_summary,
     instrument_trends,
     mood_around_dosing,
+    mood_on_the_time_course,
 )
 
 PHQ9 = Instrument.PHQ9
@@ -737,3 +738,190 @@ def test_acknowledged_flags_are_shown_for_30_days() -> None:
 def test_flag_shown_matches_the_rule(acknowledged_at: datetime | None, now: datetime) -> None:
     expected = acknowledged_at is None or micros(now) - micros(acknowledged_at) <= 30 * DAY_MICROS
     assert flag_shown_in_summary(acknowledged_at, now=now) is expected
+
+
+# ---------------------------------------------------------------------------------------------
+# mood_on_the_time_course
+# ---------------------------------------------------------------------------------------------
+
+# The windows as the issue states them, in hours after the session's start (the first starts at
+# the end of the acute phase, 2 hours when no end is given).
+COURSE = [("day_0_1", 0, 24), ("days_1_3", 24, 72), ("days_3_7", 72, 168), ("days_7_14", 168, 336)]
+HOUR_MICROS = 3_600_000_000
+
+
+def test_the_acute_phase_is_during_and_never_effect() -> None:
+    start = T0
+    points = [
+        MoodPoint(start + 30 * timedelta(minutes=1), 10),  # acute
+        MoodPoint(start + 2 * H, 6),  # first instant after the default acute phase
+        MoodPoint(start - H, 3),
+    ]
+    (course,) = mood_on_the_time_course(points, [DosingPoint(uid(1), start)], tz=UTC)
+    assert course.acute_end == start + 2 * H
+    assert course.acute_end_assumed is True
+    assert (course.during.mean, course.during.checkins) == (10.0, 1)
+    assert [w.name for w in course.after] == ["day_0_1", "days_1_3", "days_3_7", "days_7_14"]
+    assert (course.after[0].mean, course.after[0].start) == (6.0, start + 2 * H)
+    assert course.before.mean == 3.0
+    # Given, ended_at moves the acute phase's end.
+    (longer,) = mood_on_the_time_course(
+        points, [DosingPoint(uid(1), start, ended_at=start + 3 * H)], tz=UTC
+    )
+    assert (longer.during.checkins, longer.after[0].checkins) == (2, 0)
+
+
+def test_means_are_per_local_day_so_one_busy_day_does_not_dominate() -> None:
+    start = datetime(2024, 5, 10, 9, tzinfo=UTC)
+    busy = [MoodPoint(start + 4 * H + n * timedelta(minutes=5), 9) for n in range(10)]
+    quiet = [MoodPoint(start + 30 * H, 3)]
+    (course,) = mood_on_the_time_course(busy + quiet, [DosingPoint(uid(1), start)], tz=UTC)
+    assert course.after[0].mean == 9.0
+    assert course.after[1].mean == 3.0
+    (week,) = mood_on_the_time_course(
+        busy + quiet,
+        [DosingPoint(uid(1), start)],
+        tz=UTC,
+    )
+    assert (week.after[0].days, week.after[0].checkins) == (1, 10)
+
+
+def test_a_window_stops_at_the_next_session_and_says_so() -> None:
+    first, second = T0, T0 + 2 * D
+    points = [MoodPoint(T0 + 36 * H, 5), MoodPoint(T0 + 60 * H, 8)]
+    one, two = mood_on_the_time_course(
+        points, [DosingPoint(uid(2), second), DosingPoint(uid(1), first)], tz=UTC
+    )
+    assert one.session_id == uid(1)
+    assert (one.after[1].end, one.after[1].cut_short, one.after[1].checkins) == (second, True, 1)
+    assert all(w.cut_short and w.checkins == 0 for w in one.after[2:])
+    assert one.after[0].cut_short is False
+    assert two.after[0].checkins == 1  # 60 h after the first is 12 h after the second
+
+
+def test_durability_counts_days_until_mood_is_back_at_the_before_mean() -> None:
+    start = datetime(2024, 5, 10, 9, tzinfo=UTC)
+    before = [MoodPoint(start - 10 * H, 4)]
+    after = [MoodPoint(start + n * D + 3 * H, mood) for n, mood in [(1, 8), (2, 7), (4, 4), (5, 3)]]
+    (course,) = mood_on_the_time_course(before + after, [DosingPoint(uid(1), start)], tz=UTC)
+    assert (course.durability_days, course.durability_withheld) == (4, None)
+    (lasting,) = mood_on_the_time_course(before + after[:2], [DosingPoint(uid(1), start)], tz=UTC)
+    assert lasting.durability_days is None
+    assert lasting.durability_withheld is not None
+    assert "stayed above" in lasting.durability_withheld
+    (unknown,) = mood_on_the_time_course(after, [DosingPoint(uid(1), start)], tz=UTC)
+    assert unknown.durability_days is None
+    assert unknown.durability_withheld is not None
+    assert "72 hours before" in unknown.durability_withheld
+
+
+def test_a_late_evening_check_in_counts_on_its_local_day() -> None:
+    # 23:30 in New York on day 1 after the session is 03:30 UTC the next day: one day in New
+    # York (two check-ins on the same local day), two days in UTC.
+    start = datetime(2024, 5, 10, 9, tzinfo=NEW_YORK)
+    points = [
+        MoodPoint(datetime(2024, 5, 11, 18, 0, tzinfo=NEW_YORK), 2),
+        MoodPoint(datetime(2024, 5, 11, 23, 30, tzinfo=NEW_YORK), 8),
+    ]
+    (local,) = mood_on_the_time_course(points, [DosingPoint(uid(1), start)], tz=NEW_YORK)
+    (utc,) = mood_on_the_time_course(points, [DosingPoint(uid(1), start)], tz=UTC)
+    assert (local.after[1].days, utc.after[1].days) == (1, 2)
+
+
+@st.composite
+def time_course_case(
+    draw: st.DrawFn,
+) -> tuple[list[MoodPoint], list[DosingPoint], tzinfo]:
+    low, high = datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 2, 15, tzinfo=UTC)
+    starts = draw(st.lists(aware_datetimes(low, high), max_size=3))
+    dosing = []
+    for n, at in enumerate(starts):
+        length = draw(st.none() | st.timedeltas(timedelta(minutes=1), timedelta(hours=30)))
+        dosing.append(DosingPoint(uid(100 + n), at, None if length is None else at + length))
+    near = [
+        st.builds(lambda at, offset: at + offset, st.just(d.at), st.timedeltas(-4 * D, 15 * D))
+        for d in dosing
+    ]
+    moments = st.one_of(aware_datetimes(low, high), *near) if near else aware_datetimes(low, high)
+    points = draw(
+        st.lists(st.builds(MoodPoint, moments, st.integers(0, 10), st.booleans()), max_size=40)
+    )
+    return points, dosing, draw(st.sampled_from(ZONES))
+
+
+def oracle_window(
+    name: str, start: int, end: int, cut: int | None, points: list[MoodPoint], tz: tzinfo
+) -> tuple[object, ...]:
+    cut_short = cut is not None and cut < end
+    if cut is not None:
+        end = min(end, cut)
+    inside = [p for p in points if start <= micros(p.at) < end]
+    days: dict[date, list[int]] = {}
+    for p in inside:
+        days.setdefault(p.at.astimezone(tz).date(), []).append(p.mood)
+    means = [Fraction(sum(v), len(v)) for v in days.values()]
+    mean = None
+    if means:
+        exact = sum(means, Fraction(0)) / len(means)
+        mean = float(Fraction(math.floor(exact * 100 + Fraction(1, 2)), 100))
+    return (name, mean, len(days), len(inside), sum(p.backfilled for p in inside), cut_short)
+
+
+@settings(max_examples=200)
+@given(time_course_case())
+def test_time_course_matches_the_rules(
+    case: tuple[list[MoodPoint], list[DosingPoint], tzinfo],
+) -> None:
+    points, dosing, tz = case
+    result = mood_on_the_time_course(points, dosing, tz=tz)
+    ordered = sorted(dosing, key=lambda d: (micros(d.at), d.id.int))
+    assert [c.session_id for c in result] == [d.id for d in ordered]
+    for course, session in zip(result, ordered, strict=True):
+        at = micros(session.at)
+        later = [micros(d.at) for d in ordered if micros(d.at) > at]
+        cut = min(later) if later else None
+        acute = micros(session.ended_at) if session.ended_at else at + 2 * HOUR_MICROS
+        expected = [
+            oracle_window("before", at - 72 * HOUR_MICROS, at, None, points, tz),
+            oracle_window("during", at, acute, cut, points, tz),
+        ] + [
+            oracle_window(
+                name,
+                max(at + low * HOUR_MICROS, acute),
+                max(at + high * HOUR_MICROS, acute),
+                cut,
+                points,
+                tz,
+            )
+            for name, low, high in COURSE
+        ]
+        got = [
+            (w.name, w.mean, w.days, w.checkins, w.backfilled, w.cut_short)
+            for w in (course.before, course.during, *course.after)
+        ]
+        assert got == expected
+        # Durability, from the rule: the first local day within 14 days after the start (and
+        # before the next session), after the acute phase, whose mean is at or below the mean
+        # of the before-window's local days.
+        before_days: dict[date, list[int]] = {}
+        for p in points:
+            if at - 72 * HOUR_MICROS <= micros(p.at) < at:
+                before_days.setdefault(p.at.astimezone(tz).date(), []).append(p.mood)
+        horizon = at + 14 * 24 * HOUR_MICROS
+        if cut is not None:
+            horizon = min(horizon, cut)
+        after_days: dict[date, list[int]] = {}
+        for p in points:
+            if acute <= micros(p.at) < horizon:
+                after_days.setdefault(p.at.astimezone(tz).date(), []).append(p.mood)
+        expected_days = None
+        if before_days and after_days:
+            level = sum((Fraction(sum(v), len(v)) for v in before_days.values()), Fraction(0))
+            level /= len(before_days)
+            session_day = session.at.astimezone(tz).date()
+            for day in sorted(after_days):
+                if Fraction(sum(after_days[day]), len(after_days[day])) <= level:
+                    expected_days = (day - session_day).days
+                    break
+        assert course.durability_days == expected_days
+        assert (course.durability_days is None) == (course.durability_withheld is not None)
