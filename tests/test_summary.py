@@ -266,7 +266,8 @@ async def test_mood_around_a_dosing_session_uses_its_own_windows(
 
     body = await summary(client, patient)
 
-    assert body["dosing_sessions"] == [
+    old_windows = ("session_id", "started_at", "before_72h", "after_24h", "after_72h", "after_7d")
+    assert [{k: d[k] for k in old_windows} for d in body["dosing_sessions"]] == [
         {
             "session_id": earlier["id"],
             "started_at": earlier["started_at"],
@@ -410,3 +411,73 @@ async def test_a_therapist_has_no_summary_of_their_own(
     client: httpx.AsyncClient, therapist: Person
 ) -> None:
     assert_problem(await client.get("/v1/me/summary", headers=therapist.headers), 403)
+
+
+# --- mood on the drug's time course ----------------------------------------------------------------
+
+
+async def test_sessions_take_an_end_that_must_come_after_the_start(
+    client: httpx.AsyncClient, patient: Person
+) -> None:
+    start = now() - timedelta(days=3)
+    session = await dosing(client, patient, start, ended_at=iso(start + timedelta(hours=3)))
+    assert instant(session["ended_at"]) == start + timedelta(hours=3)
+    before = await client.post(
+        "/v1/sessions",
+        json={"started_at": iso(start), "ended_at": iso(start), "route": "im", "setting": "clinic"},
+        headers=patient.headers,
+    )
+    assert_problem(before, 422)
+    moved = await client.patch(
+        f"/v1/sessions/{session['id']}",
+        json={"started_at": iso(start + timedelta(hours=4))},
+        headers={**patient.headers, "If-Match": '"1"'},
+    )
+    assert_problem(moved, 422)
+    cleared = await client.patch(
+        f"/v1/sessions/{session['id']}",
+        json={"ended_at": None},
+        headers={**patient.headers, "If-Match": '"1"'},
+    )
+    assert cleared.status_code == 200, cleared.text
+    assert cleared.json()["ended_at"] is None
+
+
+async def test_the_summary_reports_disjoint_windows_and_durability(
+    client: httpx.AsyncClient, patient: Person
+) -> None:
+    start = midnight_utc_today() - timedelta(days=12) + timedelta(hours=10)
+    session = await dosing(client, patient, start, ended_at=iso(start + timedelta(hours=3)))
+    hour = timedelta(hours=1)
+    for offset, mood in [
+        (-20 * hour, 4),
+        (2 * hour, 10),  # acute: during, never effect
+        (5 * hour, 8),
+        (6 * hour, 8),
+        (30 * hour, 7),
+        (100 * hour, 4),  # back at the before-mean on day 4
+    ]:
+        await checkin(client, patient, start + offset, mood)
+    later = await dosing(client, patient, start + timedelta(days=9))
+
+    body = await summary(client, patient)
+    first = next(d for d in body["dosing_sessions"] if d["session_id"] == session["id"])
+    windows = {w["name"]: w for w in first["windows"]}
+    assert [w["name"] for w in first["windows"]] == [
+        "before",
+        "during",
+        "day_0_1",
+        "days_1_3",
+        "days_3_7",
+        "days_7_14",
+    ]
+    assert (windows["before"]["mean"], windows["during"]["mean"]) == (4.0, 10.0)
+    assert (windows["day_0_1"]["mean"], windows["day_0_1"]["checkins"]) == (8.0, 2)
+    assert windows["days_1_3"]["mean"] == 7.0
+    assert windows["days_3_7"]["mean"] == 4.0
+    assert windows["days_7_14"]["cut_short"] is True
+    assert instant(windows["days_7_14"]["end"]) == instant(later["started_at"])
+    assert first["acute_end_assumed"] is False
+    assert first["durability_days"] == 4
+    # The old nested windows stay for v1 clients, the acute check-in in them as before.
+    assert first["after_24h"] == round((10 + 8 + 8) / 3, 2)
