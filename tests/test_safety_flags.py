@@ -305,6 +305,12 @@ async def test_acknowledging_closes_the_flag_once_and_tells_the_patient(
         "Dr. Okafor acknowledged one of your safety flags: they have seen it."
     )
 
+    # The patient's export carries the flag with its acknowledgement.
+    export = (await client.get("/v1/me/export", headers=patient.headers)).json()
+    assert [(f["id"], f["note"]) for f in export["safety_flags"]] == [
+        (flag_id, "Called; safety plan ok")
+    ]
+
     # Acknowledged: still in the summary (for 30 days), no longer open anywhere.
     body = (await client.get("/v1/me/summary", headers=patient.headers)).json()
     assert [f["state"] for f in body["safety_flags"]] == ["acknowledged"]
