@@ -37,6 +37,8 @@ from api.openapi import build_openapi
 from api.patients.endpoints import router as patients_router
 from api.ratelimit import RateLimit, RateLimiter
 from api.routing import operation_id
+from api.safety_flags.endpoints import own_router as own_flags_router
+from api.safety_flags.endpoints import therapist_router as therapist_flags_router
 from api.settings import Settings, get_settings
 from api.summary.endpoints import router as summary_router
 from api.sync.endpoints import router as sync_router
@@ -79,6 +81,10 @@ TAGS = [
     {
         "name": "summary",
         "description": "The journal in figures: mood, scores against baseline, safety flags.",
+    },
+    {
+        "name": "safety flags",
+        "description": "PHQ-9 item 9 above 0: a flag open until a therapist acknowledges it.",
     },
     {
         "name": "grants",
@@ -153,8 +159,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         *map(build_router, RESOURCES),
         sync_router,
         summary_router,
+        own_flags_router,
         grants_router,
         patients_router,
+        therapist_flags_router,
         audit_router,
         export_router,
         health_router,

@@ -14,6 +14,10 @@ from pydantic import AfterValidator, StringConstraints
 _UNSTORABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
 
+def is_storable(value: str) -> bool:
+    return _UNSTORABLE.search(value) is None
+
+
 def _storable(value: str) -> str:
     if _UNSTORABLE.search(value):
         raise ValueError("must not contain control characters or unpaired surrogates")

@@ -23,7 +23,16 @@ async def test_register_returns_the_account_normalised(client: httpx.AsyncClient
     body = response.json()
     assert body["email"] == email
     assert body["role"] == "patient"
-    assert set(body) == {"id", "email", "display_name", "role", "created_at", "updated_at"}
+    assert set(body) == {
+        "id",
+        "email",
+        "display_name",
+        "role",
+        "time_zone",
+        "created_at",
+        "updated_at",
+    }
+    assert body["time_zone"] == "UTC"
     assert response.headers["location"] == "/v1/me"
     assert response.headers["etag"] == '"1"'
 

@@ -30,11 +30,12 @@ from api.crypto import (
 from api.database import create_sessionmaker
 from api.journal.reencryption import reencrypt
 from api.logs import json_formatter
-from api.models import JOURNAL_MODELS, Intention
+from api.models import JOURNAL_MODELS, Intention, JournalEntry, SafetyFlag
 from api.settings import Settings
 from tests.conftest import SERVER_URL, make_settings
 from tests.support.databases import fresh_database, migrate
 from tests.support.people import Person, register
+from tests.support.sharing import bearer, give_grant, mint
 
 CANARY = "okapi-canary-93c1"
 TABLES = [
@@ -44,6 +45,7 @@ TABLES = [
     "checkins",
     "idempotency_records",
     "assessments",
+    "safety_flags",
 ]
 
 
@@ -119,6 +121,19 @@ async def write_everything(client: httpx.AsyncClient, person: Person) -> dict[st
     checkin = await client.post(
         "/v1/checkins", headers=person.headers, json={"mood": 3, "note": f"note {CANARY}"}
     )
+    # A safety flag, acknowledged by a therapist with a note about the patient.
+    flagged = await client.post(
+        "/v1/assessments", headers=person.headers, json={"instrument": "phq9", "answers": [1] * 9}
+    )
+    therapist = await register(client, "therapist")
+    grant = await give_grant(client, person, therapist, ["assessments:read"])
+    read = await mint(client, therapist, grant["id"])
+    acknowledged = await client.post(
+        f"/v1/patients/{person.id}/safety-flags/{flagged.json()['raised_flag']['id']}/acknowledgement",
+        headers=bearer(read),
+        json={"note": f"flag note {CANARY}"},
+    )
+    assert acknowledged.status_code == 200, acknowledged.text
     return {
         name: r.json()["id"]
         for name, r in [
@@ -251,9 +266,11 @@ async def test_rotation_reencrypts_every_row_in_resumable_batches(
         # ...then run again: it goes on where it stopped, and a third run finds nothing to do.
         rest = await reencrypt(sessionmaker, rotated, batch_size=2)
         assert rest.unreadable == []
-        assert partial.moved + rest.moved == 7  # 6 journal values and 1 stored answer
+        # 6 journal values, 1 stored answer and 1 safety flag's note
+        assert partial.moved + rest.moved == 8
         assert (await reencrypt(sessionmaker, rotated)).moved == 0
-        columns = [(m.__tablename__, c) for m in JOURNAL_MODELS for c in m.encrypted]
+        models: list[type[JournalEntry] | type[SafetyFlag]] = [*JOURNAL_MODELS, SafetyFlag]
+        columns = [(m.__tablename__, c) for m in models for c in m.encrypted]
         async with app.state.engine.connect() as connection:
             for table, column in [*columns, ("idempotency_records", "body")]:
                 query = text(f"SELECT {column} FROM {table}")  # noqa: S608 - names from the models

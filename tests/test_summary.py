@@ -178,6 +178,47 @@ async def test_instrument_trends_take_the_baseline_before_the_first_dosing_sessi
     assert gad["response"] is False  # 7 > 12 / 2
     assert gad["remission"] is False  # 7 >= 5
     assert gad["count"] == 2
+    assert (phq["baseline_basis"], gad["baseline_basis"]) == (
+        "before_first_session",
+        "first_available",
+    )
+    assert (phq["meaningful_change"], gad["meaningful_change"]) == ("improved", "improved")
+    assert (phq["meaningful_change_points"], gad["meaningful_change_points"]) == (5, 4)
+    second_dose = first_dose + timedelta(days=5)
+    since_second = (instant(latest["completed_at"]) - second_dose) // timedelta(days=1)
+    assert [p["days_since_dosing"] for p in phq["series"]] == [None, None, 1, since_second]
+
+
+async def test_a_small_drop_from_a_low_baseline_is_neither_response_nor_remission(
+    client: httpx.AsyncClient, patient: Person
+) -> None:
+    first_dose = now() - timedelta(days=10)
+    await dosing(client, patient, first_dose)
+    await assessment(client, patient, first_dose - timedelta(days=1), "phq9", phq9(3))
+    await assessment(client, patient, now() - timedelta(days=1), "phq9", phq9(1))
+    await assessment(client, patient, now() - timedelta(days=1), "pcl5", [2] * 20)
+
+    phq, pcl = (await summary(client, patient))["instruments"]
+
+    assert (phq["response"], phq["remission"]) == (None, None)
+    assert phq["response_withheld"] == phq["remission_withheld"]
+    assert "below 10" in phq["response_withheld"]
+    assert phq["meaningful_change"] == "no_meaningful_change"
+    assert (pcl["response"], pcl["remission"]) == (None, None)
+    assert "PCL-5" in pcl["response_withheld"]
+
+
+async def test_equal_completion_times_are_ordered_by_when_they_arrived(
+    client: httpx.AsyncClient, patient: Person
+) -> None:
+    at = now() - timedelta(days=3)
+    await assessment(client, patient, at, "phq9", phq9(20))
+    await assessment(client, patient, at, "phq9", phq9(2))  # received second: the latest
+
+    (phq,) = (await summary(client, patient))["instruments"]
+
+    assert (phq["baseline_total"], phq["latest_total"]) == (20, 2)
+    assert [p["total"] for p in phq["series"]] == [20, 2]
 
 
 async def test_without_dosing_the_baseline_is_the_first_score(
@@ -191,9 +232,14 @@ async def test_without_dosing_the_baseline_is_the_first_score(
     (phq,) = (await summary(client, patient))["instruments"]
 
     assert (phq["baseline_total"], phq["latest_total"], phq["change"]) == (18, 10, -8)
-    assert phq["response"] is False  # 10 > 9
-    assert phq["remission"] is False
+    assert phq["baseline_basis"] == "first_available"
+    assert phq["meaningful_change"] == "improved"  # 8 points, PHQ-9's 5 or more
+    # No dosing session: nothing to call a response to treatment, and the summary says why.
+    assert (phq["response"], phq["remission"]) == (None, None)
+    assert "dosing session" in phq["response_withheld"]
     assert phq["count"] == 3
+    assert [p["total"] for p in phq["series"]] == [18, 9, 10]
+    assert [p["backfilled"] for p in phq["series"]] == [True, True, True]
 
 
 async def test_mood_around_a_dosing_session_uses_its_own_windows(
@@ -220,7 +266,8 @@ async def test_mood_around_a_dosing_session_uses_its_own_windows(
 
     body = await summary(client, patient)
 
-    assert body["dosing_sessions"] == [
+    old_windows = ("session_id", "started_at", "before_72h", "after_24h", "after_72h", "after_7d")
+    assert [{k: d[k] for k in old_windows} for d in body["dosing_sessions"]] == [
         {
             "session_id": earlier["id"],
             "started_at": earlier["started_at"],
@@ -242,23 +289,26 @@ async def test_mood_around_a_dosing_session_uses_its_own_windows(
     assert (await summary(client, patient, days=1))["dosing_sessions"] == body["dosing_sessions"]
 
 
-async def test_a_recent_safety_flag_comes_with_crisis_resources(
+async def test_every_open_safety_flag_comes_with_crisis_resources(
     client: httpx.AsyncClient, patient: Person, settings: Settings
 ) -> None:
-    await assessment(client, patient, now() - timedelta(days=30), "phq9", phq9(10, item9=2))
+    old = await assessment(client, patient, now() - timedelta(days=30), "phq9", phq9(10, item9=2))
     flagged = await assessment(client, patient, now() - timedelta(days=2), "phq9", phq9(4, item9=1))
-    await assessment(client, patient, now() - timedelta(days=1), "phq9", phq9(3))
+    later = await assessment(client, patient, now() - timedelta(days=1), "phq9", phq9(3))
 
     body = await summary(client, patient)
 
-    assert body["safety_flags"] == [
-        {
-            "assessment_id": flagged["id"],
-            "instrument": "phq9",
-            "total": 4,
-            "completed_at": flagged["completed_at"],
-        }
+    # Both stay open, the one completed 30 days ago too: a flag never expires. Newest received
+    # first; the later PHQ-9 with item 9 at 0 is shown beside each, and closes neither.
+    assert [
+        (f["assessment_id"], f["instrument"], f["total"], f["completed_at"], f["state"])
+        for f in body["safety_flags"]
+    ] == [
+        (flagged["id"], "phq9", 4, flagged["completed_at"], "open"),
+        (old["id"], "phq9", 10, old["completed_at"], "open"),
     ]
+    assert {f["latest_phq9"]["assessment_id"] for f in body["safety_flags"]} == {later["id"]}
+    assert [f["item_value"] for f in body["safety_flags"]] == [1, 2]
     assert body["crisis_resources"]
     assert body["crisis_resources"] == [
         {"phone": None, "text": None, "url": None, **resource}
@@ -266,11 +316,10 @@ async def test_a_recent_safety_flag_comes_with_crisis_resources(
     ]
 
 
-async def test_without_a_recent_flag_there_are_no_flags_and_no_resources(
+async def test_without_a_flag_there_are_no_flags_and_no_resources(
     client: httpx.AsyncClient, patient: Person
 ) -> None:
-    # Flagged, but 15 days ago: outside the last 14 days.
-    await assessment(client, patient, now() - timedelta(days=15), "phq9", phq9(12, item9=3))
+    await assessment(client, patient, now() - timedelta(days=15), "phq9", phq9(12))
     await assessment(client, patient, now() - timedelta(hours=1), "phq9", phq9(12))
     await assessment(client, patient, now() - timedelta(hours=1), "gad7", gad7(15))
 
@@ -362,3 +411,73 @@ async def test_a_therapist_has_no_summary_of_their_own(
     client: httpx.AsyncClient, therapist: Person
 ) -> None:
     assert_problem(await client.get("/v1/me/summary", headers=therapist.headers), 403)
+
+
+# --- mood on the drug's time course ----------------------------------------------------------------
+
+
+async def test_sessions_take_an_end_that_must_come_after_the_start(
+    client: httpx.AsyncClient, patient: Person
+) -> None:
+    start = now() - timedelta(days=3)
+    session = await dosing(client, patient, start, ended_at=iso(start + timedelta(hours=3)))
+    assert instant(session["ended_at"]) == start + timedelta(hours=3)
+    before = await client.post(
+        "/v1/sessions",
+        json={"started_at": iso(start), "ended_at": iso(start), "route": "im", "setting": "clinic"},
+        headers=patient.headers,
+    )
+    assert_problem(before, 422)
+    moved = await client.patch(
+        f"/v1/sessions/{session['id']}",
+        json={"started_at": iso(start + timedelta(hours=4))},
+        headers={**patient.headers, "If-Match": '"1"'},
+    )
+    assert_problem(moved, 422)
+    cleared = await client.patch(
+        f"/v1/sessions/{session['id']}",
+        json={"ended_at": None},
+        headers={**patient.headers, "If-Match": '"1"'},
+    )
+    assert cleared.status_code == 200, cleared.text
+    assert cleared.json()["ended_at"] is None
+
+
+async def test_the_summary_reports_disjoint_windows_and_durability(
+    client: httpx.AsyncClient, patient: Person
+) -> None:
+    start = midnight_utc_today() - timedelta(days=12) + timedelta(hours=10)
+    session = await dosing(client, patient, start, ended_at=iso(start + timedelta(hours=3)))
+    hour = timedelta(hours=1)
+    for offset, mood in [
+        (-20 * hour, 4),
+        (2 * hour, 10),  # acute: during, never effect
+        (5 * hour, 8),
+        (6 * hour, 8),
+        (30 * hour, 7),
+        (100 * hour, 4),  # back at the before-mean on day 4
+    ]:
+        await checkin(client, patient, start + offset, mood)
+    later = await dosing(client, patient, start + timedelta(days=9))
+
+    body = await summary(client, patient)
+    first = next(d for d in body["dosing_sessions"] if d["session_id"] == session["id"])
+    windows = {w["name"]: w for w in first["windows"]}
+    assert [w["name"] for w in first["windows"]] == [
+        "before",
+        "during",
+        "day_0_1",
+        "days_1_3",
+        "days_3_7",
+        "days_7_14",
+    ]
+    assert (windows["before"]["mean"], windows["during"]["mean"]) == (4.0, 10.0)
+    assert (windows["day_0_1"]["mean"], windows["day_0_1"]["checkins"]) == (8.0, 2)
+    assert windows["days_1_3"]["mean"] == 7.0
+    assert windows["days_3_7"]["mean"] == 4.0
+    assert windows["days_7_14"]["cut_short"] is True
+    assert instant(windows["days_7_14"]["end"]) == instant(later["started_at"])
+    assert first["acute_end_assumed"] is False
+    assert first["durability_days"] == 4
+    # The old nested windows stay for v1 clients, the acute check-in in them as before.
+    assert first["after_24h"] == round((10 + 8 + 8) / 3, 2)

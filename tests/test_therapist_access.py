@@ -210,6 +210,69 @@ async def test_private_entries_stay_out_of_the_summary(client: httpx.AsyncClient
     assert theirs["safety_flags"] == []
     assert theirs["instruments"] == []
     assert len(mine["safety_flags"]) == 1
+    # The therapist's view says it is computed from shared entries only; the patient's does not.
+    assert (theirs["shared_only"], mine["shared_only"]) == (True, False)
+
+
+async def test_a_private_first_session_moves_the_therapists_baseline_and_says_so(
+    client: httpx.AsyncClient,
+) -> None:
+    """The issue's example: with the first dosing session private, the patient and the therapist
+    see different baselines; the therapist's summary now says it is from shared entries only."""
+    alice = await register(client)
+    therapist = await register(client, "therapist")
+    start = datetime.now(UTC) - timedelta(days=30)
+
+    async def post(resource: str, body: dict[str, object]) -> None:
+        response = await client.post(f"/v1/{resource}", json=body, headers=alice.headers)
+        assert response.status_code == 201, response.text
+
+    await post(
+        "assessments",
+        {
+            "instrument": "phq9",
+            "answers": [3, 3, 3, 3, 3, 3, 3, 3, 0],
+            "completed_at": start.isoformat(),
+        },
+    )
+    await post(
+        "sessions",
+        {
+            "started_at": (start + timedelta(days=1)).isoformat(),
+            "route": "im",
+            "setting": "clinic",
+            "private": True,
+        },
+    )
+    await post(
+        "assessments",
+        {
+            "instrument": "phq9",
+            "answers": [2, 2, 2, 2, 2, 2, 0, 0, 0],
+            "completed_at": (start + timedelta(days=5)).isoformat(),
+        },
+    )
+    await post(
+        "sessions",
+        {"started_at": (start + timedelta(days=8)).isoformat(), "route": "im", "setting": "clinic"},
+    )
+    await post(
+        "assessments",
+        {
+            "instrument": "phq9",
+            "answers": [1, 1, 1, 1, 1, 1, 0, 0, 0],
+            "completed_at": (start + timedelta(days=20)).isoformat(),
+        },
+    )
+    token = await mint(client, therapist, (await give_grant(client, alice, therapist))["id"])
+
+    (mine,) = (await client.get("/v1/me/summary", headers=alice.headers)).json()["instruments"]
+    body = (await client.get(f"/v1/patients/{alice.id}/summary", headers=bearer(token))).json()
+    (theirs,) = body["instruments"]
+    assert (mine["baseline_total"], mine["response"]) == (24, True)
+    assert (theirs["baseline_total"], theirs["response"]) == (12, True)
+    assert theirs["baseline_basis"] == mine["baseline_basis"] == "before_first_session"
+    assert body["shared_only"] is True
 
 
 async def test_revocation_is_immediate(

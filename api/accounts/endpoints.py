@@ -28,7 +28,8 @@ IfMatch = Annotated[
 async def create_account(
     data: AccountCreate, session: SessionDep, passwords: PasswordsDep, response: Response
 ) -> AccountRead:
-    """Register a patient or a therapist. Emails are trimmed and lower-cased; passwords are 10-128 characters."""
+    """Register a patient or a therapist. Emails are trimmed and lower-cased; passwords are 10-128 characters;
+    `time_zone` (IANA, default UTC) is where a patient's days begin and end."""
     account = await service.create_account(session, passwords, data)
     response.headers["Location"] = "/v1/me"
     response.headers["ETag"] = etag(account.version)
@@ -55,7 +56,8 @@ async def update_me(
     response: Response,
     if_match: IfMatch = None,
 ) -> AccountRead:
-    """Change the display name or the password (with `current_password`); a new password signs out every other login."""
+    """Change the display name, the time zone (IANA; your days are counted in it), or the password (with
+    `current_password`); a new password signs out every other login."""
     account = await service.update_account(session, passwords, caller, data, if_match)
     response.headers["ETag"] = etag(account.version)
     return AccountRead.model_validate(account)

@@ -10,6 +10,7 @@ from pydantic.config import JsonDict
 
 from api.models import Role
 from api.text import DisplayName, StorableStr
+from api.time_zones import TimeZoneName
 
 
 def normalize_email(value: str) -> str:
@@ -33,6 +34,7 @@ ACCOUNT_EXAMPLE: JsonDict = {
     "email": "ada@example.org",
     "display_name": "Ada",
     "role": "patient",
+    "time_zone": "Europe/Berlin",
     "created_at": "2026-11-01T17:22:09.482Z",
     "updated_at": "2026-11-01T17:22:09.482Z",
 }
@@ -59,6 +61,11 @@ class AccountCreate(BaseModel):
     role: Role = Field(
         description="`patient` writes a journal; `therapist` reads what patients share."
     )
+    time_zone: TimeZoneName = Field(
+        default="UTC",
+        description="IANA time zone: a patient's days (summaries, a therapist's view) are "
+        "counted in it. Default UTC.",
+    )
 
 
 class AccountUpdate(BaseModel):
@@ -78,6 +85,7 @@ class AccountUpdate(BaseModel):
     )
 
     display_name: DisplayName | None = None
+    time_zone: TimeZoneName | None = Field(default=None, description="IANA time zone.")
     password: Password | None = Field(
         default=None, description="The new password (10-128 characters)."
     )
@@ -99,6 +107,7 @@ class AccountRead(BaseModel):
     email: str
     display_name: str
     role: Role
+    time_zone: str = Field(description="IANA time zone the patient's days are counted in.")
     created_at: datetime
     updated_at: datetime
 

@@ -22,6 +22,7 @@ async def create_account(
         password_hash=await passwords.hash(data.password),
         display_name=data.display_name,
         role=data.role,
+        time_zone=data.time_zone,
     )
     session.add(account)
     try:
@@ -44,6 +45,8 @@ async def update_account(
     values: dict[str, object] = {}
     if data.display_name is not None:
         values["display_name"] = data.display_name
+    if data.time_zone is not None:
+        values["time_zone"] = data.time_zone
     if data.password is not None:
         assert data.current_password is not None  # the schema requires it
         matches, _ = await passwords.verify(data.current_password, account.password_hash)

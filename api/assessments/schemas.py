@@ -8,6 +8,7 @@ from pydantic.config import JsonDict
 
 from api.assessments.scoring import Instrument, InvalidAnswers, validate_answers
 from api.journal.schemas import EntryCreate, EntryRead, EntryTime
+from api.safety_flags.schemas import FlagNotice
 
 ASSESSMENT_EXAMPLE: JsonDict = {
     "id": "fa06f3e4-ed14-4d86-9358-8d399a8ee6d7",
@@ -24,7 +25,10 @@ ASSESSMENT_EXAMPLE: JsonDict = {
     "clusters": None,
     "provisional_positive": None,
     "provisional_diagnosis": None,
+    "meets_symptom_pattern": None,
+    "screening_result": None,
     "crisis_resources": [],
+    "raised_flag": None,
 }
 
 
@@ -91,8 +95,24 @@ class AssessmentRead(EntryRead):
     )
     provisional_positive: bool | None = Field(description="PCL-5: total >= 33; null otherwise.")
     provisional_diagnosis: bool | None = Field(
-        description="PCL-5: >= 1 B, >= 1 C, >= 2 D and >= 2 E endorsed; null otherwise."
+        description="Deprecated: the same value as `meets_symptom_pattern`, under an old name "
+        "that overclaimed. Kept for v1 clients; the service does not diagnose.",
+        json_schema_extra={"deprecated": True},
+    )
+    meets_symptom_pattern: bool | None = Field(
+        default=None,
+        description="PCL-5: >= 1 B, >= 1 C, >= 2 D and >= 2 E endorsed (a screening result, "
+        "to be confirmed with a clinical interview such as CAPS-5); null otherwise.",
+    )
+    screening_result: str | None = Field(
+        default=None, description="PCL-5: the screening result in words; null otherwise."
     )
     crisis_resources: list[CrisisResource] = Field(
         default=[], description="Where to find help now; present when safety_flag is true."
+    )
+    raised_flag: FlagNotice | None = Field(
+        default=None,
+        description="Only in the answer to your own POST: the safety flag this questionnaire "
+        "raised (see `GET /v1/me/safety-flags`), and whether any therapist can see it. Null "
+        "everywhere else.",
     )

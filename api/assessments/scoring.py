@@ -162,6 +162,17 @@ def _endorsed_count(answers: Sequence[int], first: int, last: int) -> int:
     return sum(1 for answer in answers[first - 1 : last] if answer >= PCL5_ENDORSED_ANSWER)
 
 
+def screening_words(meets_pattern: bool | None) -> str | None:
+    """A PCL-5 symptom-pattern result in words that screen and do not diagnose (National Center
+    for PTSD, "Using the PCL-5": a provisional result to be confirmed by a structured clinical
+    interview such as the CAPS-5)."""
+    if meets_pattern is None:
+        return None
+    if meets_pattern:
+        return "Meets the PCL-5 symptom pattern; confirm with a clinical interview such as CAPS-5."
+    return "Does not meet the PCL-5 symptom pattern."
+
+
 def meets_response(baseline_total: int, latest_total: int) -> bool:
     """True when the latest total is at most half the baseline (a drop of at least 50%).
 

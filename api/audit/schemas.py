@@ -32,9 +32,12 @@ class AccessLogEntry(BaseModel):
     grant_id: uuid.UUID | None
     resource: str = Field(
         description="`sessions`, `intentions`, `reflections`, `checkins`, `assessments`, `summary`, "
-        "or `grant` (a therapist's web page refused at the grant, before anything was read)."
+        "`safety_flags`, or `grant` (a therapist's web page refused at the grant, before anything "
+        "was read)."
     )
-    action: str = Field(description="`list`, `read` or `summary`.")
+    action: str = Field(
+        description="`list`, `read`, `summary`, or `acknowledge` (a safety flag, in `entry_ids`)."
+    )
     entry_ids: list[uuid.UUID] = Field(description="The entries shown.")
     count: int
     outcome: AuditOutcome = Field(description="`allowed`, or why it was refused.")

@@ -19,6 +19,7 @@ NOUNS = {
     "reflections": "reflections",
     "checkins": "mood check-ins",
     "assessments": "questionnaires",
+    "safety_flags": "safety flags",
     # A therapist web page refused at its grant, before any kind of entry was read.
     "grant": "journal",
 }
@@ -33,7 +34,10 @@ def describe(record: AuditRecord, who: str) -> str:
     many = NOUNS.get(record.resource, record.resource)
     if record.outcome != AuditOutcome.ALLOWED:
         what = f"your {'summary' if record.resource == 'summary' else many}"
-        return f"{who} tried to view {what}, and was refused: {REFUSALS[AuditOutcome(record.outcome)]}."
+        verb = "acknowledge one of" if record.action == "acknowledge" else "view"
+        return f"{who} tried to {verb} {what}, and was refused: {REFUSALS[AuditOutcome(record.outcome)]}."
+    if record.action == "acknowledge":
+        return f"{who} acknowledged one of your safety flags: they have seen it."
     if record.resource == "summary":
         return f"{who} viewed your summary."
     if record.action == "read":

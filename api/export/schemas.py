@@ -12,6 +12,7 @@ from api.checkins.schemas import CHECKIN_EXAMPLE, CheckinRead
 from api.grants.schemas import GRANT_EXAMPLE, GrantRead
 from api.intentions.schemas import INTENTION_EXAMPLE, IntentionRead
 from api.reflections.schemas import REFLECTION_EXAMPLE, ReflectionRead
+from api.safety_flags.schemas import FLAG_EXAMPLE, SafetyFlagRead
 from api.sessions.schemas import SESSION_EXAMPLE, DosingSessionRead
 
 
@@ -30,6 +31,7 @@ class JournalExport(BaseModel):
                     "reflections": [REFLECTION_EXAMPLE],
                     "checkins": [CHECKIN_EXAMPLE],
                     "assessments": [ASSESSMENT_EXAMPLE],
+                    "safety_flags": [FLAG_EXAMPLE],
                     "grants": [GRANT_EXAMPLE],
                     "access_log": [ACCESS_LOG_EXAMPLE],
                 }
@@ -45,6 +47,10 @@ class JournalExport(BaseModel):
     reflections: list[ReflectionRead]
     checkins: list[CheckinRead]
     assessments: list[AssessmentRead]
+    safety_flags: list[SafetyFlagRead] = Field(
+        default=[],
+        description="Every safety flag raised on your questionnaires, with its acknowledgement.",
+    )
     grants: list[GrantRead] = Field(description="Every grant you gave, active or ended.")
     access_log: list[AccessLogEntry] = Field(
         description="Every therapist request for your data, oldest first."

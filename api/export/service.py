@@ -16,6 +16,7 @@ from api.grants.repository import GrantRepository
 from api.journal.registry import RESOURCES
 from api.journal.repository import EntryRepository, Scope
 from api.models.base import utcnow
+from api.safety_flags import service as safety_flags
 from api.settings import Settings
 
 
@@ -30,6 +31,7 @@ async def gather(session: AsyncSession, caller: Caller, settings: Settings) -> J
     return JournalExport(
         exported_at=utcnow(),
         account=AccountRead.model_validate(await caller.account(session)),
+        safety_flags=await safety_flags.flags(session, scope, now=utcnow()),
         grants=[grants.present(row) for row in given],
         access_log=[audit.present(row) for row in trail],
         **journal,

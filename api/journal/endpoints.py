@@ -134,7 +134,10 @@ def build_router(resource: Resource) -> APIRouter:
             headers = {"Location": f"/v1/{resource.name}/{entry.id}", "ETag": etag(entry.version)}
             if replayed:
                 headers[idempotency.REPLAYED_HEADER] = "true"
-            return json_response(resource.present(resource, entry, settings), 201, headers)
+            shown = resource.present(resource, entry, settings)
+            if resource.answer_create is not None:
+                shown = await resource.answer_create(session, scope, entry, shown)
+            return json_response(shown, 201, headers)
 
         fingerprint = idempotency.fingerprint("POST", router.prefix, data.model_dump_json())
         return await idempotency.once(

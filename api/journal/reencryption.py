@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.crypto import FieldCipher, UnreadableValue, associated_data
-from api.models import JOURNAL_MODELS, IdempotencyRecord
+from api.models import JOURNAL_MODELS, IdempotencyRecord, JournalEntry, SafetyFlag
 
 logger = structlog.get_logger("api.reencryption")
 
@@ -128,7 +128,8 @@ async def reencrypt(
 ) -> Report:
     """One pass, or the first ``max_batches`` batches of one: run again to go on."""
     report = Report(max_batches=max_batches)
-    for model in JOURNAL_MODELS:
+    models: tuple[type[JournalEntry] | type[SafetyFlag], ...] = (*JOURNAL_MODELS, SafetyFlag)
+    for model in models:
         for column in model.encrypted:
             await _column_pass(sessionmaker, cipher, model, column, batch_size, report)
     await _idempotency_pass(sessionmaker, cipher, batch_size, report)

@@ -47,6 +47,14 @@ class Resource:
     # Checks references and fills server-side fields; raises a ProblemError to refuse.
     prepare: Callable[[WriteContext, dict[str, Any]], Awaitable[dict[str, Any]]] = no_preparation
     present: Callable[[Resource, Entry, Settings], EntryRead] = plain_presentation
+    # After a new entry is stored (never on a replay): records that follow from it, such as a
+    # safety flag. Called by ``api.journal.service.create``, the one create path of the API and
+    # of sync alike, so no way in can skip it.
+    created: Callable[[WriteContext, Entry], Awaitable[None]] | None = None
+    # What the answer to the patient's own POST adds to the presentation (a replay included).
+    answer_create: (
+        Callable[[AsyncSession, Scope, Entry, EntryRead], Awaitable[EntryRead]] | None
+    ) = None
     session_linked: bool = False
 
     @property

@@ -46,9 +46,12 @@ async def create(
     values = data.model_dump(exclude={"id"})
     if values.get(resource.time_column) is None:
         values[resource.time_column] = now
-    values = await resource.prepare(WriteContext(session, scope, now, None), values)
+    context = WriteContext(session, scope, now, None)
+    values = await resource.prepare(context, values)
     created = await repository.add(entry_id, values, now)
     if created is not None:
+        if resource.created is not None:
+            await resource.created(context, created)
         return created, False
     # The id is taken: a resend of this very entry is answered as the first time was.
     existing = await repository.get(entry_id)

@@ -17,6 +17,7 @@ from api.models.journal import (
     Setting,
 )
 from api.models.login import Login, RefreshToken
+from api.models.safety_flag import SafetyFlag
 from api.models.sync import ChangeCounter, IdempotencyRecord, Tombstone
 from api.models.web_session import WebSession
 
@@ -43,6 +44,7 @@ __all__ = [
     "RefreshToken",
     "Role",
     "Route",
+    "SafetyFlag",
     "Setting",
     "Tombstone",
     "WebSession",

@@ -29,5 +29,7 @@ class Account(IdMixin, TimestampMixin, Base):
             values_callable=lambda roles: [r.value for r in roles],
         )
     )
+    # IANA name; the patient's days (summaries, the therapist's page) are counted in it.
+    time_zone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
     # Bumped on every change; the ETag is derived from it and If-Match compares against it.
     version: Mapped[int] = mapped_column(default=1)

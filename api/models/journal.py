@@ -112,6 +112,8 @@ class DosingSession(JournalEntry):
     encrypted: ClassVar[dict[str, str]] = {"notes": "text"}
 
     started_at: Mapped[datetime]
+    # When the acute effects were over; unknown, the summary takes started_at + 2 hours.
+    ended_at: Mapped[datetime | None] = mapped_column(default=None)
     route: Mapped[Route] = mapped_column(_enum(Route, "route"))
     dose_mg: Mapped[float | None] = mapped_column(Float, default=None)
     setting: Mapped[Setting] = mapped_column(_enum(Setting, "setting"))

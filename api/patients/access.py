@@ -107,19 +107,23 @@ async def open_read(
     session: AsyncSession,
     reader: Reader,
     patient_id: uuid.UUID,
-    needed: ReadScope,
+    needed: ReadScope | tuple[ReadScope, ...],
     resource: str,
     action: str,
 ) -> ReadAccess:
     """Check one read of ``resource`` about ``patient_id``; raise the refusal (recorded), or
-    return the access to read with (the caller records what it read through it)."""
+    return the access to read with (the caller records what it read through it). ``needed``
+    may name several scopes, any one of which will do (safety flags: assessments or summary)."""
     access = await open_grant(request, session, reader, patient_id, resource, action)
-    if needed.value not in reader.scopes:
-        challenge = f'Bearer error="insufficient_scope", scope="{needed.value}"'
+    any_of = needed if isinstance(needed, tuple) else (needed,)
+    if not any(scope.value in reader.scopes for scope in any_of):
+        names = " ".join(scope.value for scope in any_of)
+        challenge = f'Bearer error="insufficient_scope", scope="{names}"'
+        wanted = " or ".join(f"`{scope.value}`" for scope in any_of)
         raise await access.refuse(
             AuditOutcome.INSUFFICIENT_SCOPE,
             Forbidden(
-                f"This token does not carry `{needed.value}`.",
+                f"This token does not carry {wanted}.",
                 headers={"WWW-Authenticate": challenge},
             ),
         )
@@ -161,7 +165,9 @@ async def open_grant(
     return access
 
 
-def require(needed: ReadScope, resource: str, action: str) -> Callable[..., Awaitable[ReadAccess]]:
+def require(
+    needed: ReadScope | tuple[ReadScope, ...], resource: str, action: str
+) -> Callable[..., Awaitable[ReadAccess]]:
     """The API's door: a patient-scoped read token in ``Authorization``."""
 
     async def check(

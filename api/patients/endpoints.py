@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from api.auth.dependencies import CallerDep, SettingsDep
 from api.database import SessionDep
@@ -24,9 +24,10 @@ from api.models import AuditOutcome, ReadScope, Role
 from api.models.base import utcnow
 from api.patients.access import ReadAccess, require
 from api.routing import api_router
+from api.safety_flags.repository import FLAG_SCOPES, flag_counts
 from api.summary.endpoints import Days, Tz, parse_tz
 from api.summary.schemas import Summary
-from api.summary.service import build_summary
+from api.summary.service import build_summary, time_zone_of
 
 router = api_router(prefix="/v1/patients", tags=["therapist"])
 READ_ERRORS = problems(
@@ -47,6 +48,11 @@ class SharedPatient(BaseModel):
     grant_id: uuid.UUID
     scopes: list[ReadScope]
     expires_at: datetime
+    open_safety_flags: int | None = Field(
+        default=None,
+        description="Open safety flags on shared questionnaires; null when this grant carries "
+        "neither `assessments:read` nor `summary:read`.",
+    )
 
 
 class SharedPatients(BaseModel):
@@ -55,22 +61,30 @@ class SharedPatients(BaseModel):
 
 @router.get("", responses=problems(401, 403))
 async def list_patients(caller: CallerDep, session: SessionDep) -> SharedPatients:
-    """Patients with an active grant to you (therapist login token), with the scopes each granted."""
+    """Patients with an active grant to you (therapist login token), with the scopes each granted and their open
+    safety flags: patients with open flags come first."""
     if caller.role is not Role.THERAPIST:
         raise Forbidden("Only therapists have patients.")
     rows = await GrantRepository(session, caller.id, caller.role).active_patients(utcnow())
-    return SharedPatients(
-        items=[
-            SharedPatient(
-                patient_id=grant.patient_id,
-                display_name=patient_name,
-                grant_id=grant.id,
-                scopes=grant.scopes,
-                expires_at=grant.expires_at,
-            )
-            for grant, patient_name, _therapist_name, _therapist_email in rows
-        ]
-    )
+    counts = await flag_counts(session, [row[0] for row in rows])
+    items = [
+        SharedPatient(
+            patient_id=grant.patient_id,
+            display_name=patient_name,
+            grant_id=grant.id,
+            scopes=grant.scopes,
+            expires_at=grant.expires_at,
+            open_safety_flags=counts[grant.patient_id] if _shows_flags(grant.scopes) else None,
+        )
+        for grant, patient_name, _therapist_name, _therapist_email in rows
+    ]
+    # Stable: within each group, the order stays by name.
+    items.sort(key=lambda item: 0 if item.open_safety_flags else 1)
+    return SharedPatients(items=items)
+
+
+def _shows_flags(scopes: list[str]) -> bool:
+    return any(scope.value in scopes for scope in FLAG_SCOPES)
 
 
 def add_read_routes(resource: Resource) -> None:
@@ -134,11 +148,19 @@ async def get_patient_summary(
     settings: SettingsDep,
     access: Annotated[ReadAccess, Depends(require(ReadScope.SUMMARY, "summary", "summary"))],
     days: Days = 30,
-    tz: Tz = "UTC",
+    tz: Tz = None,
 ) -> Summary:
-    """The patient's summary as they see it, computed from shared entries only (`summary:read`)."""
+    """The patient's summary computed from shared entries only (`summary:read`; `shared_only` is true), in the
+    patient's own days (their account's time zone) unless `tz` is given."""
+    zone = tz if tz is not None else await time_zone_of(access.session, access.patient_id)
     summary = await build_summary(
-        access.session, access.scope, settings, days=days, tz=parse_tz(tz), tz_name=tz, now=utcnow()
+        access.session,
+        access.scope,
+        settings,
+        days=days,
+        tz=parse_tz(zone),
+        tz_name=zone,
+        now=utcnow(),
     )
     await access.allowed([], count=0)
     return summary

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Self
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, model_validator
 from pydantic.config import JsonDict
 
 from api.journal.schemas import EntryCreate, EntryRead, EntryTime, EntryUpdate
@@ -18,6 +18,11 @@ Notes = Annotated[
 ]
 
 
+ENDED_AT = (
+    "When the acute effects were over (after started_at). Mood in between is reported as "
+    "`during`, never as effect; without it the summary takes started_at + 2 hours."
+)
+
 SESSION_EXAMPLE: JsonDict = {
     "id": "89e82e70-28e7-44f9-98f3-5fcf96b2a491",
     "private": False,
@@ -25,6 +30,7 @@ SESSION_EXAMPLE: JsonDict = {
     "created_at": "2026-11-20T09:05:12.204Z",
     "updated_at": "2026-11-20T09:05:12.204Z",
     "started_at": "2026-11-20T09:00:00Z",
+    "ended_at": "2026-11-20T10:30:00Z",
     "route": "sublingual",
     "dose_mg": 100.0,
     "setting": "home",
@@ -48,10 +54,17 @@ class DosingSessionCreate(EntryCreate):
     )
 
     started_at: EntryTime
+    ended_at: EntryTime | None = Field(default=None, description=ENDED_AT)
     route: Route
     dose_mg: DoseMg | None = None
     setting: Setting
     notes: Notes | None = None
+
+    @model_validator(mode="after")
+    def _ends_after_it_starts(self) -> Self:
+        if self.ended_at is not None and self.ended_at <= self.started_at:
+            raise ValueError("ended_at must be after started_at")
+        return self
 
 
 class DosingSessionUpdate(EntryUpdate):
@@ -60,6 +73,7 @@ class DosingSessionUpdate(EntryUpdate):
     not_null = frozenset({"private", "started_at", "route", "setting"})
 
     started_at: EntryTime | None = None
+    ended_at: EntryTime | None = Field(default=None, description=ENDED_AT)
     route: Route | None = None
     dose_mg: DoseMg | None = None
     setting: Setting | None = None
@@ -70,6 +84,7 @@ class DosingSessionRead(EntryRead):
     model_config = ConfigDict(json_schema_extra={"examples": [SESSION_EXAMPLE]})
 
     started_at: datetime
+    ended_at: datetime | None = Field(default=None, description=ENDED_AT)
     route: Route
     dose_mg: float | None
     setting: Setting

@@ -3,23 +3,25 @@
 from __future__ import annotations
 
 import dataclasses
+import uuid
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
-from sqlalchemy import and_, or_
+from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.assessments.schemas import CrisisResource
 from api.journal.repository import EntryRepository, Scope
 from api.journal.schemas import FUTURE_TOLERANCE
-from api.models import Assessment, Checkin, DosingSession
+from api.models import Account, Assessment, Checkin, DosingSession
+from api.safety_flags import service as safety_flags
 from api.settings import Settings
 from api.summary import calculations as calc
 from api.summary.schemas import (
     DailyMoodOut,
     DosingMoodOut,
     InstrumentTrendOut,
-    SafetyFlagOut,
+    MoodWindowOut,
     Summary,
 )
 
@@ -30,6 +32,7 @@ ASSESSMENT_POINT = (
     Assessment.instrument,
     Assessment.total,
     Assessment.safety_flag,
+    Assessment.created_at,
 )
 
 
@@ -40,7 +43,14 @@ def assessment_point(row: Any) -> calc.AssessmentPoint:
         total=row.total,
         safety_flag=row.safety_flag,
         id=row.id,
+        received_at=row.created_at,
     )
+
+
+async def time_zone_of(session: AsyncSession, account_id: uuid.UUID) -> str:
+    """The account's IANA time zone: the patient's days are counted in it."""
+    found = await session.scalar(select(Account.time_zone).where(Account.id == account_id))
+    return found or "UTC"
 
 
 async def build_summary(
@@ -58,9 +68,9 @@ async def build_summary(
     window_start = datetime.combine(start_day, datetime.min.time(), tz)
 
     dosing = [
-        calc.DosingPoint(id=row.id, at=row.started_at)
+        calc.DosingPoint(id=row.id, at=row.started_at, ended_at=row.ended_at)
         for row in await EntryRepository(session, DosingSession, scope).rows(
-            DosingSession.id, DosingSession.started_at
+            DosingSession.id, DosingSession.started_at, DosingSession.ended_at
         )
     ]
     # Only the check-ins the figures need: the window, and the days around each dosing session.
@@ -69,14 +79,14 @@ async def build_summary(
     ranges = [and_(Checkin.recorded_at >= window_start, Checkin.recorded_at <= window_end)] + [
         and_(
             Checkin.recorded_at >= point.at - calc.BEFORE_DOSING,
-            Checkin.recorded_at <= point.at + calc.AFTER_DOSING_LONG,
+            Checkin.recorded_at <= point.at + calc.DURABILITY_HORIZON,
         )
         for point in dosing
     ]
     moods = [
-        calc.MoodPoint(at=row.recorded_at, mood=row.mood)
+        calc.MoodPoint(at=row.recorded_at, mood=row.mood, backfilled=row.backfilled)
         for row in await EntryRepository(session, Checkin, scope).rows(
-            Checkin.recorded_at, Checkin.mood, where=(or_(*ranges),)
+            Checkin.recorded_at, Checkin.backfilled, Checkin.mood, where=(or_(*ranges),)
         )
     ]
     assessments = [
@@ -84,7 +94,11 @@ async def build_summary(
         for row in await EntryRepository(session, Assessment, scope).rows(*ASSESSMENT_POINT)
     ]
 
-    flags = calc.recent_safety_flags(assessments, now=now)
+    flags = [
+        flag
+        for flag in await safety_flags.flags(session, scope, now=now)
+        if calc.flag_shown_in_summary(flag.acknowledged_at, now=now)
+    ]
     return Summary(
         days=days,
         tz=tz_name,
@@ -93,7 +107,7 @@ async def build_summary(
             for d in calc.daily_mood(moods, start=start_day, end=today, tz=tz)
         ],
         instruments=[
-            InstrumentTrendOut(**dataclasses.asdict(t))
+            InstrumentTrendOut.model_validate(dataclasses.asdict(t))
             for t in calc.instrument_trends(assessments, dosing)
         ],
         dosing_sessions=[
@@ -104,16 +118,24 @@ async def build_summary(
                 after_24h=m.after_24h,
                 after_72h=m.after_72h,
                 after_7d=m.after_7d,
+                acute_end=course.acute_end,
+                acute_end_assumed=course.acute_end_assumed,
+                windows=[
+                    MoodWindowOut(**dataclasses.asdict(w))
+                    for w in (course.before, course.during, *course.after)
+                ],
+                durability_days=course.durability_days,
+                durability_withheld=course.durability_withheld,
             )
-            for m in calc.mood_around_dosing(moods, dosing)
-        ],
-        safety_flags=[
-            SafetyFlagOut(
-                assessment_id=f.id, instrument=f.instrument, total=f.total, completed_at=f.at
+            for m, course in zip(
+                calc.mood_around_dosing(moods, dosing),
+                calc.mood_on_the_time_course(moods, dosing, tz=tz),
+                strict=True,
             )
-            for f in flags
         ],
+        safety_flags=flags,
         crisis_resources=[CrisisResource.model_validate(r) for r in settings.crisis_resources]
         if flags
         else [],
+        shared_only=not scope.include_private,
     )

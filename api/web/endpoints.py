@@ -21,15 +21,19 @@ from api.accounts.repository import AccountRepository
 from api.accounts.schemas import normalize_email
 from api.auth.dependencies import PasswordsDep, SettingsDep
 from api.database import SessionDep
-from api.errors import ProblemError
+from api.errors import NotFound, ProblemError
 from api.grants.repository import GrantRepository
 from api.journal.cursors import InvalidCursor, decode_cursor
-from api.models import Grant, Role
+from api.models import AuditOutcome, Grant, Role
 from api.models.base import utcnow
-from api.patients.access import grant_from
+from api.patients.access import grant_from, open_read
 from api.ratelimit import client_address
 from api.routing import api_router
+from api.safety_flags import service as safety_flags
+from api.safety_flags.endpoints import NO_FLAG
+from api.safety_flags.repository import FLAG_SCOPES, flag_counts
 from api.settings import Settings
+from api.text import is_storable
 from api.web import patient_page, sessions
 from api.web.rendering import (
     PAGE_HEADERS,
@@ -48,6 +52,7 @@ SIGN_IN = "/therapist/sign-in"
 MAX_FIELD = 4096  # as the token endpoint: longer input is refused unread
 MAX_CURSOR = 200
 MAX_NEXT = 400  # a patient's page with an older-entries cursor fits well within it
+MAX_NOTE = 500  # as the API's acknowledgement
 # A page read answers HEAD as it answers GET (FastAPI's routes would otherwise leave HEAD out).
 READ_METHODS = ["GET", "HEAD"]
 WRONG_CREDENTIALS = "The email or password is incorrect."
@@ -298,7 +303,16 @@ async def patients(
         kept = newest.get(grant.patient_id)
         if kept is None or (grant.created_at, grant.id) > (kept[0].created_at, kept[0].id):
             newest[grant.patient_id] = (grant, patient_name)
-    shared = sorted(newest.values(), key=lambda pair: (pair[1].casefold(), str(pair[0].id)))
+    counts = await flag_counts(session, [grant for grant, _name in newest.values()])
+    # Patients with open safety flags first, then by name.
+    shared = sorted(
+        newest.values(),
+        key=lambda pair: (
+            0 if counts.get(pair[0].patient_id) else 1,
+            pair[1].casefold(),
+            str(pair[0].id),
+        ),
+    )
     clocks = await patient_page.clocks_of(session, list(newest))
     return render(
         "patients.html",
@@ -311,6 +325,7 @@ async def patients(
                 "scopes": patient_page.labels(grant.scopes),
                 "expires_at": grant.expires_at,
                 "clock": clocks[grant.patient_id],
+                "open_flags": counts.get(grant.patient_id),
             }
             for grant, name in shared
         ],
@@ -355,6 +370,65 @@ async def patient(
         **patient_page.DISPLAY,
         **signed,
     )
+
+
+@router.post("/patients/{patient_id}/safety-flags/{flag_id}/acknowledge")
+async def acknowledge_flag(
+    request: Request,
+    patient_id: str,
+    flag_id: str,
+    session: SessionDep,
+    settings: SettingsDep,
+    current: SignedInDep,
+) -> Response:
+    """The Acknowledge button of an open flag: through the same gate, audited as the API's."""
+    if current is None:
+        return _to_sign_in(request, settings)
+    signed: dict[str, Any] = {"therapist": current.therapist, "csrf_token": current.csrf_token}
+    form = await _form(request)
+    if form is None or not sessions.same_token(_field(form, "csrf_token"), current.csrf_token):
+        return message_page(
+            403,
+            "Nothing was acknowledged",
+            "This form has expired: open the patient's page again and acknowledge from there.",
+            **signed,
+        )
+    note = (_field(form, "note") or "").strip()
+    if len(note) > MAX_NOTE or not is_storable(note):
+        return message_page(
+            400,
+            "Nothing was acknowledged",
+            f"The note must be at most {MAX_NOTE} characters of plain text.",
+            **signed,
+        )
+    try:
+        wanted, flag = uuid.UUID(patient_id), uuid.UUID(flag_id)
+    except ValueError:
+        return message_page(404, "Not found", NO_PATIENT, **signed)
+    seen = await grant_from(session, current.therapist.id, wanted)
+    if seen is None:
+        return message_page(404, "Not found", NO_PATIENT, **signed)
+    try:
+        access = await open_read(
+            request, session, seen.reader(), wanted, FLAG_SCOPES, "safety_flags", "acknowledge"
+        )
+    except ProblemError as refused:
+        if refused.status == 401:
+            return message_page(403, "Access has ended", ACCESS_ENDED, **signed)
+        return message_page(refused.status, "Not allowed", NO_PATIENT, **signed)
+    acknowledged = await safety_flags.acknowledge(
+        session,
+        access.scope,
+        flag,
+        therapist_id=current.therapist.id,
+        grant_id=access.grant_id,
+        note=note or None,
+    )
+    if acknowledged is None:
+        await access.refuse(AuditOutcome.NOT_FOUND, NotFound(NO_FLAG))
+        return message_page(404, "Not found", "No safety flag with this id.", **signed)
+    await access.allowed([acknowledged.id])
+    return RedirectResponse(f"/therapist/patients/{wanted}#safety", status_code=303)
 
 
 @router.api_route("/static/therapist.css", methods=READ_METHODS)

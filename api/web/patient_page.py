@@ -12,27 +12,30 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from fastapi import Request
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.assessments.scoring import DISPLAY_NAME, Instrument, band_of
+from api.assessments.scoring import DISPLAY_NAME, band_of
 from api.journal.cursors import decode_cursor
 from api.journal.endpoints import PageQuery, read_page
 from api.journal.references import hide_unseen_references
 from api.journal.registry import BY_NAME
 from api.journal.repository import EntryRepository, PageRequest
 from api.journal.schemas import FUTURE_TOLERANCE
-from api.models import Account, Assessment, Checkin, DosingSession, ReadScope
+from api.models import Account, Checkin, DosingSession, ReadScope
 from api.models.base import utcnow
 from api.patients.access import GrantSeen, ReadAccess, open_grant, open_read
+from api.safety_flags import service as safety_flags
+from api.safety_flags.repository import FLAG_SCOPES
+from api.safety_flags.schemas import FlagState, SafetyFlagRead
 from api.settings import Settings
 from api.summary import calculations as calc
 from api.summary.schemas import Summary
-from api.summary.service import ASSESSMENT_POINT, assessment_point, build_summary
+from api.summary.service import build_summary
 from api.web.chart import Chart, MoodReading, mood_chart
 from api.web.local_time import LocalTime, patient_time
 from api.web.timeline import Item, KindPage, Timeline, merge
@@ -70,20 +73,23 @@ DISPLAY: dict[str, Any] = {
     "settings_words": {"clinic": "in clinic", "home": "at home", "other": "elsewhere"},
     "instruments": {instrument.value: name for instrument, name in DISPLAY_NAME.items()},
     "band_of": band_of,
+    "backfill_after": calc.BACKFILL_AFTER,
 }
 
 
 @dataclass(frozen=True)
 class Flag:
-    assessment_id: uuid.UUID
+    record: SafetyFlagRead
     instrument: str  # display name: "PHQ-9"
-    total: int
     band: str
-    at: datetime
+
+    @property
+    def open(self) -> bool:
+        return self.record.state is FlagState.OPEN
 
 
-def _flag(assessment_id: uuid.UUID, instrument: Instrument, total: int, at: datetime) -> Flag:
-    return Flag(assessment_id, DISPLAY_NAME[instrument], total, band_of(instrument, total), at)
+def _flag(record: SafetyFlagRead) -> Flag:
+    return Flag(record, DISPLAY_NAME[record.instrument], band_of(record.instrument, record.total))
 
 
 @dataclass
@@ -93,8 +99,17 @@ class PatientPage:
     expires_at: datetime
     scopes: list[ReadScope]
     clock: LocalTime  # the patient's zone: every date and time of the page is shown in it
-    flags: list[Flag] = field(default_factory=list)
+    flags: list[Flag] = field(default_factory=list)  # open first, then acknowledged
     flags_known: bool = False  # the grant lets the page see flags (assessments or summary)
+
+    @property
+    def open_flags(self) -> list[Flag]:
+        return [flag for flag in self.flags if flag.open]
+
+    @property
+    def acknowledged_flags(self) -> list[Flag]:
+        return [flag for flag in self.flags if not flag.open]
+
     summary: Summary | None = None
     chart: Chart | None = None
     timeline: Timeline | None = None
@@ -148,6 +163,11 @@ async def build(
         # A grant that carries no scope this page knows still shows the patient's name: the
         # gate is passed all the same (a revoked or expired grant shows nothing at all).
         await open_grant(request, session, reader, patient_id, "grant", "read")
+    flag_access = None
+    if any(scope in accesses for scope in FLAG_SCOPES):
+        flag_access = await open_read(
+            request, session, reader, patient_id, FLAG_SCOPES, "safety_flags", "list"
+        )
 
     now = utcnow()
     clock = patient_time(await session.get(Account, patient_id))
@@ -177,7 +197,10 @@ async def build(
     page.timeline = await _timeline(session, settings, accesses, before, read_ids)
     if page.first_page:
         page.chart = await _chart(session, accesses, page.summary, clock, now, read_ids)
-    page.flags_known, page.flags = await _flags(session, accesses, page.summary, now, read_ids)
+    if flag_access is not None:
+        page.flags_known = True
+        page.flags = await _flags(session, flag_access, page.summary, now)
+        await flag_access.allowed([flag.record.id for flag in page.flags])
 
     for scope, access in accesses.items():
         if scope is ReadScope.SUMMARY:
@@ -257,27 +280,18 @@ async def _chart(
 
 
 async def _flags(
-    session: AsyncSession,
-    accesses: dict[ReadScope, ReadAccess],
-    summary: Summary | None,
-    now: datetime,
-    read_ids: dict[ReadScope, set[uuid.UUID]],
-) -> tuple[bool, list[Flag]]:
-    """Open safety flags (api.summary's rule: the last 14 days), from the summary when the grant
-    carries it, else from the questionnaires themselves."""
+    session: AsyncSession, access: ReadAccess, summary: Summary | None, now: datetime
+) -> list[Flag]:
+    """Every open flag, and those acknowledged in the last 30 days (the summaries' rule): from
+    the summary when the page has one, else read through the flags' own access."""
     if summary is not None:
-        return True, [
-            _flag(f.assessment_id, f.instrument, f.total, f.completed_at)
-            for f in summary.safety_flags
+        records = summary.safety_flags
+    else:
+        records = [
+            flag
+            for flag in await safety_flags.flags(session, access.scope, now=now)
+            if calc.flag_shown_in_summary(flag.acknowledged_at, now=now)
         ]
-    if ReadScope.ASSESSMENTS not in accesses:
-        return False, []
-    since = now - timedelta(days=calc.DEFAULT_SAFETY_FLAG_DAYS)
-    rows = await EntryRepository(session, Assessment, accesses[ReadScope.ASSESSMENTS].scope).rows(
-        *ASSESSMENT_POINT,
-        where=(Assessment.safety_flag.is_(True), Assessment.completed_at > since),
-    )
-    points = [assessment_point(row) for row in rows]
-    flagged = calc.recent_safety_flags(points, now=now)
-    read_ids[ReadScope.ASSESSMENTS].update(point.id for point in flagged)
-    return True, [_flag(point.id, point.instrument, point.total, point.at) for point in flagged]
+    flags = [_flag(record) for record in records]
+    # Open ones first, newest received first within each.
+    return [flag for flag in flags if flag.open] + [flag for flag in flags if not flag.open]
