@@ -43,6 +43,7 @@ async def push_changes(
     batch: SyncBatch,
     scope: OwnScope,
     session: SessionDep,
+    settings: SettingsDep,
     idempotency_key: Annotated[
         str,
         Header(
@@ -50,14 +51,20 @@ async def push_changes(
         ),
     ],
 ) -> Response:
-    """Apply a batch of offline creates, updates and deletes in one transaction: all of them, or none.
+    """Apply a batch of offline creates, updates and deletes in one transaction, each answered on its own.
 
-    Each operation behaves as the resource's own route would (ids, validation, `if_match`). The first that fails
-    undoes the batch; the problem's `operation` member says which one.
+    Every operation that can be applied is; one rejected (invalid data, an assessment edited) or in conflict never
+    holds back the others, so a phone's queue always drains. Each result says `applied`, `replayed` (nothing
+    needed doing: a create or edit already stored, a delete of an id already deleted or never stored) `conflict`
+    (made against an older version: nothing written, `current` holds the entry as it is now) or `rejected` (with
+    a problem). A create of an id already yours is an edit made against version 1. A reference to a dosing
+    session or intention that went away is cleared, and a time more than 5 minutes ahead is stored as the
+    receipt time (`clock_adjusted`), each told in `notes`. With `"atomic": true` the batch is all or nothing:
+    the first operation not applied undoes it, answered as its problem with its index as `operation`.
     """
 
     async def produce() -> Response:
-        return json_response(await service.push(session, scope, batch))
+        return json_response(await service.push(session, scope, settings, batch))
 
     fingerprint = idempotency.fingerprint("POST", router.prefix, batch.model_dump_json())
     return await idempotency.once(session, scope.owner_id, idempotency_key, fingerprint, produce)
