@@ -256,7 +256,7 @@ async def push(
     return await client.post("/v1/sync", json=batch, headers=headers)
 
 
-APPLIED = {"outcome": "applied", "problem": None, "current": None, "notes": []}
+APPLIED: Json = {"outcome": "applied", "problem": None, "current": None, "notes": []}
 
 
 async def test_a_batch_of_create_update_and_delete_applies_in_order(

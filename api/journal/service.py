@@ -16,6 +16,8 @@ version it was made against (``If-Match``, or a sync operation's ``if_match``).
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -84,9 +86,8 @@ async def create(
     values = data.model_dump(exclude={"id"})
     if values.get(resource.time_column) is None:
         values[resource.time_column] = now
+    _receipt_time(values, leniency, now)
     values = await resource.prepare(WriteContext(session, scope, now, None, leniency), values)
-    if leniency is not None and leniency.clock_adjusted:
-        values["clock_adjusted"] = True
     created = await repository.add(entry_id, values, now)
     if created is not None:
         return created, False
@@ -95,6 +96,15 @@ async def create(
     if existing is not None and same_as_stored(resource, existing, data):
         return existing, True
     raise IdTaken(existing)
+
+
+def _receipt_time(values: dict[str, Any], leniency: Leniency | None, now: datetime) -> None:
+    """Times a sync found too far ahead become this write's own time, exactly, and are flagged."""
+    if leniency is None or not leniency.clock_adjusted:
+        return
+    for name in leniency.clock_adjusted:
+        values[name] = now
+    values["clock_adjusted"] = True
 
 
 def holds_already(resource: Resource, entry: JournalEntry, data: EntryUpdate) -> bool:
@@ -180,9 +190,9 @@ async def apply_update(
 ) -> JournalEntry:
     """Write an edit to ``entry`` as loaded (its version decided on by the caller)."""
     context = WriteContext(session, scope, utcnow(), entry, leniency)
-    values = await resource.prepare(context, data.changes())
-    if leniency is not None and leniency.clock_adjusted:
-        values["clock_adjusted"] = True
+    values = data.changes()
+    _receipt_time(values, leniency, context.now)
+    values = await resource.prepare(context, values)
     updated = await _repository(session, resource, scope).update(entry, entry.version, values)
     if updated is None:
         raise StaleEntry(entry)
