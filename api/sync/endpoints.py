@@ -10,8 +10,15 @@ from api.errors import problems
 from api.journal import idempotency
 from api.journal.endpoints import OwnScope, json_response
 from api.routing import api_router
-from api.sync import service
-from api.sync.schemas import SyncBatch, SyncPage, SyncResult
+from api.sync import service, watermelondb
+from api.sync.schemas import (
+    SyncBatch,
+    SyncPage,
+    SyncResult,
+    WatermelonPull,
+    WatermelonPush,
+    WatermelonPushResult,
+)
 
 router = api_router(prefix="/v1/sync", tags=["sync"])
 
@@ -68,3 +75,43 @@ async def push_changes(
 
     fingerprint = idempotency.fingerprint("POST", router.prefix, batch.model_dump_json())
     return await idempotency.once(session, scope.owner_id, idempotency_key, fingerprint, produce)
+
+
+@router.get("/watermelondb", responses=problems(400, 401, 403, 422))
+async def pull_watermelondb(
+    scope: OwnScope,
+    session: SessionDep,
+    settings: SettingsDep,
+    last_pulled_at: Annotated[
+        int | None,
+        Query(
+            ge=1,
+            le=2**62,
+            description="WatermelonDB's `lastPulledAt`: the `timestamp` of your last pull; leave "
+            "it out the first time.",
+        ),
+    ] = None,
+) -> WatermelonPull:
+    """WatermelonDB's pull (`pullChanges` of `synchronize()`): every change since `last_pulled_at`, in one answer.
+
+    `{changes: {table: {created, updated, deleted}}, timestamp}`: each entry once, in its current version, as a
+    WatermelonDB raw record (times as milliseconds, lists as JSON text; the README has the schema). An assessment
+    carries its `safety_flag` and, when raised, `crisis_resources`. `timestamp` is a change number plus one, not
+    a time: pass it back as `last_pulled_at` (WatermelonDB does).
+    """
+    return await watermelondb.pull(session, scope, settings, last_pulled_at)
+
+
+@router.post("/watermelondb", responses=problems(400, 401, 403, 413, 422))
+async def push_watermelondb(
+    body: WatermelonPush, scope: OwnScope, session: SessionDep, settings: SettingsDep
+) -> WatermelonPushResult:
+    """WatermelonDB's push (`pushChanges` of `synchronize()`): `{changes, last_pulled_at}` as WatermelonDB gives them.
+
+    The same rules as `POST /v1/sync`, each record on its own in one transaction: `_status`, `_changed` and the
+    server's columns are ignored (an update changes the columns `_changed` names); a record changed here since
+    `last_pulled_at` is a conflict, and a delete of one never discards that edit. Records not applied are listed
+    in `experimentalRejectedIds` (pass `experimentalRejectedIds` back from `pushChanges`); `results` says why, and
+    gives the server's entry for each conflict. A push whose answer was lost can be sent again as it is.
+    """
+    return await watermelondb.push(session, scope, settings, body)

@@ -4,6 +4,7 @@ import uuid
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.config import JsonDict
 
 from api.assessments.schemas import ASSESSMENT_EXAMPLE, AssessmentRead
 from api.checkins.schemas import CHECKIN_EXAMPLE, CheckinRead
@@ -237,3 +238,184 @@ class SyncResult(BaseModel):
     )
 
     results: list[OperationResult]
+
+
+# --- WatermelonDB's protocol (api.sync.watermelondb) ---------------------------------------------
+
+
+class WatermelonTable(BaseModel):
+    created: list[dict[str, Any]] = Field(
+        description="Entries created since `last_pulled_at`, as WatermelonDB raw records."
+    )
+    updated: list[dict[str, Any]] = Field(
+        description="Entries changed since, in their current version (or created and changed "
+        "since, which WatermelonDB creates when it does not hold them)."
+    )
+    deleted: list[str] = Field(description="Ids of entries deleted since.")
+
+
+class WatermelonChanges(BaseModel):
+    sessions: WatermelonTable
+    intentions: WatermelonTable
+    reflections: WatermelonTable
+    checkins: WatermelonTable
+    assessments: WatermelonTable
+
+
+_EMPTY_TABLE: JsonDict = {"created": [], "updated": [], "deleted": []}
+
+
+class WatermelonPull(BaseModel):
+    """What WatermelonDB's `pullChanges` returns: `{changes, timestamp}`."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "changes": {
+                        "sessions": _EMPTY_TABLE,
+                        "intentions": _EMPTY_TABLE,
+                        "reflections": _EMPTY_TABLE,
+                        "checkins": {
+                            "created": [
+                                {
+                                    "id": "3e6f4ecb-2e3a-4010-a603-ae8aa65360fe",
+                                    "private": False,
+                                    "version": 1,
+                                    "created_at": 1795678262118,
+                                    "updated_at": 1795678262118,
+                                    "clock_adjusted": False,
+                                    "recorded_at": 1795678200000,
+                                    "backfilled": False,
+                                    "mood": 6,
+                                    "anxiety": 3,
+                                    "energy": None,
+                                    "sleep_hours": 7.5,
+                                    "note": "Slept well; a quiet morning.",
+                                    "received_at": 1795678262118,
+                                }
+                            ],
+                            "updated": [],
+                            "deleted": ["c29bfda9-4ffd-4edb-a8b1-74a85fb9b3bc"],
+                        },
+                        "assessments": _EMPTY_TABLE,
+                    },
+                    "timestamp": 9,
+                }
+            ]
+        }
+    )
+
+    changes: WatermelonChanges
+    timestamp: int = Field(
+        ge=1,
+        description="Pass as `last_pulled_at` next time (WatermelonDB does so itself): a change "
+        "number plus one, never 0, and not a time.",
+    )
+
+
+class WatermelonTableChanges(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    created: list[dict[str, Any]] = Field(default=[], max_length=1000)
+    updated: list[dict[str, Any]] = Field(default=[], max_length=1000)
+    deleted: list[Any] = Field(default=[], max_length=1000)
+
+
+class WatermelonPush(BaseModel):
+    """What WatermelonDB's `pushChanges` is given: `{changes, lastPulledAt}`, sent as is."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "last_pulled_at": 8,
+                    "changes": {
+                        "checkins": {
+                            "created": [
+                                {
+                                    "id": "7d1c2b9e-5f0a-4c8e-9b61-2a4f0e3d8c57",
+                                    "recorded_at": 1795595400000,
+                                    "mood": 6,
+                                    "anxiety": None,
+                                    "energy": None,
+                                    "sleep_hours": None,
+                                    "note": None,
+                                    "private": False,
+                                    "_status": "created",
+                                    "_changed": "",
+                                }
+                            ],
+                            "updated": [],
+                            "deleted": ["c29bfda9-4ffd-4edb-a8b1-74a85fb9b3bc"],
+                        }
+                    },
+                }
+            ]
+        },
+    )
+
+    last_pulled_at: int | None = Field(
+        ge=1,
+        description="The `timestamp` of the pull this push follows (WatermelonDB's `lastPulledAt`).",
+    )
+    changes: dict[ResourceName, WatermelonTableChanges]
+
+
+class WatermelonPushResult(BaseModel):
+    """Records not applied, in the shape `experimentalRejectedIds` expects (WatermelonDB keeps them
+    as local changes and pushes them again), and what was done with each record."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "experimentalRejectedIds": {
+                        "checkins": ["c29bfda9-4ffd-4edb-a8b1-74a85fb9b3bc"]
+                    },
+                    "results": {
+                        "checkins": [
+                            {
+                                "op": "create",
+                                "resource": "checkins",
+                                "id": "7d1c2b9e-5f0a-4c8e-9b61-2a4f0e3d8c57",
+                                "status": 201,
+                                "etag": '"1"',
+                                "outcome": "applied",
+                                "problem": None,
+                                "current": None,
+                                "notes": [],
+                            },
+                            {
+                                "op": "delete",
+                                "resource": "checkins",
+                                "id": "c29bfda9-4ffd-4edb-a8b1-74a85fb9b3bc",
+                                "status": 412,
+                                "etag": '"2"',
+                                "outcome": "conflict",
+                                "problem": {
+                                    "type": "/problems/precondition-failed",
+                                    "title": "Precondition Failed",
+                                    "status": 412,
+                                    "detail": "The entry has changed since you read it: read it "
+                                    "again and retry.",
+                                    "errors": None,
+                                },
+                                "current": {**CHECKIN_EXAMPLE, "version": 2},
+                                "notes": [],
+                            },
+                        ]
+                    },
+                }
+            ]
+        }
+    )
+
+    experimentalRejectedIds: dict[str, list[str]] = Field(  # WatermelonDB's own name
+        description="By table, the ids of records rejected or in conflict."
+    )
+    results: dict[str, list[OperationResult]] = Field(
+        description="By table, each record's result as `POST /v1/sync` gives it: conflicts carry "
+        "the server's current entry."
+    )

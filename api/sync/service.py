@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ValidationError
 from sqlalchemy import select
@@ -116,7 +116,9 @@ GONE = "This entry was deleted (on another device?): the edit was not kept."
 NOT_EDITABLE = "This id holds an entry that is never edited, with another body: not written."
 
 
-def _validate(model: type[Any], data: dict[str, Any] | None, index: int, leniency: Leniency) -> Any:
+def _validate(
+    model: type[Any], data: dict[str, Any] | None, at: tuple[str | int, ...], leniency: Leniency
+) -> Any:
     try:
         return model.model_validate(data or {}, context={CLOCK_ADJUSTED: leniency.clock_adjusted})
     except ValidationError as exc:
@@ -124,7 +126,7 @@ def _validate(model: type[Any], data: dict[str, Any] | None, index: int, lenienc
             "The request is not valid: see errors.",
             errors=[
                 {
-                    "loc": ["body", "operations", index, "data", *e["loc"]],
+                    "loc": [*at, *e["loc"]],
                     "msg": e["msg"],
                     "type": e["type"],
                 }
@@ -142,6 +144,40 @@ class Conflicting(Exception):
         self.entry = entry
 
 
+@dataclass(frozen=True)
+class Basis:
+    """What a change was made against: the version its ``if_match`` names (``/v1/sync``), or
+    the change number of the sender's last pull (WatermelonDB's ``last_pulled_at``)."""
+
+    if_match: str | None = None
+    pulled: int | None = None
+
+    def stale(self, entry: JournalEntry, *, create: bool = False) -> bool:
+        """Whether ``entry`` moved on from what the change was made against. Raises 428 when
+        an edit or delete of ``/v1/sync`` names no version."""
+        if self.pulled is not None:
+            return entry.seq > self.pulled
+        if create:
+            return entry.version != 1  # what a create makes
+        try:
+            require_match(self.if_match, entry.version)
+        except PreconditionFailed:
+            return True
+        return False
+
+
+@dataclass(frozen=True)
+class Change:
+    """One create, edit or delete, from either protocol."""
+
+    op: Literal["create", "update", "delete"]
+    resource: Resource
+    id: uuid.UUID
+    data: dict[str, Any] | None
+    basis: Basis
+    at: tuple[str | int, ...]  # where its data was in the request, for errors' `loc`
+
+
 @dataclass
 class Applied:
     status: int
@@ -149,26 +185,31 @@ class Applied:
     replayed: bool = False
 
 
+async def unknown(
+    session: AsyncSession, resource: Resource, scope: Scope, entry_id: uuid.UUID
+) -> bool:
+    """Whether no entry of the owner's has this id, nor ever had."""
+    if await journal.entry_or_none(session, resource, scope, entry_id) is not None:
+        return False
+    return not await is_deleted(session, scope, entry_id)
+
+
 async def _create(
-    session: AsyncSession,
-    resource: Resource,
-    scope: Scope,
-    entry_id: uuid.UUID,
-    data: dict[str, Any] | None,
-    index: int,
-    leniency: Leniency,
+    session: AsyncSession, scope: Scope, change: Change, leniency: Leniency
 ) -> Applied:
-    create = _validate(resource.create, {**(data or {}), "id": str(entry_id)}, index, leniency)
-    existing = await journal.entry_or_none(session, resource, scope, entry_id)
+    resource = change.resource
+    create = _validate(
+        resource.create, {**(change.data or {}), "id": str(change.id)}, change.at, leniency
+    )
+    existing = await journal.entry_or_none(session, resource, scope, change.id)
     if existing is None:
-        if await is_deleted(session, scope, entry_id):
+        if await is_deleted(session, scope, change.id):
             raise Conflicting(EntryGone(GONE), None)
         # The one create path of every route (api.journal.service.create).
         entry, replayed = await journal.create(session, resource, scope, create, leniency)
         return Applied(200 if replayed else 201, entry, replayed)
     # The id is ours already: this create was applied before and its answer lost (the phone
-    # still holds it as new, perhaps edited since). An edit made against the version a create
-    # makes, version 1.
+    # still holds it as new, perhaps edited since). An edit made against what the create made.
     if journal.same_as_stored(resource, existing, create):
         return Applied(200, existing, replayed=True)
     if resource.update is None:
@@ -176,10 +217,11 @@ async def _create(
     changes = _validate(
         resource.update,
         create.model_dump(mode="json", exclude_unset=True, exclude={"id"}),
-        index,
+        change.at,
         leniency,
     )
-    return await _edit(session, resource, scope, existing, changes, 1, leniency)
+    stale = change.basis.stale(existing, create=True)
+    return await _edit(session, resource, scope, existing, changes, stale, leniency)
 
 
 async def _edit(
@@ -188,10 +230,10 @@ async def _edit(
     scope: Scope,
     entry: JournalEntry,
     changes: Any,
-    base_version: int,
+    stale: bool,
     leniency: Leniency,
 ) -> Applied:
-    if entry.version != base_version:
+    if stale:
         if journal.holds_already(resource, entry, changes):
             return Applied(200, entry, replayed=True)
         raise Conflicting(journal.StaleEntry(entry), entry)
@@ -201,40 +243,30 @@ async def _edit(
 
 
 async def _apply(
-    session: AsyncSession,
-    scope: Scope,
-    operation: SyncOperation,
-    entry_id: uuid.UUID,
-    index: int,
-    leniency: Leniency,
+    session: AsyncSession, scope: Scope, change: Change, leniency: Leniency
 ) -> Applied:
-    resource = BY_NAME[operation.resource]
-    if operation.op == "create":
-        return await _create(session, resource, scope, entry_id, operation.data, index, leniency)
-    entry = await journal.entry_or_none(session, resource, scope, entry_id)
-    if operation.op == "delete":
+    resource = change.resource
+    if change.op == "create":
+        return await _create(session, scope, change, leniency)
+    entry = await journal.entry_or_none(session, resource, scope, change.id)
+    if change.op == "delete":
         if entry is None:
             # Deleted already, or never stored (created and deleted offline): nothing to do.
             return Applied(204, None, replayed=True)
-        try:
-            require_match(operation.if_match, entry.version)
-        except PreconditionFailed:
-            raise Conflicting(journal.StaleEntry(entry), entry) from None
+        if change.basis.stale(entry):
+            # A delete never discards an edit made after the version it saw.
+            raise Conflicting(journal.StaleEntry(entry), entry)
         await journal.apply_delete(session, resource, scope, entry)
         return Applied(204, None)
     if resource.update is None:
         raise BadRequest(f"{resource.name} cannot be edited.")
-    changes = _validate(resource.update, operation.data, index, leniency)
+    changes = _validate(resource.update, change.data, change.at, leniency)
     if entry is None:
-        if await is_deleted(session, scope, entry_id):
+        if await is_deleted(session, scope, change.id):
             raise Conflicting(EntryGone(GONE), None)
         raise NotFound(f"No {resource.noun} with this id.")
-    try:
-        require_match(operation.if_match, entry.version)
-    except PreconditionFailed:
-        # Made against an older version: by the rule, the same as on PATCH.
-        return await _edit(session, resource, scope, entry, changes, -1, leniency)
-    return await _edit(session, resource, scope, entry, changes, entry.version, leniency)
+    stale = change.basis.stale(entry)
+    return await _edit(session, resource, scope, entry, changes, stale, leniency)
 
 
 def _notes(leniency: Leniency) -> list[str]:
@@ -248,7 +280,7 @@ def _notes(leniency: Leniency) -> list[str]:
     return notes
 
 
-def _problem(problem: ProblemError) -> OperationProblem:
+def operation_problem(problem: ProblemError) -> OperationProblem:
     return OperationProblem.model_validate(problem.body())
 
 
@@ -259,6 +291,49 @@ def _present(resource: Resource, entry: Entry | None, settings: Settings) -> dic
     return presented
 
 
+async def apply_change(
+    session: AsyncSession, scope: Scope, settings: Settings, change: Change, atomic: bool = False
+) -> OperationResult:
+    """Apply one change by the rules, answered on its own; with ``atomic``, a change not
+    applied raises its problem instead (and the caller's transaction is undone)."""
+    resource = change.resource
+    leniency = Leniency()
+    result = OperationResult(
+        op=change.op, resource=resource.name, id=change.id, status=0, etag=None
+    )
+    try:
+        if atomic:
+            applied = await _apply(session, scope, change, leniency)
+        else:
+            # Each change in a savepoint of the batch's one transaction: one that fails leaves
+            # nothing behind, and the others stand.
+            async with session.begin_nested():
+                applied = await _apply(session, scope, change, leniency)
+    except Conflicting as conflict:
+        if atomic:
+            if conflict.entry is not None:
+                conflict.problem.extra["current"] = _present(resource, conflict.entry, settings)
+            raise conflict.problem from None
+        result.outcome = "conflict"
+        result.status = conflict.problem.status
+        result.problem = operation_problem(conflict.problem)
+        result.current = _present(resource, conflict.entry, settings)
+        result.etag = etag(conflict.entry.version) if conflict.entry is not None else None
+        return result
+    except ProblemError as problem:
+        if atomic:
+            raise
+        result.outcome = "rejected"
+        result.status = problem.status
+        result.problem = operation_problem(problem)
+        return result
+    result.outcome = "replayed" if applied.replayed else "applied"
+    result.status = applied.status
+    result.etag = etag(applied.entry.version) if applied.entry is not None else None
+    result.notes = _notes(leniency)
+    return result
+
+
 async def _one(
     session: AsyncSession,
     scope: Scope,
@@ -267,43 +342,18 @@ async def _one(
     index: int,
     atomic: bool,
 ) -> OperationResult:
-    resource = BY_NAME[operation.resource]
-    entry_id = operation.id or uuid.uuid4()
-    leniency = Leniency()
-    result = OperationResult(
-        op=operation.op, resource=resource.name, id=entry_id, status=0, etag=None
+    change = Change(
+        op=operation.op,
+        resource=BY_NAME[operation.resource],
+        id=operation.id or uuid.uuid4(),
+        data=operation.data,
+        basis=Basis(if_match=operation.if_match),
+        at=("body", "operations", index, "data"),
     )
     try:
-        if atomic:
-            applied = await _apply(session, scope, operation, entry_id, index, leniency)
-        else:
-            # Each operation in a savepoint of the batch's one transaction: one that fails
-            # leaves nothing behind, and the others stand.
-            async with session.begin_nested():
-                applied = await _apply(session, scope, operation, entry_id, index, leniency)
-    except Conflicting as conflict:
-        if atomic:
-            if conflict.entry is not None:
-                conflict.problem.extra["current"] = _present(resource, conflict.entry, settings)
-            raise _for_operation(conflict.problem, operation, index) from None
-        result.outcome = "conflict"
-        result.status = conflict.problem.status
-        result.problem = _problem(conflict.problem)
-        result.current = _present(resource, conflict.entry, settings)
-        result.etag = etag(conflict.entry.version) if conflict.entry is not None else None
-        return result
+        return await apply_change(session, scope, settings, change, atomic)
     except ProblemError as problem:
-        if atomic:
-            raise _for_operation(problem, operation, index) from None
-        result.outcome = "rejected"
-        result.status = problem.status
-        result.problem = _problem(problem)
-        return result
-    result.outcome = "replayed" if applied.replayed else "applied"
-    result.status = applied.status
-    result.etag = etag(applied.entry.version) if applied.entry is not None else None
-    result.notes = _notes(leniency)
-    return result
+        raise _for_operation(problem, operation, index) from None
 
 
 def _for_operation(problem: ProblemError, operation: SyncOperation, index: int) -> ProblemError:
