@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from logging.config import fileConfig
-from typing import Literal
+from typing import Any, Literal
 
 from alembic import context
 from alembic.autogenerate.api import AutogenContext
+from sqlalchemy import event
 from sqlalchemy.engine import Connection
 
 from api.database import create_engine
@@ -46,8 +47,20 @@ def _run(connection: Connection) -> None:
         context.run_migrations()
 
 
+def _sqlite_foreign_keys_off(dbapi_connection: Any, _record: Any) -> None:
+    # Batch mode changes a SQLite table by copying it and dropping the old one. With foreign keys
+    # enforced (the service's connections turn them on), that DROP would run every ON DELETE rule
+    # pointing at the table: a dosing session's links set to null, an assessment's safety flags
+    # deleted. The pragma cannot change inside a transaction, so it is set as the connection opens.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=OFF")
+    cursor.close()
+
+
 async def _run_online() -> None:
     engine = create_engine(_settings())
+    if engine.dialect.name == "sqlite":
+        event.listen(engine.sync_engine, "connect", _sqlite_foreign_keys_off)
     async with engine.connect() as connection:
         await connection.run_sync(_run)
     await engine.dispose()

@@ -573,15 +573,22 @@ async def test_an_out_of_range_time_in_an_edit_is_a_422_and_changes_nothing(
 
 @pytest.mark.parametrize("when", OUT_OF_RANGE)
 @pytest.mark.parametrize("resource", RESOURCES)
-async def test_an_out_of_range_time_in_a_sync_batch_is_a_4xx_and_applies_nothing(
+async def test_an_out_of_range_time_in_a_sync_batch_is_rejected_and_applies_nothing(
     client: httpx.AsyncClient, patient: Person, resource: str, when: str
 ) -> None:
     data = valid_body(resource, **{TIME_FIELDS[resource]: OUT_OF_RANGE[when]})
-    batch = {"operations": [{"op": "create", "resource": resource, "data": data}]}
+    operations = [{"op": "create", "resource": resource, "data": data}]
+    headers = {**patient.headers, "Idempotency-Key": str(uuid.uuid4())}
+    # Each operation on its own: this one rejected with a 422 problem of its own.
+    response = await client.post("/v1/sync", json={"operations": operations}, headers=headers)
+    assert response.status_code == 200, response.text
+    (result,) = response.json()["results"]
+    assert (result["outcome"], result["status"]) == ("rejected", 422)
+    assert result["problem"]["errors"][0]["loc"][:4] == ["body", "operations", 0, "data"]
+    # All or nothing: the batch itself is refused.
+    atomic = {"operations": operations, "atomic": True}
     response = await client.post(
-        "/v1/sync",
-        json=batch,
-        headers={**patient.headers, "Idempotency-Key": str(uuid.uuid4())},
+        "/v1/sync", json=atomic, headers={**headers, "Idempotency-Key": str(uuid.uuid4())}
     )
     assert_refused(response, "POST", "/v1/sync")
     assert await list_ids(client, patient, resource) == set()

@@ -244,10 +244,19 @@ async def test_sync_without_a_token_is_401(client: httpx.AsyncClient) -> None:
 
 
 async def push(
-    client: httpx.AsyncClient, person: Person, operations: list[Json], key: str | None = None
+    client: httpx.AsyncClient,
+    person: Person,
+    operations: list[Json],
+    key: str | None = None,
+    *,
+    atomic: bool = False,
 ) -> httpx.Response:
     headers = {**person.headers, "Idempotency-Key": key or new_id()}
-    return await client.post("/v1/sync", json={"operations": operations}, headers=headers)
+    batch: Json = {"operations": operations, **({"atomic": True} if atomic else {})}
+    return await client.post("/v1/sync", json=batch, headers=headers)
+
+
+APPLIED: Json = {"outcome": "applied", "problem": None, "current": None, "notes": []}
 
 
 async def test_a_batch_of_create_update_and_delete_applies_in_order(
@@ -289,21 +298,37 @@ async def test_a_batch_of_create_update_and_delete_applies_in_order(
     assert response.status_code == 200, response.text
     result = response.json()
     assert result["results"] == [
-        {"op": "create", "resource": "sessions", "id": session_id, "status": 201, "etag": '"1"'},
+        {
+            "op": "create",
+            "resource": "sessions",
+            "id": session_id,
+            "status": 201,
+            "etag": '"1"',
+            **APPLIED,
+        },
         {
             "op": "create",
             "resource": "intentions",
             "id": new_intention_id,
             "status": 201,
             "etag": '"1"',
+            **APPLIED,
         },
-        {"op": "update", "resource": "checkins", "id": checkin["id"], "status": 200, "etag": '"2"'},
+        {
+            "op": "update",
+            "resource": "checkins",
+            "id": checkin["id"],
+            "status": 200,
+            "etag": '"2"',
+            **APPLIED,
+        },
         {
             "op": "delete",
             "resource": "intentions",
             "id": intention["id"],
             "status": 204,
             "etag": None,
+            **APPLIED,
         },
     ]
     assert set(result) == {"results"}  # no cursor here: pulls move only from their own
@@ -351,7 +376,8 @@ async def test_a_batch_whose_last_operation_is_stale_applies_nothing(
     response = await push(
         client,
         patient,
-        [
+        atomic=True,
+        operations=[
             {"op": "create", "resource": "checkins", "data": {"mood": 7}},
             {"op": "delete", "resource": "reflections", "id": doomed["id"], "if_match": '"1"'},
             {
@@ -381,7 +407,8 @@ async def test_a_batch_whose_last_operation_has_invalid_data_applies_nothing(
     response = await push(
         client,
         patient,
-        [
+        atomic=True,
+        operations=[
             {"op": "create", "resource": "intentions", "data": {"text": "Stay curious"}},
             {"op": "create", "resource": "sessions", "data": body_for("sessions")},
             {"op": "create", "resource": "checkins", "data": {"mood": 11}},
@@ -403,7 +430,8 @@ async def test_a_batch_whose_last_assessment_does_not_score_applies_nothing(
     response = await push(
         client,
         patient,
-        [
+        atomic=True,
+        operations=[
             {"op": "create", "resource": "checkins", "data": {"mood": 4}},
             {
                 "op": "create",
@@ -491,10 +519,10 @@ async def test_a_failed_batch_can_be_retried_with_its_key(
         {"op": "create", "resource": "intentions", "data": {"text": "Retry me"}},
         {"op": "delete", "resource": "checkins", "id": checkin["id"], "if_match": '"2"'},
     ]
-    assert_problem(await push(client, patient, operations, key), 412)
+    assert_problem(await push(client, patient, operations, key, atomic=True), 412)
     await edit(client, patient, "checkins", checkin, {"mood": 4})
 
-    retried = await push(client, patient, operations, key)
+    retried = await push(client, patient, operations, key, atomic=True)
 
     assert retried.status_code == 200, retried.text
     assert "idempotent-replayed" not in retried.headers

@@ -59,6 +59,15 @@ def json_response(
     )
 
 
+def with_current(
+    stale: service.StaleEntry, resource: Resource, settings: Settings
+) -> service.StaleEntry:
+    """The 412 of a conflict, with the entry as it is now as its ``current`` member."""
+    current = resource.present(resource, stale.entry, settings)
+    stale.extra["current"] = current.model_dump(mode="json")
+    return stale
+
+
 def _typed(function: Callable[..., Any], **annotations: Any) -> Callable[..., Any]:
     """Give a generated endpoint the concrete schema types FastAPI validates and documents."""
     signature = inspect.signature(function, eval_str=True)
@@ -204,7 +213,12 @@ def build_router(resource: Resource) -> APIRouter:
             settings: SettingsDep,
             if_match: IfMatch = None,
         ) -> Response:
-            entry = await service.update(session, resource, scope, entry_id, data, if_match)
+            try:
+                entry, _nothing_to_do = await service.update(
+                    session, resource, scope, entry_id, data, if_match
+                )
+            except service.StaleEntry as stale:
+                raise with_current(stale, resource, settings) from None
             return json_response(
                 resource.present(resource, entry, settings), headers={"ETag": etag(entry.version)}
             )
@@ -216,14 +230,24 @@ def build_router(resource: Resource) -> APIRouter:
             name=f"update_{resource.singular}",
             response_model=read,
             summary=f"Edit {a_noun}",
-            description="Change the fields you send; leave the others out. Needs `If-Match`.",
+            description="Change the fields you send; leave the others out. Needs `If-Match`: "
+            "when it names an older version, the edit is a conflict (412, nothing written, the "
+            "problem's `current` member holding the entry as it is now), unless every field sent "
+            "already holds that value (a resend whose answer was lost: 200, nothing written twice).",
             responses=problems(401, 403, 404, 412, 413, 422, 428),
         )
 
     async def delete_entry(
-        entry_id: uuid.UUID, scope: OwnScope, session: SessionDep, if_match: IfMatch = None
+        entry_id: uuid.UUID,
+        scope: OwnScope,
+        session: SessionDep,
+        settings: SettingsDep,
+        if_match: IfMatch = None,
     ) -> Response:
-        await service.delete(session, resource, scope, entry_id, if_match)
+        try:
+            await service.delete(session, resource, scope, entry_id, if_match)
+        except service.StaleEntry as stale:
+            raise with_current(stale, resource, settings) from None
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
     router.add_api_route(
@@ -234,7 +258,9 @@ def build_router(resource: Resource) -> APIRouter:
         status_code=status.HTTP_204_NO_CONTENT,
         response_class=Response,
         summary=f"Delete {a_noun}",
-        description="Deleted for good; sync reports the id as deleted. Needs `If-Match`.",
+        description="Deleted for good; sync reports the id as deleted. Needs `If-Match`: a delete "
+        "made against an older version never discards the edit made since (412, the problem's "
+        "`current` member holding the entry as it is now).",
         responses=problems(401, 403, 404, 412, 422, 428),
     )
     return router

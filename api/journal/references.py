@@ -22,6 +22,13 @@ async def check_session(context: WriteContext, values: dict[str, Any]) -> None:
         return
     sessions = EntryRepository(context.session, DosingSession, context.scope)
     if not await sessions.existing_ids([session_id]):
+        if context.leniency is not None:
+            # A sync: the session was deleted elsewhere while this entry waited on a phone.
+            values["session_id"] = None
+            context.leniency.notes.append(
+                "session_id cleared: it names no dosing session of yours (deleted elsewhere?)."
+            )
+            return
         raise UnprocessableContent(
             "session_id does not name one of your dosing sessions.", loc=("body", "session_id")
         )
@@ -32,9 +39,15 @@ async def check_intentions(context: WriteContext, values: dict[str, Any]) -> Non
     if not ids:
         return
     intentions = EntryRepository(context.session, Intention, context.scope)
-    if await intentions.existing_ids(ids) != set(ids):
-        raise UnprocessableContent(
-            "intention_ids must all name intentions of yours.", loc=("body", "intention_ids")
+    existing = await intentions.existing_ids(ids)
+    if existing != set(ids):
+        if context.leniency is None:
+            raise UnprocessableContent(
+                "intention_ids must all name intentions of yours.", loc=("body", "intention_ids")
+            )
+        ids = [i for i in ids if i in existing]
+        context.leniency.notes.append(
+            "intention_ids: ids naming no intention of yours (deleted elsewhere?) left out."
         )
     # Stored as JSON, so as strings.
     values["intention_ids"] = [str(i) for i in ids]

@@ -412,6 +412,14 @@ def _everything(model: type[JournalEntry], include_private: bool) -> Statement:
     )
 
 
+async def is_deleted(session: AsyncSession, scope: Scope, entry_id: uuid.UUID) -> bool:
+    """Whether the scope's owner deleted an entry with this id."""
+    found = await session.scalar(
+        select(Tombstone.id).where(Tombstone.owner_id == scope.owner_id, Tombstone.id == entry_id)
+    )
+    return found is not None
+
+
 async def tombstones_since(
     session: AsyncSession, scope: Scope, seq: int, limit: int
 ) -> list[Tombstone]:

@@ -7,7 +7,7 @@ descriptions, so the five kinds of entry behave the same way by construction.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -19,12 +19,23 @@ from api.models import JournalEntry
 from api.settings import Settings
 
 
+@dataclass
+class Leniency:
+    """How a sync writes what a live request would refuse, because a phone cannot fix it: a
+    reference to an entry that went away is cleared, a time from a clock running ahead is taken
+    as the receipt time. What was done is told in ``notes``."""
+
+    notes: list[str] = field(default_factory=list)
+    clock_adjusted: list[str] = field(default_factory=list)  # the fields whose time was replaced
+
+
 @dataclass(frozen=True)
 class WriteContext:
     session: AsyncSession
     scope: Scope
     now: datetime
     existing: JournalEntry | None  # None on create
+    leniency: Leniency | None = None  # None: refuse (a live request)
 
 
 async def no_preparation(_context: WriteContext, values: dict[str, Any]) -> dict[str, Any]:

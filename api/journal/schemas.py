@@ -6,7 +6,15 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, ClassVar, Generic, Self, TypeVar, get_args
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    model_validator,
+)
 
 from api.models.base import utcnow
 
@@ -26,10 +34,20 @@ def _in_range(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
-def _not_future(value: datetime) -> datetime:
+# Validation context key: where a sync asks for times from fast clocks to be adjusted, not refused.
+CLOCK_ADJUSTED = "clock_adjusted"
+
+
+def _not_future(value: datetime, info: ValidationInfo) -> datetime:
     value = _in_range(value)
     if value > utcnow() + FUTURE_TOLERANCE:
-        raise ValueError("must not be more than 5 minutes in the future")
+        adjusted = info.context.get(CLOCK_ADJUSTED) if isinstance(info.context, dict) else None
+        if adjusted is None:
+            raise ValueError("must not be more than 5 minutes in the future")
+        # A sync: the phone's clock runs ahead, and the entry would be refused on every retry
+        # until real time caught up. Stored at the server's receipt time, and flagged.
+        adjusted.append(info.field_name)
+        return utcnow()
     return value
 
 
@@ -91,6 +109,11 @@ class EntryRead(BaseModel):
     version: int = Field(description='The current version: the ETag is `"<version>"`.')
     created_at: datetime = Field(description="When the server first stored it.")
     updated_at: datetime
+    clock_adjusted: bool = Field(
+        default=False,
+        description="Sent by a sync with its own time more than 5 minutes in the future (a phone "
+        "clock running ahead): stored at the server's receipt time instead.",
+    )
 
 
 ReadT = TypeVar("ReadT", bound=EntryRead)

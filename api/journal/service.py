@@ -1,15 +1,30 @@
-"""Create, read, list, edit and delete any journal resource, within a scope."""
+"""Create, read, list, edit and delete any journal resource, within a scope.
+
+The rule for edits and deletes, the same on PATCH and DELETE and on sync: a write names the
+version it was made against (``If-Match``, or a sync operation's ``if_match``).
+
+- Made against the current version: applied.
+- Made against an older version, and an edit whose every field already holds the value sent:
+  nothing to do (a resend whose answer was lost, or the same edit made twice); answered as
+  applied, with nothing written twice.
+- Otherwise made against an older version: a conflict, and nothing is written. The answer carries
+  the entry as it is now, so the app can show both and let the patient choose: a delete never
+  discards an edit made after the version it saw, and the last edit to arrive never silently
+  overwrites one it did not see.
+"""
 
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.errors import BadRequest, Conflict, NotFound, PreconditionFailed
 from api.journal.cursors import InvalidCursor, decode_cursor, encode_cursor
 from api.journal.repository import Entry, EntryRepository, EntryRow, PageRequest, Scope
-from api.journal.resource import Resource, WriteContext
+from api.journal.resource import Leniency, Resource, WriteContext
 from api.journal.schemas import EntryCreate, EntryUpdate
 from api.models import JournalEntry
 from api.models.base import utcnow
@@ -25,28 +40,54 @@ def _repository(
     return EntryRepository(session, resource.model, scope)
 
 
+class IdTaken(Conflict):
+    """A create whose id is in use with another body: by an entry of this owner's (``existing``),
+    by one deleted, or by someone else's (``existing`` None for both: they look the same)."""
+
+    def __init__(self, existing: JournalEntry | None) -> None:
+        super().__init__(ID_TAKEN)
+        self.existing = existing
+
+
+class StaleEntry(PreconditionFailed):
+    """An edit or delete made against an older version: nothing written. ``entry`` is the entry
+    as it is now; the routes add it to the problem as ``current``."""
+
+    def __init__(self, entry: JournalEntry) -> None:
+        super().__init__(STALE)
+        self.entry = entry
+
+
 def _not_found(resource: Resource) -> NotFound:
     # The same answer for an id that never existed, was deleted, or belongs to someone else.
     return NotFound(f"No {resource.noun} with this id.")
 
 
-def _same_as_stored(resource: Resource, stored: JournalEntry, data: EntryCreate) -> bool:
+def same_as_stored(resource: Resource, stored: JournalEntry, data: EntryCreate) -> bool:
     sent = data.model_dump(exclude_unset=True, exclude={"id"})
     as_created = resource.create.model_validate(stored, from_attributes=True)
     return as_created.model_dump(include=set(sent)) == sent
 
 
 async def create(
-    session: AsyncSession, resource: Resource, scope: Scope, data: EntryCreate
+    session: AsyncSession,
+    resource: Resource,
+    scope: Scope,
+    data: EntryCreate,
+    leniency: Leniency | None = None,
 ) -> tuple[Entry, bool]:
-    """Returns the entry and whether this was a replay of an earlier create."""
+    """Returns the entry and whether this was a replay of an earlier create.
+
+    The one way an entry comes to exist, for the resource's POST and for sync alike: whatever
+    must happen when an entry arrives happens here."""
     repository = _repository(session, resource, scope)
     entry_id = data.id or uuid.uuid4()
     now = utcnow()
     values = data.model_dump(exclude={"id"})
     if values.get(resource.time_column) is None:
         values[resource.time_column] = now
-    context = WriteContext(session, scope, now, None)
+    _receipt_time(values, leniency, now)
+    context = WriteContext(session, scope, now, None, leniency)
     values = await resource.prepare(context, values)
     created = await repository.add(entry_id, values, now)
     if created is not None:
@@ -55,9 +96,26 @@ async def create(
         return created, False
     # The id is taken: a resend of this very entry is answered as the first time was.
     existing = await repository.get(entry_id)
-    if existing is not None and _same_as_stored(resource, existing, data):
+    if existing is not None and same_as_stored(resource, existing, data):
         return existing, True
-    raise Conflict(ID_TAKEN)
+    raise IdTaken(existing)
+
+
+def _receipt_time(values: dict[str, Any], leniency: Leniency | None, now: datetime) -> None:
+    """Times a sync found too far ahead become this write's own time, exactly, and are flagged."""
+    if leniency is None or not leniency.clock_adjusted:
+        return
+    for name in leniency.clock_adjusted:
+        values[name] = now
+    values["clock_adjusted"] = True
+
+
+def holds_already(resource: Resource, entry: JournalEntry, data: EntryUpdate) -> bool:
+    """Whether every field ``data`` sets already holds the value sent (compared as the API
+    shows them, so ``+01:00`` and ``Z`` times, or ids in any case, compare equal)."""
+    sent = data.model_dump(mode="json", exclude_unset=True)
+    shown = resource.read.model_validate(entry).model_dump(mode="json")
+    return all(shown.get(name) == value for name, value in sent.items())
 
 
 async def entry_or_none(
@@ -110,16 +168,37 @@ async def update(
     entry_id: uuid.UUID,
     data: EntryUpdate,
     if_match: str | None,
-) -> JournalEntry:
-    repository = _repository(session, resource, scope)
-    entry = await repository.get(entry_id)
+    leniency: Leniency | None = None,
+) -> tuple[JournalEntry, bool]:
+    """Apply an edit by the rule above; returns the entry and whether nothing needed doing."""
+    entry = await _repository(session, resource, scope).get(entry_id)
     if entry is None:
         raise _not_found(resource)
-    require_match(if_match, entry.version)
-    values = await resource.prepare(WriteContext(session, scope, utcnow(), entry), data.changes())
-    updated = await repository.update(entry, entry.version, values)
+    try:
+        require_match(if_match, entry.version)
+    except PreconditionFailed:
+        if holds_already(resource, entry, data):
+            return entry, True
+        raise StaleEntry(entry) from None
+    return await apply_update(session, resource, scope, entry, data, leniency), False
+
+
+async def apply_update(
+    session: AsyncSession,
+    resource: Resource,
+    scope: Scope,
+    entry: JournalEntry,
+    data: EntryUpdate,
+    leniency: Leniency | None = None,
+) -> JournalEntry:
+    """Write an edit to ``entry`` as loaded (its version decided on by the caller)."""
+    context = WriteContext(session, scope, utcnow(), entry, leniency)
+    values = data.changes()
+    _receipt_time(values, leniency, context.now)
+    values = await resource.prepare(context, values)
+    updated = await _repository(session, resource, scope).update(entry, entry.version, values)
     if updated is None:
-        raise PreconditionFailed(STALE)
+        raise StaleEntry(entry)
     return updated
 
 
@@ -134,6 +213,15 @@ async def delete(
     entry = await repository.get(entry_id)
     if entry is None:
         raise _not_found(resource)
-    require_match(if_match, entry.version)
-    if not await repository.delete(entry, entry.version, resource.name):
-        raise PreconditionFailed(STALE)
+    try:
+        require_match(if_match, entry.version)
+    except PreconditionFailed:
+        raise StaleEntry(entry) from None
+    await apply_delete(session, resource, scope, entry)
+
+
+async def apply_delete(
+    session: AsyncSession, resource: Resource, scope: Scope, entry: JournalEntry
+) -> None:
+    if not await _repository(session, resource, scope).delete(entry, entry.version, resource.name):
+        raise StaleEntry(entry)

@@ -75,6 +75,9 @@ class JournalEntry(TimestampMixin, Base):
     private: Mapped[bool] = mapped_column(Boolean, default=False)
     version: Mapped[int] = mapped_column(Integer, default=1)
     seq: Mapped[int] = mapped_column(BigInteger)
+    # Its own time lay more than 5 minutes in the future when a sync sent it (a phone's clock
+    # ran ahead): stored at the server's receipt time instead (api.sync).
+    clock_adjusted: Mapped[bool] = mapped_column(Boolean, default=False)
 
     @declared_attr.directive
     def __table_args__(cls) -> tuple[Any, ...]:

@@ -10,8 +10,15 @@ from api.errors import problems
 from api.journal import idempotency
 from api.journal.endpoints import OwnScope, json_response
 from api.routing import api_router
-from api.sync import service
-from api.sync.schemas import SyncBatch, SyncPage, SyncResult
+from api.sync import service, watermelondb
+from api.sync.schemas import (
+    SyncBatch,
+    SyncPage,
+    SyncResult,
+    WatermelonPull,
+    WatermelonPush,
+    WatermelonPushResult,
+)
 
 router = api_router(prefix="/v1/sync", tags=["sync"])
 
@@ -43,6 +50,7 @@ async def push_changes(
     batch: SyncBatch,
     scope: OwnScope,
     session: SessionDep,
+    settings: SettingsDep,
     idempotency_key: Annotated[
         str,
         Header(
@@ -50,14 +58,60 @@ async def push_changes(
         ),
     ],
 ) -> Response:
-    """Apply a batch of offline creates, updates and deletes in one transaction: all of them, or none.
+    """Apply a batch of offline creates, updates and deletes in one transaction, each answered on its own.
 
-    Each operation behaves as the resource's own route would (ids, validation, `if_match`). The first that fails
-    undoes the batch; the problem's `operation` member says which one.
+    Every operation that can be applied is; one rejected (invalid data, an assessment edited) or in conflict never
+    holds back the others, so a phone's queue always drains. Each result says `applied`, `replayed` (nothing
+    needed doing: a create or edit already stored, a delete of an id already deleted or never stored) `conflict`
+    (made against an older version: nothing written, `current` holds the entry as it is now) or `rejected` (with
+    a problem). A create of an id already yours is an edit made against version 1. A reference to a dosing
+    session or intention that went away is cleared, and a time more than 5 minutes ahead is stored as the
+    receipt time (`clock_adjusted`), each told in `notes`. With `"atomic": true` the batch is all or nothing:
+    the first operation not applied undoes it, answered as its problem with its index as `operation`.
     """
 
     async def produce() -> Response:
-        return json_response(await service.push(session, scope, batch))
+        return json_response(await service.push(session, scope, settings, batch))
 
     fingerprint = idempotency.fingerprint("POST", router.prefix, batch.model_dump_json())
     return await idempotency.once(session, scope.owner_id, idempotency_key, fingerprint, produce)
+
+
+@router.get("/watermelondb", responses=problems(400, 401, 403, 422))
+async def pull_watermelondb(
+    scope: OwnScope,
+    session: SessionDep,
+    settings: SettingsDep,
+    last_pulled_at: Annotated[
+        int | None,
+        Query(
+            ge=1,
+            le=2**62,
+            description="WatermelonDB's `lastPulledAt`: the `timestamp` of your last pull; leave "
+            "it out the first time.",
+        ),
+    ] = None,
+) -> WatermelonPull:
+    """WatermelonDB's pull (`pullChanges` of `synchronize()`): every change since `last_pulled_at`, in one answer.
+
+    `{changes: {table: {created, updated, deleted}}, timestamp}`: each entry once, in its current version, as a
+    WatermelonDB raw record (times as milliseconds, lists as JSON text; the README has the schema). An assessment
+    carries its `safety_flag` and, when raised, `crisis_resources`. `timestamp` is a change number plus one, not
+    a time: pass it back as `last_pulled_at` (WatermelonDB does).
+    """
+    return await watermelondb.pull(session, scope, settings, last_pulled_at)
+
+
+@router.post("/watermelondb", responses=problems(400, 401, 403, 413, 422))
+async def push_watermelondb(
+    body: WatermelonPush, scope: OwnScope, session: SessionDep, settings: SettingsDep
+) -> WatermelonPushResult:
+    """WatermelonDB's push (`pushChanges` of `synchronize()`): `{changes, last_pulled_at}` as WatermelonDB gives them.
+
+    The same rules as `POST /v1/sync`, each record on its own in one transaction: `_status`, `_changed` and the
+    server's columns are ignored (an update changes the columns `_changed` names); a record changed here since
+    `last_pulled_at` is a conflict, and a delete of one never discards that edit. Records not applied are listed
+    in `experimentalRejectedIds` (pass `experimentalRejectedIds` back from `pushChanges`); `results` says why, and
+    gives the server's entry for each conflict. A push whose answer was lost can be sent again as it is.
+    """
+    return await watermelondb.push(session, scope, settings, body)
