@@ -19,7 +19,7 @@ from tests.support.people import Person, register
 
 SERVER_URL = os.environ.get("TEST_DATABASE_URL", "")
 # Shared fixtures kept beside the helpers they belong with.
-pytest_plugins = ["tests.support.logs"]
+pytest_plugins = ["tests.support.logs", "tests.support.clock"]
 
 
 def pytest_report_header() -> str:

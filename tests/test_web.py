@@ -25,6 +25,7 @@ from api.settings import Settings
 from api.web import sessions as web_sessions
 from tests.conftest import make_settings
 from tests.support.browser import CSP, csrf_of, person, web_sign_in, write
+from tests.support.clock import Clock
 from tests.support.people import PASSWORD, Person, register
 from tests.support.sharing import ALL_SCOPES, give_grant
 
@@ -559,6 +560,27 @@ async def test_a_revoked_or_expired_grant_stops_the_next_page_load(
         )
         await session.commit()
     assert (await signed_in.get(url)).status_code == 403
+
+
+async def test_a_live_older_grant_is_read_through_when_a_newer_one_has_ended(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    signed_in: httpx.AsyncClient,
+    therapist: Person,
+    clock: Clock,
+) -> None:
+    patient = await person(client, "patient", "Two Grants")
+    await write(client, patient, "reflections", text="shared under the older grant")
+    older = await give_grant(client, patient, therapist)
+    clock.move(timedelta(minutes=1))
+    newer = await give_grant(client, patient, therapist, ["checkins:read"])
+    await client.delete(f"/v1/grants/{newer['id']}", headers=patient.headers)
+
+    page = await signed_in.get(f"/therapist/patients/{patient.id}")
+    assert page.status_code == 200
+    assert "shared under the older grant" in page.text
+    reads = {(str(r.grant_id), r.outcome) for r in await audit_of(app, patient.id)}
+    assert reads == {(older["id"], "allowed")}
 
 
 @pytest.mark.parametrize(
