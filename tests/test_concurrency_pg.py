@@ -22,9 +22,9 @@ from fastapi import FastAPI
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from api.auth.service import hash_refresh_token
 from api.journal.registry import RESOURCES
 from api.journal.repository import EntryRepository, Scope, next_seq
-from api.auth.service import hash_refresh_token
 from api.models import Checkin, DosingSession, Login, RefreshToken
 from tests.support.journal import (
     RESOURCE_NAMES,
@@ -302,7 +302,7 @@ async def test_one_refresh_token_sent_twice_at_once_is_exchanged_once(
     async def exchange() -> httpx.Response:
         return await client.post("/v1/auth/token", data=sent)
 
-    racing: asyncio.Future[list[httpx.Response]] | None = None
+    racing: asyncio.Future[tuple[httpx.Response, httpx.Response]] | None = None
     async with sessionmaker(app)() as held:
         # Hold the token's row: both requests find it unused, then wait to claim it.
         await held.execute(
@@ -315,9 +315,10 @@ async def test_one_refresh_token_sent_twice_at_once_is_exchanged_once(
             await until_waiting(app, 2, on="refresh_tokens")
         finally:
             await held.rollback()
-            responses = await bounded(racing) if racing is not None else []
+            responses = list(await bounded(racing)) if racing is not None else []
 
-    assert sorted(r.status_code for r in responses) == [200, 400], [r.status_code for r in responses]
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [200, 400], statuses
     (refused,) = [r for r in responses if r.status_code == 400]
     assert refused.json()["error"] == "invalid_grant"
     async with sessionmaker(app)() as session:
