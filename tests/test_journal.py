@@ -224,9 +224,11 @@ async def test_idempotency_key_replays_and_refuses_another_body(
     assert second.headers["etag"] == first.headers["etag"]
     assert second.headers["location"] == first.headers["location"]
     assert second.headers["idempotent-replayed"] == "true"
+    assert second.headers["content-type"] == first.headers["content-type"]
     other = await client.post(f"/v1/{resource}", json={**sent, "private": True}, headers=headers)
     assert other.status_code == 422
     assert other.headers["content-type"] == "application/problem+json"
+    assert [e["loc"] for e in other.json()["errors"]] == [["header", "idempotency-key"]]
     assert await count(client, patient, resource) == 1
 
 
@@ -249,6 +251,25 @@ async def test_idempotency_keys_are_per_patient(client: httpx.AsyncClient, patie
     assert mine.status_code == theirs.status_code == 201
     assert mine.json()["id"] != theirs.json()["id"]
     assert theirs.json()["mood"] == 1
+
+
+async def test_each_of_a_patients_keys_replays_its_own_answer(
+    client: httpx.AsyncClient, patient: Person
+) -> None:
+    sent = {f"key-{n}-{uuid.uuid4()}": body("checkins", mood=n) for n in (1, 2, 3)}
+    first = {
+        key: await client.post(
+            "/v1/checkins", json=b, headers={**patient.headers, "Idempotency-Key": key}
+        )
+        for key, b in sent.items()
+    }
+    for key, b in reversed(sent.items()):
+        again = await client.post(
+            "/v1/checkins", json=b, headers={**patient.headers, "Idempotency-Key": key}
+        )
+        assert again.status_code == 201, again.text
+        assert again.content == first[key].content
+    assert await count(client, patient, "checkins") == 3
 
 
 async def test_two_patients_with_one_idempotency_key_each_get_their_own_answer(
@@ -295,7 +316,23 @@ async def test_bad_idempotency_keys_are_refused(
         + [(b"Idempotency-Key", key if isinstance(key, bytes) else key.encode())],
     )
     assert response.status_code == 400
+    assert response.json()["detail"] == (
+        "Idempotency-Key must be 1-255 printable ASCII characters."
+    )
     assert await count(client, patient, "checkins") == 0
+
+
+@pytest.mark.parametrize("key", ["k", "x" * 255, "a space inside", "tilde~", "!"])
+async def test_idempotency_keys_at_the_edges_are_taken(
+    client: httpx.AsyncClient, patient: Person, key: str
+) -> None:
+    # One character and 255; the printable range runs from the space to the tilde.
+    headers = {**patient.headers, "Idempotency-Key": key}
+    first = await client.post("/v1/checkins", json=body("checkins"), headers=headers)
+    again = await client.post("/v1/checkins", json=body("checkins"), headers=headers)
+    assert (first.status_code, again.status_code) == (201, 201), again.text
+    assert again.headers["idempotent-replayed"] == "true"
+    assert await count(client, patient, "checkins") == 1
 
 
 # --- validation: clear 4xx, nothing written -----------------------------------------------------

@@ -562,25 +562,48 @@ async def test_a_revoked_or_expired_grant_stops_the_next_page_load(
     assert (await signed_in.get(url)).status_code == 403
 
 
+@pytest.mark.parametrize("ended", ["revoked", "expired this instant"])
 async def test_a_live_older_grant_is_read_through_when_a_newer_one_has_ended(
     app: FastAPI,
     client: httpx.AsyncClient,
     signed_in: httpx.AsyncClient,
     therapist: Person,
     clock: Clock,
+    ended: str,
 ) -> None:
     patient = await person(client, "patient", "Two Grants")
     await write(client, patient, "reflections", text="shared under the older grant")
     older = await give_grant(client, patient, therapist)
     clock.move(timedelta(minutes=1))
-    newer = await give_grant(client, patient, therapist, ["checkins:read"])
-    await client.delete(f"/v1/grants/{newer['id']}", headers=patient.headers)
+    ends = clock.at + timedelta(minutes=1)
+    newer = await give_grant(
+        client, patient, therapist, ["checkins:read"], expires_at=ends.isoformat()
+    )
+    if ended == "revoked":
+        await client.delete(f"/v1/grants/{newer['id']}", headers=patient.headers)
+    else:
+        clock.set(ends)
 
     page = await signed_in.get(f"/therapist/patients/{patient.id}")
     assert page.status_code == 200
     assert "shared under the older grant" in page.text
     reads = {(str(r.grant_id), r.outcome) for r in await audit_of(app, patient.id)}
     assert reads == {(older["id"], "allowed")}
+
+
+async def test_each_patient_is_read_through_that_patients_own_grant(
+    client: httpx.AsyncClient, signed_in: httpx.AsyncClient, therapist: Person
+) -> None:
+    first = await person(client, "patient", "First Patient")
+    second = await person(client, "patient", "Second Patient")
+    for patient in (first, second):
+        await write(client, patient, "reflections", text=f"words of {patient.id}")
+        await give_grant(client, patient, therapist)
+    for patient, other in ((first, second), (second, first)):
+        page = await signed_in.get(f"/therapist/patients/{patient.id}")
+        assert page.status_code == 200
+        assert f"words of {patient.id}" in page.text
+        assert f"words of {other.id}" not in page.text
 
 
 @pytest.mark.parametrize(
