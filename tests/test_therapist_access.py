@@ -258,14 +258,15 @@ async def test_a_grant_is_over_at_its_exact_expiry_instant(
     assert refused.status_code == 401
     assert refused.json()["detail"] == "The grant behind this token was revoked or has expired."
     async with app.state.sessionmaker() as session:
-        outcomes = (
-            await session.scalars(
-                select(AuditRecord.outcome)
+        audited = (
+            await session.execute(
+                select(AuditRecord.outcome, AuditRecord.count, AuditRecord.entry_ids)
                 .where(AuditRecord.grant_id == uuid.UUID(grant["id"]))
                 .order_by(AuditRecord.at)
             )
         ).all()
-    assert outcomes == ["allowed", "no_grant"]
+    # A refusal read nothing: its record says so.
+    assert [tuple(row) for row in audited] == [("allowed", 0, []), ("no_grant", 0, [])]
     minted = await client.post(f"/v1/grants/{grant['id']}/token", headers=therapist.headers)
     assert minted.status_code == 403
     listed = await client.get(f"/v1/grants/{grant['id']}", headers=patient.headers)
