@@ -591,6 +591,31 @@ async def test_a_live_older_grant_is_read_through_when_a_newer_one_has_ended(
     assert reads == {(older["id"], "allowed")}
 
 
+async def test_of_two_live_grants_the_newest_is_read_through(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    signed_in: httpx.AsyncClient,
+    therapist: Person,
+    clock: Clock,
+) -> None:
+    patient = await person(client, "patient", "Two Live Grants")
+    given = [
+        await give_grant(client, patient, therapist, [scope])
+        for scope in ("reflections:read", "checkins:read")
+    ]
+    # Newest by when it was given, whatever the ids say: the smaller id is made the newer.
+    newest, older = sorted(given, key=lambda grant: uuid.UUID(grant["id"]))
+    async with app.state.sessionmaker() as session, session.begin():
+        for grant, at in ((older, clock.at - timedelta(minutes=1)), (newest, clock.at)):
+            await session.execute(
+                update(Grant).where(Grant.id == uuid.UUID(grant["id"])).values(created_at=at)
+            )
+
+    assert (await signed_in.get(f"/therapist/patients/{patient.id}")).status_code == 200
+    reads = {str(r.grant_id) for r in await audit_of(app, patient.id)}
+    assert reads == {newest["id"]}
+
+
 async def test_each_patient_is_read_through_that_patients_own_grant(
     client: httpx.AsyncClient, signed_in: httpx.AsyncClient, therapist: Person
 ) -> None:
