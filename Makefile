@@ -12,7 +12,7 @@ BIN := $(VENV)/bin
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help install run migrate test test-pg lint lint-spec format typecheck openapi check bench bench-profile clean chromium axe
+.PHONY: help install run migrate test test-pg lint lint-spec format typecheck openapi check bench bench-profile clean chromium axe mutants
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}'
@@ -75,5 +75,15 @@ bench: install ## Load-test the service against a raw Starlette+asyncpg baseline
 bench-profile: install ## py-spy profile of one worker under the bench's load, scenarios 1-3 (needs py-spy on PATH)
 	$(BIN)/python -m bench.profile $(BENCH_ARGS)
 
+# Mutation testing: a bound on the run (seconds), and optionally which mutants, as mutmut globs
+# (MUTANTS="api.grants.repository.* api.assessments.scoring.*"); cached in ./mutants between runs.
+MUTANTS ?=
+MUTANTS_TIME ?= 3600
+
+mutants: install ## Mutation run over access, scoring, idempotency, tokens, erasure (slow, not in CI): docs/mutants/last-run.md
+	-TEST_DATABASE_URL= nice -n 15 timeout $(MUTANTS_TIME) $(BIN)/mutmut run --max-children 2 $(MUTANTS)
+	$(BIN)/python -m tests.mutants.report > docs/mutants/last-run.md
+	@echo "survivors: docs/mutants/last-run.md; triage them in docs/mutants/README.md"
+
 clean: ## Remove the virtualenvs and caches (keeps ./data)
-	rm -rf .uv $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf .uv $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis mutants

@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
+from hypothesis import settings as hypothesis_settings
 
 from api.app import create_app
 from api.settings import Settings
@@ -18,8 +19,11 @@ from tests.support.databases import fresh_database, migrate
 from tests.support.people import Person, register
 
 SERVER_URL = os.environ.get("TEST_DATABASE_URL", "")
+# `make mutants` runs the tests hundreds of times on a loaded machine: the same examples each
+# time, and no deadline (a slow example there is the load, not the code).
+hypothesis_settings.register_profile("mutants", deadline=None, derandomize=True, database=None)
 # Shared fixtures kept beside the helpers they belong with.
-pytest_plugins = ["tests.support.logs"]
+pytest_plugins = ["tests.support.logs", "tests.support.clock"]
 
 
 def pytest_report_header() -> str:

@@ -1,10 +1,16 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import httpx
+import jwt
 import pytest
 from fastapi import FastAPI
 
+from api.auth.tokens import CLOCK_SKEW
+from tests.support.clock import Clock
 from tests.support.people import PASSWORD, Person, register, unique_email
+from tests.support.sharing import give_grant, mint
 
 
 def bearer(access_token: str) -> dict[str, str]:
@@ -144,6 +150,33 @@ async def test_reusing_a_rotated_refresh_token_ends_the_whole_login(
     assert (await refresh(client, third["refresh_token"])).status_code == 400
     for access in (patient.access_token, second["access_token"], third["access_token"]):
         assert (await client.get("/v1/me", headers=bearer(access))).status_code == 401
+
+
+async def test_a_token_past_its_expiry_is_refused_though_it_was_verified_before(
+    client: httpx.AsyncClient, clock: Clock
+) -> None:
+    # A verified token is remembered for the rest of its life (api.auth.tokens): the memory
+    # must end with the token, not only a fresh verification.
+    issued = clock.at
+    patient, therapist = await register(client), await register(client, "therapist")
+    read = await mint(client, therapist, (await give_grant(client, patient, therapist))["id"])
+    doors = [
+        (patient.access_token, "/v1/me"),
+        (read, f"/v1/patients/{patient.id}/checkins"),
+    ]
+    for token, url in doors:
+        assert (await client.get(url, headers=bearer(token))).status_code == 200
+        expires = datetime.fromtimestamp(
+            jwt.decode(token, options={"verify_signature": False})["exp"], UTC
+        )
+        # The last instant the leeway for clock skew still covers, then the first it does not.
+        clock.set(expires + CLOCK_SKEW - timedelta(microseconds=1))
+        assert (await client.get(url, headers=bearer(token))).status_code == 200
+        clock.set(expires + CLOCK_SKEW)
+        refused = await client.get(url, headers=bearer(token))
+        assert refused.status_code == 401, url
+        assert refused.headers["www-authenticate"] == 'Bearer error="invalid_token"'
+        clock.set(issued)
 
 
 async def test_reuse_ends_only_that_login(client: httpx.AsyncClient) -> None:

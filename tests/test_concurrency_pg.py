@@ -1,6 +1,6 @@
 """What only real concurrency on PostgreSQL can show: the sync cursor never skips a write that
-commits late, concurrent creates are all seen, an Idempotency-Key races to one row, and two edits
-from the same version cannot both win.
+commits late, concurrent creates are all seen, an Idempotency-Key races to one row, two edits
+from the same version cannot both win, and one refresh token sent twice is exchanged once.
 
 Where two requests must be in flight at the same moment, a transaction of the test's own holds
 the patient's change counter row (see ``api.models.sync``), and the test waits, bounded, until
@@ -19,12 +19,13 @@ from typing import TypeVar
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from api.auth.service import hash_refresh_token
 from api.journal.registry import RESOURCES
 from api.journal.repository import EntryRepository, Scope, next_seq
-from api.models import Checkin, DosingSession
+from api.models import Checkin, DosingSession, Login, RefreshToken
 from tests.support.journal import (
     RESOURCE_NAMES,
     Json,
@@ -291,3 +292,40 @@ async def test_two_concurrent_edits_from_the_same_version_cannot_both_win(
     page = await pull(client, patient, "0")
     assert page["changes"]["checkins"] == [stored.json()]
     assert page["next_cursor"] == "2"
+
+
+async def test_one_refresh_token_sent_twice_at_once_is_exchanged_once(
+    app: FastAPI, client: httpx.AsyncClient, patient: Person
+) -> None:
+    sent = {"grant_type": "refresh_token", "refresh_token": patient.refresh_token}
+
+    async def exchange() -> httpx.Response:
+        return await client.post("/v1/auth/token", data=sent)
+
+    racing: asyncio.Future[tuple[httpx.Response, httpx.Response]] | None = None
+    async with sessionmaker(app)() as held:
+        # Hold the token's row: both requests find it unused, then wait to claim it.
+        await held.execute(
+            select(RefreshToken.id)
+            .where(RefreshToken.token_hash == hash_refresh_token(patient.refresh_token))
+            .with_for_update()
+        )
+        try:
+            racing = asyncio.gather(exchange(), exchange())
+            await until_waiting(app, 2, on="refresh_tokens")
+        finally:
+            await held.rollback()
+            responses = list(await bounded(racing)) if racing is not None else []
+
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [200, 400], statuses
+    (refused,) = [r for r in responses if r.status_code == 400]
+    assert refused.json()["error"] == "invalid_grant"
+    async with sessionmaker(app)() as session:
+        issued = await session.scalar(
+            select(func.count())
+            .select_from(RefreshToken)
+            .join(Login, Login.id == RefreshToken.login_id)
+            .where(Login.account_id == uuid.UUID(patient.id))
+        )
+    assert issued == 2, "the first refresh token and exactly one successor"

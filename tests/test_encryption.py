@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import select, text, update
+from sqlalchemy import column, select, table, text, update
 
 from api.app import create_app
 from api.crypto import (
@@ -222,6 +222,40 @@ async def test_tampering_is_detected_and_reported_without_a_500(
     events = [json.loads(line) for line in error_log.getvalue().splitlines()]
     flagged = {e["row_id"] for e in events if e.get("event") == "unreadable value"}
     assert {first["id"], second["id"]} <= flagged
+
+
+@pytest.mark.parametrize("moved_to", ["another key", "another patient"])
+async def test_a_stored_answer_moved_to_another_record_is_not_replayed(
+    app: FastAPI, client: httpx.AsyncClient, patient: Person, moved_to: str
+) -> None:
+    # A stored answer is bound to its owner and key: copied into another record (the same
+    # request's fingerprint there), it does not decrypt, and nobody is answered with it.
+    other = patient if moved_to == "another key" else await register(client)
+    source_key, target_key = str(uuid.uuid4()), str(uuid.uuid4())
+    if moved_to == "another patient":
+        target_key = source_key
+    sent = {"text": f"first {CANARY}"}
+    first = await client.post(
+        "/v1/intentions", json=sent, headers={**patient.headers, "Idempotency-Key": source_key}
+    )
+    target = {**other.headers, "Idempotency-Key": target_key}
+    theirs = await client.post("/v1/intentions", json=sent, headers=target)
+    assert (first.status_code, theirs.status_code) == (201, 201)
+    records = table("idempotency_records", column("owner_id"), column("key"), column("body"))
+    async with app.state.engine.begin() as connection:
+        stored = await connection.scalar(
+            select(records.c.body).where(
+                records.c.owner_id == uuid.UUID(patient.id), records.c.key == source_key
+            )
+        )
+        await connection.execute(
+            records.update()
+            .where(records.c.owner_id == uuid.UUID(other.id), records.c.key == target_key)
+            .values(body=stored)
+        )
+    replayed = await client.post("/v1/intentions", json=sent, headers=target)
+    assert replayed.status_code == 409
+    assert first.json()["id"] not in replayed.text
 
 
 @pytest.fixture

@@ -9,7 +9,11 @@ from typing import Any
 import httpx
 import jwt
 import pytest
+from fastapi import FastAPI
+from sqlalchemy import update
 
+from api.models import Grant
+from tests.support.clock import Clock
 from tests.support.people import Person, register
 from tests.support.sharing import ALL_SCOPES, bearer, give_grant, mint
 
@@ -129,6 +133,33 @@ async def test_grants_page(client: httpx.AsyncClient, patient: Person, therapist
     assert third["next_cursor"] is None
 
 
+async def test_grants_given_in_the_same_instant_are_ordered_by_id(
+    app: FastAPI, client: httpx.AsyncClient, patient: Person, therapist: Person, clock: Clock
+) -> None:
+    # The clock stands still: every grant has the same created_at, so the id alone orders
+    # them and carries the cursor. Two full pages, and nothing after the second.
+    made = [(await give_grant(client, patient, therapist))["id"] for _ in range(4)]
+    pages: list[list[str]] = []
+    cursor: str | None = None
+    while len(pages) < 3 and (cursor or not pages):
+        params: dict[str, str | int] = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = (await client.get("/v1/grants", params=params, headers=patient.headers)).json()
+        pages.append([g["id"] for g in page["items"]])
+        cursor = page["next_cursor"]
+    newest_first = sorted(made, key=uuid.UUID, reverse=True)
+    assert pages == [newest_first[:2], newest_first[2:]]
+    # The export lists them oldest first, the id deciding between equal times; one given a
+    # minute earlier comes first whatever its id.
+    async with app.state.sessionmaker() as session, session.begin():
+        await session.execute(
+            update(Grant)
+            .where(Grant.id == uuid.UUID(newest_first[0]))
+            .values(created_at=clock.at - timedelta(minutes=1))
+        )
+    exported = (await client.get("/v1/me/export", headers=patient.headers)).json()["grants"]
+    assert [g["id"] for g in exported] == [newest_first[0], *reversed(newest_first[1:])]
+
+
 async def test_revoking_and_giving_up(
     client: httpx.AsyncClient, patient: Person, therapist: Person
 ) -> None:
@@ -243,6 +274,14 @@ async def test_the_therapist_sees_patients_with_active_grants(
     assert (await client.get("/v1/patients", headers=patient.headers)).status_code == 403
     token = await mint(client, therapist, kept["id"])
     assert (await client.get("/v1/patients", headers=bearer(token))).status_code == 401
+
+
+async def test_patients_are_listed_by_name(client: httpx.AsyncClient, therapist: Person) -> None:
+    names = ["Zoe Last", "Mia Middle", "Ada First"]
+    for name in names:
+        await give_grant(client, await register(client, display_name=name), therapist)
+    listed = (await client.get("/v1/patients", headers=therapist.headers)).json()["items"]
+    assert [p["display_name"] for p in listed] == sorted(names)
 
 
 async def test_all_scopes_are_offered(

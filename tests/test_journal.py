@@ -9,9 +9,14 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
+from api.journal.repository import EntryRepository, Scope
+from api.journal.service import ID_TAKEN
+from api.models import Checkin
 from tests.support.entries import EDIT, EDITABLE, RESOURCES, body, iso
-from tests.support.people import Person
+from tests.support.journal import list_ids
+from tests.support.people import Person, register
 
 
 async def create(
@@ -88,6 +93,27 @@ async def test_patch_needs_if_match_and_refuses_stale(
     assert stale.status_code == 412
     assert stale.headers["content-type"] == "application/problem+json"
     assert (await client.get(url, headers=patient.headers)).json() == edited.json()
+
+
+async def test_a_second_edit_from_the_same_version_is_refused_by_the_repository(
+    app: FastAPI, client: httpx.AsyncClient, patient: Person
+) -> None:
+    # Two requests that both read version 1 and passed If-Match reach the UPDATE one after the
+    # other: the version condition in the statement is what refuses the second, on any database
+    # (PostgreSQL's concurrent case is in test_concurrency_pg.py).
+    checkin = await create(client, patient, "checkins", mood=5)
+    async with app.state.sessionmaker() as session:
+        repository = EntryRepository(session, Checkin, Scope.own(uuid.UUID(patient.id)))
+        entry = await repository.get(uuid.UUID(checkin["id"]))
+        assert entry is not None
+        assert entry.version == 1
+        first = await repository.update(entry, 1, {"mood": 2})
+        assert first is not None
+        assert first.version == 2
+        assert await repository.update(entry, 1, {"mood": 9}) is None
+        await session.commit()
+    stored = await client.get(f"/v1/checkins/{checkin['id']}", headers=patient.headers)
+    assert (stored.json()["mood"], stored.json()["version"]) == (2, 2)
 
 
 @pytest.mark.parametrize("resource", RESOURCES)
@@ -198,9 +224,11 @@ async def test_idempotency_key_replays_and_refuses_another_body(
     assert second.headers["etag"] == first.headers["etag"]
     assert second.headers["location"] == first.headers["location"]
     assert second.headers["idempotent-replayed"] == "true"
+    assert second.headers["content-type"] == first.headers["content-type"]
     other = await client.post(f"/v1/{resource}", json={**sent, "private": True}, headers=headers)
     assert other.status_code == 422
     assert other.headers["content-type"] == "application/problem+json"
+    assert [e["loc"] for e in other.json()["errors"]] == [["header", "idempotency-key"]]
     assert await count(client, patient, resource) == 1
 
 
@@ -225,6 +253,58 @@ async def test_idempotency_keys_are_per_patient(client: httpx.AsyncClient, patie
     assert theirs.json()["mood"] == 1
 
 
+async def test_each_of_a_patients_keys_replays_its_own_answer(
+    client: httpx.AsyncClient, patient: Person
+) -> None:
+    sent = {f"key-{n}-{uuid.uuid4()}": body("checkins", mood=n) for n in (1, 2, 3)}
+    first = {
+        key: await client.post(
+            "/v1/checkins", json=b, headers={**patient.headers, "Idempotency-Key": key}
+        )
+        for key, b in sent.items()
+    }
+    for key, b in reversed(sent.items()):
+        again = await client.post(
+            "/v1/checkins", json=b, headers={**patient.headers, "Idempotency-Key": key}
+        )
+        assert again.status_code == 201, again.text
+        assert again.content == first[key].content
+    assert await count(client, patient, "checkins") == 3
+
+
+async def test_two_patients_with_one_idempotency_key_each_get_their_own_answer(
+    client: httpx.AsyncClient, patient: Person
+) -> None:
+    other = await register(client)
+    key = f"shared-{uuid.uuid4()}"
+    sent = body("checkins", id=str(uuid.uuid4()), mood=3)
+
+    def with_key(person: Person) -> dict[str, str]:
+        return {**person.headers, "Idempotency-Key": key}
+
+    mine = await client.post("/v1/checkins", json=sent, headers=with_key(patient))
+    assert mine.status_code == 201
+    # The other patient sends the very same request, key and client id included: the id is
+    # taken, and that is the answer; the first patient's stored answer is not theirs to get.
+    theirs = await client.post("/v1/checkins", json=sent, headers=with_key(other))
+    assert theirs.status_code == 409
+    assert theirs.json()["detail"] == ID_TAKEN
+    assert "idempotent-replayed" not in theirs.headers
+    # Under the same key, a request of their own is theirs, and so is its replay.
+    own_body = body("checkins", mood=8)
+    own = await client.post("/v1/checkins", json=own_body, headers=with_key(other))
+    assert own.status_code == 201
+    own_again = await client.post("/v1/checkins", json=own_body, headers=with_key(other))
+    assert own_again.status_code == 201, own_again.text
+    assert own_again.content == own.content
+    assert own_again.headers["idempotent-replayed"] == "true"
+    mine_again = await client.post("/v1/checkins", json=sent, headers=with_key(patient))
+    assert mine_again.status_code == 201, mine_again.text
+    assert mine_again.content == mine.content
+    assert await list_ids(client, patient, "checkins") == {sent["id"]}
+    assert await list_ids(client, other, "checkins") == {own.json()["id"]}
+
+
 @pytest.mark.parametrize("key", ["", "x" * 256, "tab\there", "naïve".encode("latin-1")])
 async def test_bad_idempotency_keys_are_refused(
     client: httpx.AsyncClient, patient: Person, key: str | bytes
@@ -236,7 +316,23 @@ async def test_bad_idempotency_keys_are_refused(
         + [(b"Idempotency-Key", key if isinstance(key, bytes) else key.encode())],
     )
     assert response.status_code == 400
+    assert response.json()["detail"] == (
+        "Idempotency-Key must be 1-255 printable ASCII characters."
+    )
     assert await count(client, patient, "checkins") == 0
+
+
+@pytest.mark.parametrize("key", ["k", "x" * 255, "a space inside", "tilde~", "!"])
+async def test_idempotency_keys_at_the_edges_are_taken(
+    client: httpx.AsyncClient, patient: Person, key: str
+) -> None:
+    # One character and 255; the printable range runs from the space to the tilde.
+    headers = {**patient.headers, "Idempotency-Key": key}
+    first = await client.post("/v1/checkins", json=body("checkins"), headers=headers)
+    again = await client.post("/v1/checkins", json=body("checkins"), headers=headers)
+    assert (first.status_code, again.status_code) == (201, 201), again.text
+    assert again.headers["idempotent-replayed"] == "true"
+    assert await count(client, patient, "checkins") == 1
 
 
 # --- validation: clear 4xx, nothing written -----------------------------------------------------

@@ -15,6 +15,7 @@ from sqlalchemy import func, select, text, update
 
 from api.models import AuditRecord, Grant
 from tests.conftest import SERVER_URL
+from tests.support.clock import Clock
 from tests.support.entries import RESOURCES, body
 from tests.support.people import Person, register
 from tests.support.sharing import bearer, give_grant, mint
@@ -303,6 +304,40 @@ async def test_expiry_is_exact(
     assert (await client.get(url, headers=token)).status_code == 401
     listed = (await client.get(f"/v1/grants/{grant['id']}", headers=patient.headers)).json()
     assert listed["state"] == "expired"
+
+
+async def test_a_grant_is_over_at_its_exact_expiry_instant(
+    app: FastAPI, client: httpx.AsyncClient, patient: Person, therapist: Person, clock: Clock
+) -> None:
+    # The grant ends within the read token's lifetime, so at that instant the token itself
+    # still verifies: only the grant can refuse.
+    ends = clock.at + timedelta(minutes=10)
+    grant = await give_grant(client, patient, therapist, expires_at=ends.isoformat())
+    token = bearer(await mint(client, therapist, grant["id"]))
+    url = f"/v1/patients/{patient.id}/checkins"
+
+    clock.set(ends - timedelta(microseconds=1))
+    assert (await client.get(url, headers=token)).status_code == 200
+
+    clock.set(ends)
+    refused = await client.get(url, headers=token)
+    assert refused.status_code == 401
+    assert refused.json()["detail"] == "The grant behind this token was revoked or has expired."
+    async with app.state.sessionmaker() as session:
+        audited = (
+            await session.execute(
+                select(AuditRecord.outcome, AuditRecord.count, AuditRecord.entry_ids)
+                .where(AuditRecord.grant_id == uuid.UUID(grant["id"]))
+                .order_by(AuditRecord.at)
+            )
+        ).all()
+    # A refusal read nothing: its record says so.
+    assert [tuple(row) for row in audited] == [("allowed", 0, []), ("no_grant", 0, [])]
+    minted = await client.post(f"/v1/grants/{grant['id']}/token", headers=therapist.headers)
+    assert minted.status_code == 403
+    listed = await client.get(f"/v1/grants/{grant['id']}", headers=patient.headers)
+    assert listed.json()["state"] == "expired"
+    assert (await client.get("/v1/patients", headers=therapist.headers)).json()["items"] == []
 
 
 async def test_read_tokens_work_nowhere_else(

@@ -29,6 +29,7 @@ from api.web import sessions as web_sessions
 from api.web.local_time import local_time
 from tests.conftest import make_settings
 from tests.support.browser import CSP, csrf_of, person, web_sign_in, write
+from tests.support.clock import Clock
 from tests.support.people import PASSWORD, Person, register
 from tests.support.sharing import ALL_SCOPES, give_grant
 
@@ -671,6 +672,75 @@ async def test_a_revoked_or_expired_grant_stops_the_next_page_load(
         )
         await session.commit()
     assert (await signed_in.get(url)).status_code == 403
+
+
+@pytest.mark.parametrize("ended", ["revoked", "expired this instant"])
+async def test_a_live_older_grant_is_read_through_when_a_newer_one_has_ended(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    signed_in: httpx.AsyncClient,
+    therapist: Person,
+    clock: Clock,
+    ended: str,
+) -> None:
+    patient = await person(client, "patient", "Two Grants")
+    await write(client, patient, "reflections", text="shared under the older grant")
+    older = await give_grant(client, patient, therapist)
+    clock.move(timedelta(minutes=1))
+    ends = clock.at + timedelta(minutes=1)
+    newer = await give_grant(
+        client, patient, therapist, ["checkins:read"], expires_at=ends.isoformat()
+    )
+    if ended == "revoked":
+        await client.delete(f"/v1/grants/{newer['id']}", headers=patient.headers)
+    else:
+        clock.set(ends)
+
+    page = await signed_in.get(f"/therapist/patients/{patient.id}")
+    assert page.status_code == 200
+    assert "shared under the older grant" in page.text
+    reads = {(str(r.grant_id), r.outcome) for r in await audit_of(app, patient.id)}
+    assert reads == {(older["id"], "allowed")}
+
+
+async def test_of_two_live_grants_the_newest_is_read_through(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    signed_in: httpx.AsyncClient,
+    therapist: Person,
+    clock: Clock,
+) -> None:
+    patient = await person(client, "patient", "Two Live Grants")
+    given = [
+        await give_grant(client, patient, therapist, [scope])
+        for scope in ("reflections:read", "checkins:read")
+    ]
+    # Newest by when it was given, whatever the ids say: the smaller id is made the newer.
+    newest, older = sorted(given, key=lambda grant: uuid.UUID(grant["id"]))
+    async with app.state.sessionmaker() as session, session.begin():
+        for grant, at in ((older, clock.at - timedelta(minutes=1)), (newest, clock.at)):
+            await session.execute(
+                update(Grant).where(Grant.id == uuid.UUID(grant["id"])).values(created_at=at)
+            )
+
+    assert (await signed_in.get(f"/therapist/patients/{patient.id}")).status_code == 200
+    reads = {str(r.grant_id) for r in await audit_of(app, patient.id)}
+    assert reads == {newest["id"]}
+
+
+async def test_each_patient_is_read_through_that_patients_own_grant(
+    client: httpx.AsyncClient, signed_in: httpx.AsyncClient, therapist: Person
+) -> None:
+    first = await person(client, "patient", "First Patient")
+    second = await person(client, "patient", "Second Patient")
+    for patient in (first, second):
+        await write(client, patient, "reflections", text=f"words of {patient.id}")
+        await give_grant(client, patient, therapist)
+    for patient, other in ((first, second), (second, first)):
+        page = await signed_in.get(f"/therapist/patients/{patient.id}")
+        assert page.status_code == 200
+        assert f"words of {patient.id}" in page.text
+        assert f"words of {other.id}" not in page.text
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from api.assessments.scoring import Instrument, band_of, score
+from api.assessments.scoring import ITEM_COUNT, ITEM_MAX, Instrument, band_of, score
 from api.journal.cursors import decode_cursor
 from api.web.chart import NARROW, WIDE, MoodReading, mood_chart
 from api.web.local_time import UTC_TIME, local_time, patient_time
@@ -207,3 +207,13 @@ def test_band_of_a_total_is_the_band_scoring_gives(
 ) -> None:
     scored = score(instrument, answers)
     assert band_of(instrument, scored.total) == scored.band
+
+
+@pytest.mark.parametrize("instrument", list(Instrument))
+def test_band_of_every_possible_total_is_the_band_scoring_gives(instrument: Instrument) -> None:
+    # Every total, the band edges (PCL-5's 33 among them) included; scoring is the oracle.
+    items, top = ITEM_COUNT[instrument], ITEM_MAX[instrument]
+    for total in range(items * top + 1):
+        answers = [min(top, max(0, total - top * i)) for i in range(items)]
+        assert sum(answers) == total
+        assert band_of(instrument, total) == score(instrument, answers).band, total

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -13,6 +12,7 @@ import jwt
 
 from api.auth.keys import ALGORITHM, KeyRing
 from api.models import Role
+from api.models.base import utcnow
 from api.settings import Settings
 
 HEADER_TYPE = "at+jwt"  # RFC 9068
@@ -137,10 +137,25 @@ class TokenCodec:
                 audience=self._audience,
                 issuer=self._issuer,
                 leeway=CLOCK_SKEW,
-                options={"require": COMMON_CLAIMS + TYPE_CLAIMS[expected], "strict_aud": True},
+                # The times are checked below, on the service's clock rather than PyJWT's own
+                # reading of it: the same clock as the cache's and the grants' (tests move it).
+                options={
+                    "require": COMMON_CLAIMS + TYPE_CLAIMS[expected],
+                    "strict_aud": True,
+                    "verify_exp": False,
+                    "verify_iat": False,
+                },
             )
         except jwt.InvalidTokenError as exc:
             raise InvalidToken(type(exc).__name__) from exc
+        issued_at, expires_at = claims["iat"], claims["exp"]
+        if not all(type(value) is int for value in (issued_at, expires_at)):
+            raise InvalidToken("iat or exp not an integer")
+        now, skew = utcnow().timestamp(), CLOCK_SKEW.total_seconds()
+        if issued_at > now + skew:
+            raise InvalidToken("ImmatureSignatureError")
+        if expires_at <= now - skew:
+            raise InvalidToken("ExpiredSignatureError")
         if claims["typ"] != expected.value:
             raise InvalidToken("wrong token type")
         return claims
@@ -157,7 +172,7 @@ class TokenCodec:
         if remembered is None:
             return None
         expires_at, claims = remembered
-        if time.time() >= expires_at:
+        if utcnow().timestamp() >= expires_at:
             del self._verified[token]
             return None
         return claims

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -52,8 +53,17 @@ def table_of(model: type[Base]) -> Table:
     return table
 
 
-def utcnow() -> datetime:
+def wall_clock() -> datetime:
     return datetime.now(UTC)
+
+
+# Where the service reads the time: ``utcnow()`` (grant liveness, token expiry, every stored
+# time) asks it. Tests pin or move it (``tests.support.clock``) rather than sleep.
+clock: Callable[[], datetime] = wall_clock
+
+
+def utcnow() -> datetime:
+    return clock()
 
 
 class Base(DeclarativeBase):
