@@ -27,6 +27,7 @@ from api.journal.registry import RESOURCES
 from api.logs import AccessLog, configure_logging
 from api.middleware import BodySizeLimit, ConcurrencyLimit, RequestId, SecurityHeaders
 from api.openapi import build_openapi
+from api.pairing.endpoints import router as pairing_router
 from api.patients.endpoints import router as patients_router
 from api.ratelimit import RateLimit, RateLimiter
 from api.routing import operation_id
@@ -142,6 +143,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         sync_router,
         summary_router,
         grants_router,
+        pairing_router,
         patients_router,
         audit_router,
         export_router,

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from api.app import create_app
 from api.settings import Settings
 from tests.support.databases import fresh_database, migrate
-from tests.support.people import Person, register
+from tests.support.people import Person, register, use_database
 
 SERVER_URL = os.environ.get("TEST_DATABASE_URL", "")
 # Shared fixtures kept beside the helpers they belong with.
@@ -47,6 +47,8 @@ def make_settings(data_dir: Path, database_url: str, **overrides: object) -> Set
         "rate_limit_per_address": "100000/minute",
         "rate_limit_token_per_address": "100000/minute",
         "rate_limit_token_per_account": "100000/minute",
+        "rate_limit_pairing_per_account": "100000/minute",
+        "rate_limit_pairing_per_address": "100000/minute",
         **overrides,
     }
     return Settings.model_validate(values)
@@ -56,6 +58,7 @@ def make_settings(data_dir: Path, database_url: str, **overrides: object) -> Set
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with fresh_database(SERVER_URL, tmp_path_factory.mktemp("db")) as url:
         migrate(url)
+        use_database(url)
         yield url
 
 

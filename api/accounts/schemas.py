@@ -33,6 +33,8 @@ ACCOUNT_EXAMPLE: JsonDict = {
     "email": "ada@example.org",
     "display_name": "Ada",
     "role": "patient",
+    "verified": False,
+    "clinic": None,
     "created_at": "2026-11-01T17:22:09.482Z",
     "updated_at": "2026-11-01T17:22:09.482Z",
 }
@@ -48,17 +50,41 @@ class AccountCreate(BaseModel):
                     "password": "correct horse battery",
                     "display_name": "Ada",
                     "role": "patient",
-                }
+                },
+                {
+                    "email": "dr.lee@example.org",
+                    "password": "correct horse battery",
+                    "role": "therapist",
+                    "invitation_code": "inv_Vq3kX0m4d9hZ2cF7yT1bWn8rL5sJ6pQeA0uGxYzH4oM",
+                },
             ]
         },
     )
 
     email: Email
     password: Password
-    display_name: DisplayName = Field(examples=["Ada"])
+    display_name: DisplayName | None = Field(
+        default=None,
+        examples=["Ada"],
+        description="Required for a patient; a therapist's defaults to the invitation's.",
+    )
     role: Role = Field(
         description="`patient` writes a journal; `therapist` reads what patients share."
     )
+    invitation_code: Annotated[str, Field(min_length=1, max_length=200)] | None = Field(
+        default=None,
+        description="Therapists only, and required for them: the code from the operator's "
+        "invitation, for this email. Without a valid one the answer is 403 and nothing is created.",
+    )
+
+    @model_validator(mode="after")
+    def _patients_name_themselves(self) -> AccountCreate:
+        if self.role is Role.PATIENT:
+            if self.invitation_code is not None:
+                raise ValueError("invitation_code is for therapists only")
+            if self.display_name is None:
+                raise ValueError("display_name is required")
+        return self
 
 
 class AccountUpdate(BaseModel):
@@ -99,6 +125,10 @@ class AccountRead(BaseModel):
     email: str
     display_name: str
     role: Role
+    verified: bool = Field(
+        description="A therapist the operator invited or verified; always false for a patient."
+    )
+    clinic: str | None = Field(description="A therapist's clinic, as the operator entered it.")
     created_at: datetime
     updated_at: datetime
 

@@ -18,6 +18,12 @@ from api.models.journal import (
 )
 from api.models.login import Login, RefreshToken
 from api.models.sync import ChangeCounter, IdempotencyRecord, Tombstone
+from api.models.therapist import (
+    PairingCode,
+    RevokedReadToken,
+    StrayRequest,
+    TherapistInvitation,
+)
 from api.models.web_session import WebSession
 
 __all__ = [
@@ -38,12 +44,16 @@ __all__ = [
     "IntentionStatus",
     "JournalEntry",
     "Login",
+    "PairingCode",
     "ReadScope",
     "Reflection",
     "RefreshToken",
+    "RevokedReadToken",
     "Role",
     "Route",
     "Setting",
+    "StrayRequest",
+    "TherapistInvitation",
     "Tombstone",
     "WebSession",
 ]

@@ -30,7 +30,7 @@ from api.database import SessionDep
 from api.errors import Forbidden, NotFound, ProblemError, Unauthorized
 from api.grants.repository import grant_exists, grant_is_live
 from api.journal.repository import Scope
-from api.models import Account, AuditOutcome, AuditRecord, Grant, ReadScope
+from api.models import AuditOutcome, AuditRecord, Grant, ReadScope, StrayRequest
 from api.models.base import utcnow
 
 read_bearer = HTTPBearer(
@@ -99,6 +99,11 @@ class Reader:
     grant_id: uuid.UUID
     patient_id: uuid.UUID  # the grant's patient
     scopes: frozenset[str]
+    # The therapist's login the read rides on: ending it (logout, password change elsewhere,
+    # deactivation) ends the read at once.
+    login_id: uuid.UUID
+    # A read token's id, so that revoking the token alone ends it; None for the web view.
+    jti: str | None = None
 
 
 async def open_read(
@@ -147,17 +152,67 @@ async def open_grant(
     )
     # Re-checked on every request: a revoked or expired grant stops its readers at once.
     if not await grant_is_live(
-        session, reader.grant_id, reader.therapist_id, reader.patient_id, utcnow()
+        session,
+        reader.grant_id,
+        reader.therapist_id,
+        reader.patient_id,
+        reader.login_id,
+        reader.jti,
+        utcnow(),
     ):
-        refused = Unauthorized("The grant behind this token was revoked or has expired.")
+        refused = Unauthorized(
+            "The grant behind this token was revoked or has expired, or the token was revoked "
+            "or its login ended."
+        )
         if not await grant_exists(session, reader.grant_id):
             # The grant is gone with an erased account: nothing to attribute, and a record
             # would bring the erased patient's id back.
             raise refused
         raise await access.refuse(AuditOutcome.NO_GRANT, refused)
     if patient_id != reader.patient_id:
+        if not await ever_shared(session, reader.therapist_id, patient_id):
+            # Not this patient's business, and perhaps no patient at all: the operator's.
+            raise await record_stray(
+                request, session, reader.therapist_id, reader.grant_id, resource, action
+            )
         raise await access.refuse(AuditOutcome.NOT_FOUND, NotFound(NO_PATIENT))
     return access
+
+
+async def ever_shared(
+    session: AsyncSession, therapist_id: uuid.UUID, patient_id: uuid.UUID
+) -> bool:
+    """Whether the patient ever gave this therapist a grant, live or ended."""
+    found = await session.scalar(
+        select(Grant.id)
+        .where(Grant.therapist_id == therapist_id, Grant.patient_id == patient_id)
+        .limit(1)
+    )
+    return found is not None
+
+
+async def record_stray(
+    request: Request,
+    session: AsyncSession,
+    therapist_id: uuid.UUID,
+    grant_id: uuid.UUID | None,
+    resource: str,
+    action: str,
+) -> ProblemError:
+    """Record, for the operator, a request about a patient who never shared with this therapist,
+    and commit it (as ``ReadAccess.refuse`` does); return the 404 to raise."""
+    session.add(
+        StrayRequest(
+            at=utcnow(),
+            request_id=request.state.request_id,
+            therapist_id=therapist_id,
+            grant_id=grant_id,
+            resource=resource,
+            action=action,
+        )
+    )
+    await session.commit()
+    return NotFound(NO_PATIENT)
 
 
 def require(needed: ReadScope, resource: str, action: str) -> Callable[..., Awaitable[ReadAccess]]:
@@ -183,6 +238,8 @@ def require(needed: ReadScope, resource: str, action: str) -> Callable[..., Awai
             grant_id=claims.grant_id,
             patient_id=claims.patient_id,
             scopes=claims.scopes,
+            login_id=claims.login_id,
+            jti=claims.jti,
         )
         return await open_read(request, session, reader, patient_id, needed, resource, action)
 
@@ -195,6 +252,7 @@ class GrantSeen:
 
     grant: Grant
     patient_name: str
+    login_id: uuid.UUID  # the web session's login
 
     def reader(self) -> Reader:
         return Reader(
@@ -202,11 +260,12 @@ class GrantSeen:
             grant_id=self.grant.id,
             patient_id=self.grant.patient_id,
             scopes=frozenset(self.grant.scopes),
+            login_id=self.login_id,
         )
 
 
 async def grant_from(
-    session: AsyncSession, therapist_id: uuid.UUID, patient_id: uuid.UUID
+    session: AsyncSession, therapist_id: uuid.UUID, login_id: uuid.UUID, patient_id: uuid.UUID
 ) -> GrantSeen | None:
     """The web view's stand-in for a read token: the newest live grant from this patient to this
     therapist, or else the newest ended one (so that ``open_read`` refuses, and records it).
@@ -214,11 +273,14 @@ async def grant_from(
     now = utcnow()
     live = and_(Grant.revoked_at.is_(None), Grant.expires_at > now)
     statement = (
-        select(Grant, Account.display_name)
-        .join(Account, Account.id == Grant.patient_id)
+        select(Grant)
         .where(Grant.therapist_id == therapist_id, Grant.patient_id == patient_id)
         .order_by(case((live, 0), else_=1), Grant.created_at.desc(), Grant.id.desc())
         .limit(1)
     )
-    row = (await session.execute(statement)).one_or_none()
-    return None if row is None else GrantSeen(grant=row[0], patient_name=row[1])
+    grant = await session.scalar(statement)
+    if grant is None:
+        return None
+    # The name as the grant keeps it: the patient's current one while it is live, the one it
+    # ended with after.
+    return GrantSeen(grant=grant, patient_name=grant.patient_name, login_id=login_id)

@@ -68,7 +68,7 @@ async def list_patients(caller: CallerDep, session: SessionDep) -> SharedPatient
                 scopes=grant.scopes,
                 expires_at=grant.expires_at,
             )
-            for grant, patient_name, _therapist_name, _therapist_email in rows
+            for grant, patient_name, *_therapist in rows
         ]
     )
 

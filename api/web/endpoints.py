@@ -25,7 +25,7 @@ from api.grants.repository import GrantRepository
 from api.journal.cursors import InvalidCursor, decode_cursor
 from api.models import Grant, Role
 from api.models.base import utcnow
-from api.patients.access import grant_from
+from api.patients.access import grant_from, record_stray
 from api.ratelimit import client_address
 from api.routing import api_router
 from api.settings import Settings
@@ -179,6 +179,10 @@ async def sign_in(
     matches, new_hash = await passwords.verify(password, account.password_hash if account else None)
     if account is None or not matches:
         return _sign_in_page(settings, 401, error=WRONG_CREDENTIALS)
+    if account.deactivated_at is not None:
+        return _sign_in_page(
+            settings, 403, error="This account has been deactivated. Ask the operator."
+        )
     if new_hash is not None:
         account.password_hash = new_hash
     if account.role is not Role.THERAPIST:
@@ -234,7 +238,7 @@ async def patients(
     rows = await GrantRepository(session, therapist.id, Role.THERAPIST).active_patients(utcnow())
     # One line per patient: the newest grant stands for the patient, as on the patient's page.
     newest: dict[uuid.UUID, tuple[Grant, str]] = {}
-    for grant, patient_name, _therapist_name, _therapist_email in rows:
+    for grant, patient_name, *_therapist in rows:
         kept = newest.get(grant.patient_id)
         if kept is None or (grant.created_at, grant.id) > (kept[0].created_at, kept[0].id):
             newest[grant.patient_id] = (grant, patient_name)
@@ -275,8 +279,9 @@ async def patient(
         return message_page(
             400, "That page does not exist", "Go back to the newest entries.", **signed
         )
-    seen = await grant_from(session, current.therapist.id, wanted)
+    seen = await grant_from(session, current.therapist.id, current.web_session.login_id, wanted)
     if seen is None:
+        await record_stray(request, session, current.therapist.id, None, "grant", "read")
         return message_page(404, "Not found", NO_PATIENT, **signed)
     try:
         page = await patient_page.build(request, session, settings, seen, before)
