@@ -44,6 +44,11 @@ class AccountCreate(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
+            # What the validator below enforces, said in the schema: a therapist needs a code,
+            # a patient a name.
+            "if": {"properties": {"role": {"const": "therapist"}}, "required": ["role"]},
+            "then": {"required": ["invitation_code"]},
+            "else": {"required": ["display_name"]},
             "examples": [
                 {
                     "email": "ada@example.org",
@@ -85,6 +90,8 @@ class AccountCreate(BaseModel):
             if self.display_name is None:
                 raise ValueError("display_name is required")
         return self
+    # A therapist without invitation_code is let through to the service, which answers 403:
+    # the one answer for a missing, wrong, used, expired or revoked code.
 
 
 class AccountUpdate(BaseModel):
