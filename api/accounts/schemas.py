@@ -62,7 +62,7 @@ class AccountCreate(BaseModel):
                     "role": "therapist",
                     "invitation_code": "inv_Vq3kX0m4d9hZ2cF7yT1bWn8rL5sJ6pQeA0uGxYzH4oM",
                 },
-            ]
+            ],
         },
     )
 
@@ -90,6 +90,7 @@ class AccountCreate(BaseModel):
             if self.display_name is None:
                 raise ValueError("display_name is required")
         return self
+
     # A therapist without invitation_code is let through to the service, which answers 403:
     # the one answer for a missing, wrong, used, expired or revoked code.
 

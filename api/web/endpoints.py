@@ -14,17 +14,20 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request, Response
 from fastapi.responses import RedirectResponse
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
 
 from api.accounts.repository import AccountRepository
 from api.accounts.schemas import normalize_email
-from api.auth.dependencies import PasswordsDep, SettingsDep
+from api.auth.dependencies import Caller, PasswordsDep, SettingsDep
 from api.database import SessionDep
 from api.errors import ProblemError
 from api.grants.repository import GrantRepository
 from api.journal.cursors import InvalidCursor, decode_cursor
 from api.models import Grant, Role
 from api.models.base import utcnow
+from api.pairing import service as pairing
+from api.pairing.schemas import PairingCodeRead
 from api.patients.access import grant_from, record_stray
 from api.ratelimit import client_address
 from api.routing import api_router
@@ -234,6 +237,16 @@ async def patients(
 ) -> Response:
     if current is None:
         return _to_sign_in(request, settings)
+    return await _patients_page(session, current)
+
+
+async def _patients_page(
+    session: AsyncSession,
+    current: SignedIn,
+    pairing: PairingCodeRead | None = None,
+    status: int = 200,
+    pairing_error: str | None = None,
+) -> Response:
     therapist = current.therapist
     rows = await GrantRepository(session, therapist.id, Role.THERAPIST).active_patients(utcnow())
     # One line per patient: the newest grant stands for the patient, as on the patient's page.
@@ -245,8 +258,11 @@ async def patients(
     shared = sorted(newest.values(), key=lambda pair: (pair[1].casefold(), str(pair[0].id)))
     return render(
         "patients.html",
+        status,
         therapist=therapist,
         csrf_token=current.csrf_token,
+        pairing=pairing,
+        pairing_error=pairing_error,
         shared=[
             {
                 "patient_id": grant.patient_id,
@@ -257,6 +273,28 @@ async def patients(
             for grant, name in shared
         ],
     )
+
+
+@router.post("/pairing-codes")
+async def make_pairing_code(
+    request: Request, session: SessionDep, settings: SettingsDep, current: SignedInDep
+) -> Response:
+    """The patient list's button: a new pairing code, shown once on the page it answers with."""
+    if current is None:
+        return _to_sign_in(request, settings)
+    form = await _form(request)
+    if form is None or not sessions.same_token(_field(form, "csrf_token"), current.csrf_token):
+        return await _patients_page(session, current, status=403, pairing_error=FORM_EXPIRED)
+    caller = Caller(
+        id=current.therapist.id, role=Role.THERAPIST, login_id=current.web_session.login_id
+    )
+    try:
+        code = await pairing.create_code(session, caller)
+    except ProblemError as refused:
+        return await _patients_page(
+            session, current, status=refused.status, pairing_error=refused.detail
+        )
+    return await _patients_page(session, current, pairing=code)
 
 
 @router.api_route("/patients/{patient_id}", methods=READ_METHODS)
