@@ -81,12 +81,16 @@ def upgrade() -> None:
             batch_op.f("ix_pairing_codes_therapist_id"), ["therapist_id"], unique=False
         )
 
-    with op.batch_alter_table("accounts", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("verified", sa.Boolean(), server_default=sa.false(), nullable=False)
-        )
-        batch_op.add_column(sa.Column("clinic", sa.String(length=100), nullable=True))
-        batch_op.add_column(sa.Column("deactivated_at", sa.DateTime(timezone=True), nullable=True))
+    # Not in batch mode: on SQLite that copies `accounts` into a new table and drops the old one,
+    # and with foreign keys on, dropping it deletes every row that points at an account (grants,
+    # journals, logins...) by cascade. A plain ADD COLUMN touches no row.
+    op.add_column(
+        "accounts", sa.Column("verified", sa.Boolean(), server_default=sa.false(), nullable=False)
+    )
+    op.add_column("accounts", sa.Column("clinic", sa.String(length=100), nullable=True))
+    op.add_column(
+        "accounts", sa.Column("deactivated_at", sa.DateTime(timezone=True), nullable=True)
+    )
 
     with op.batch_alter_table("grants", schema=None) as batch_op:
         batch_op.add_column(sa.Column("patient_name", sa.String(length=100), nullable=True))
@@ -94,6 +98,8 @@ def upgrade() -> None:
         "UPDATE grants SET patient_name = "
         "(SELECT display_name FROM accounts WHERE accounts.id = grants.patient_id)"
     )
+    # Batch mode is safe here: no table points at grants, so dropping the old copy cascades to
+    # nothing.
     with op.batch_alter_table("grants", schema=None) as batch_op:
         batch_op.alter_column("patient_name", existing_type=sa.String(length=100), nullable=False)
 
@@ -102,10 +108,9 @@ def downgrade() -> None:
     with op.batch_alter_table("grants", schema=None) as batch_op:
         batch_op.drop_column("patient_name")
 
-    with op.batch_alter_table("accounts", schema=None) as batch_op:
-        batch_op.drop_column("deactivated_at")
-        batch_op.drop_column("clinic")
-        batch_op.drop_column("verified")
+    # Plain DROP COLUMN (SQLite 3.35+), for the reason given in upgrade().
+    for column in ("deactivated_at", "clinic", "verified"):
+        op.execute(f"ALTER TABLE accounts DROP COLUMN {column}")
 
     with op.batch_alter_table("pairing_codes", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_pairing_codes_therapist_id"))
