@@ -158,9 +158,15 @@ def list_therapists() -> None:
     lines = _operate(therapist_service.listing)
     for line in lines:
         typer.echo(
-            f"{line.email}\t{line.state}\t{line.name}\t{line.clinic or '-'}\t"
+            f"{line.email}\t{line.state}\t{_cell(line.name)}\t{_cell(line.clinic or '-')}\t"
             f"{line.stray_requests} stray requests"
         )
+
+
+def _cell(text: str) -> str:
+    """A name as one cell of a line: a tab, a line break or any other unprintable character a
+    therapist put in their name is shown escaped, so it cannot break or forge the listing."""
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
 
 
 @therapists.command("revoke-invitation")

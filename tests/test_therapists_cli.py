@@ -85,7 +85,9 @@ async def test_the_operator_invites_lists_verifies_and_deactivates(
     created = await client.post("/v1/accounts", json=body)
     assert created.status_code == 201, created.text
     status, lines = await journal(env, "therapists", "list")
-    assert any(line.startswith(f"{address}\tverified\tDr. Mina Ortiz\tBay KAP\t") for line in lines)
+    assert status == 0, lines[-20:]
+    mine = [line for line in lines if line.startswith(f"{address}\t")]
+    assert mine == [f"{address}\tverified\tDr. Mina Ortiz\tBay KAP\t0 stray requests"]
 
     # Deactivation ends what the therapist holds, at once.
     patient = await register(client)

@@ -256,6 +256,9 @@ async def test_inviting_again_replaces_the_pending_invitation(
     email = unique_email("dr")
     first = await invite(email)
     second = await invite(email)
+    async with operator(settings) as session:
+        states = [line.state for line in await therapists.listing(session) if line.email == email]
+    assert states == ["invited"]  # one pending invitation: the first was replaced
     assert_problem(await sign_up(client, email, first), 403)
     assert (await sign_up(client, email, second)).status_code == 201
     with pytest.raises(therapists.OperatorError):
@@ -592,3 +595,41 @@ async def test_the_patient_list_makes_a_pairing_code(
     code = found.group(1)
     assert CODE_SHAPE.match(code)
     assert (await grant_by_code(client, patient, code)).status_code == 201
+
+
+async def test_an_ended_read_token_is_refused_without_a_word_to_the_patient(
+    client: httpx.AsyncClient, patient: Person, therapist: Person
+) -> None:
+    """A read token whose login ended, or that was revoked, is over like an expired one: 401 for
+    the bearer, and nothing in the patient's access log (the grant itself never ended)."""
+    grant = await give_grant(client, patient, therapist)
+    revoked = await mint(client, therapist, grant["id"])
+    await client.post("/v1/auth/revoke", data={"token": revoked})
+    logged_out = await mint(client, therapist, grant["id"])
+    await client.post("/v1/auth/revoke", data={"token": therapist.access_token})
+    stranger = await register(client)
+    for read_token in (revoked, logged_out):
+        for whom in (patient.id, stranger.id):
+            response = await client.get(f"/v1/patients/{whom}/checkins", headers=bearer(read_token))
+            assert_problem(response, 401)
+    for person in (patient, stranger):
+        log = await client.get("/v1/me/access-log", headers=person.headers)
+        assert log.json()["items"] == []
+
+
+async def test_a_stray_request_with_an_ended_grant_stays_off_the_log_too(
+    client: httpx.AsyncClient, patient: Person, therapist: Person
+) -> None:
+    grant = await give_grant(client, patient, therapist)
+    read_token = await mint(client, therapist, grant["id"])
+    await client.delete(f"/v1/grants/{grant['id']}", headers=patient.headers)
+    stranger = await register(client)
+    response = await client.get(f"/v1/patients/{stranger.id}/checkins", headers=bearer(read_token))
+    assert_problem(response, 404)
+    log = await client.get("/v1/me/access-log", headers=stranger.headers)
+    assert log.json()["items"] == []
+    # The grant's own patient sees the refusal as before: permission had ended.
+    response = await client.get(f"/v1/patients/{patient.id}/checkins", headers=bearer(read_token))
+    assert_problem(response, 401)
+    own = (await client.get("/v1/me/access-log", headers=patient.headers)).json()["items"]
+    assert [entry["outcome"] for entry in own] == ["no_grant"]

@@ -116,3 +116,18 @@ _LIVE_GRANT = Statement(
 
 async def grant_exists(session: AsyncSession, grant_id: uuid.UUID) -> bool:
     return await session.scalar(select(Grant.id).where(Grant.id == grant_id)) is not None
+
+
+async def reader_is_live(
+    session: AsyncSession, therapist_id: uuid.UUID, login_id: uuid.UUID, jti: str | None
+) -> bool:
+    """Whether the login a read rides on is live and its token not revoked: asked only after
+    ``grant_is_live`` said no, to tell an ended token from an ended grant."""
+    login = await session.scalar(
+        select(Login.id).where(
+            Login.id == login_id, Login.account_id == therapist_id, Login.revoked_at.is_(None)
+        )
+    )
+    if login is None:
+        return False
+    return jti is None or await session.get(RevokedReadToken, jti) is None

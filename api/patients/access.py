@@ -5,8 +5,10 @@ web view (``api.web``), which holds a signed-in therapist and the grant a patien
 Both hand a ``Reader`` to ``open_read``, the one place that decides, so a read through either
 door is checked, scoped (``Scope.shared``: never private entries) and audited the same way.
 
-Order of checks: a token that does not verify is 401 and anonymous (nothing to attribute);
-from there every outcome is audited. A revoked or expired grant is 401; a patient other than the
+Order of checks: a token that does not verify, or was revoked, or whose login ended, is 401 and
+anonymous (nothing to attribute); a request about a patient who never shared with the therapist
+is 404 and kept for the operator (``StrayRequest``), not in that patient's log; from there every
+outcome is audited. A revoked or expired grant is 401; a patient other than the
 grant's is 404, like any id that does not exist; a scope the reader lacks is 403 with
 ``insufficient_scope`` (RFC 6750).
 """
@@ -28,7 +30,7 @@ from api.auth.dependencies import TokensDep
 from api.auth.tokens import InvalidToken
 from api.database import SessionDep
 from api.errors import Forbidden, NotFound, ProblemError, Unauthorized
-from api.grants.repository import grant_exists, grant_is_live
+from api.grants.repository import grant_exists, grant_is_live, reader_is_live
 from api.journal.repository import Scope
 from api.models import AuditOutcome, AuditRecord, Grant, ReadScope, StrayRequest
 from api.models.base import utcnow
@@ -40,6 +42,7 @@ read_bearer = HTTPBearer(
     auto_error=False,
 )
 NO_PATIENT = "No patient with this id has shared this with you."
+READ_ENDED = "The read token was revoked, or the login it was minted under has ended."
 
 
 @dataclass
@@ -150,7 +153,17 @@ async def open_grant(
         resource=resource,
         action=action,
     )
-    # Re-checked on every request: a revoked or expired grant stops its readers at once.
+    if patient_id != reader.patient_id:
+        # Another patient than the grant's (a rare path: the extra queries are paid only here).
+        if not await reader_is_live(session, reader.therapist_id, reader.login_id, reader.jti):
+            raise Unauthorized(READ_ENDED)
+        if not await ever_shared(session, reader.therapist_id, patient_id):
+            # Not that patient's business, and perhaps no patient at all: the operator's.
+            raise await record_stray(
+                request, session, reader.therapist_id, reader.grant_id, resource, action
+            )
+    # Re-checked on every request: a revoked or expired grant stops its readers at once, and
+    # so does the end of the login the read rides on.
     if not await grant_is_live(
         session,
         reader.grant_id,
@@ -160,21 +173,19 @@ async def open_grant(
         reader.jti,
         utcnow(),
     ):
-        refused = Unauthorized(
-            "The grant behind this token was revoked or has expired, or the token was revoked "
-            "or its login ended."
-        )
+        refused = Unauthorized("The grant behind this token was revoked or has expired.")
         if not await grant_exists(session, reader.grant_id):
             # The grant is gone with an erased account: nothing to attribute, and a record
             # would bring the erased patient's id back.
             raise refused
+        if not await reader_is_live(session, reader.therapist_id, reader.login_id, reader.jti):
+            # The token itself is over (logout, deactivation, revoked alone): like an expired
+            # token, a refusal for the bearer, with nothing to tell the patient.
+            raise Unauthorized(
+                "The read token was revoked, or the login it was minted under ended."
+            )
         raise await access.refuse(AuditOutcome.NO_GRANT, refused)
     if patient_id != reader.patient_id:
-        if not await ever_shared(session, reader.therapist_id, patient_id):
-            # Not this patient's business, and perhaps no patient at all: the operator's.
-            raise await record_stray(
-                request, session, reader.therapist_id, reader.grant_id, resource, action
-            )
         raise await access.refuse(AuditOutcome.NOT_FOUND, NotFound(NO_PATIENT))
     return access
 
