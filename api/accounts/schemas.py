@@ -44,11 +44,10 @@ class AccountCreate(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
-            # What the validator below enforces, said in the schema: a therapist needs a code,
-            # a patient a name.
+            # What the service enforces, said in the schema: a therapist needs a code (the
+            # validator below asks a patient for a name).
             "if": {"properties": {"role": {"const": "therapist"}}, "required": ["role"]},
             "then": {"required": ["invitation_code"]},
-            "else": {"required": ["display_name"]},
             "examples": [
                 {
                     "email": "ada@example.org",
