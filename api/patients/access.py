@@ -153,15 +153,14 @@ async def open_grant(
         resource=resource,
         action=action,
     )
+    stray = False
     if patient_id != reader.patient_id:
         # Another patient than the grant's (a rare path: the extra queries are paid only here).
         if not await reader_is_live(session, reader.therapist_id, reader.login_id, reader.jti):
             raise Unauthorized(READ_ENDED)
-        if not await ever_shared(session, reader.therapist_id, patient_id):
-            # Not that patient's business, and perhaps no patient at all: the operator's.
-            raise await record_stray(
-                request, session, reader.therapist_id, reader.grant_id, resource, action
-            )
+        # Never shared with this therapist: not that patient's business, and perhaps no patient
+        # at all. The refusal is kept for the operator instead of in that patient's log.
+        stray = not await ever_shared(session, reader.therapist_id, patient_id)
     # Re-checked on every request: a revoked or expired grant stops its readers at once, and
     # so does the end of the login the read rides on.
     if not await grant_is_live(
@@ -181,11 +180,13 @@ async def open_grant(
         if not await reader_is_live(session, reader.therapist_id, reader.login_id, reader.jti):
             # The token itself is over (logout, deactivation, revoked alone): like an expired
             # token, a refusal for the bearer, with nothing to tell the patient.
-            raise Unauthorized(
-                "The read token was revoked, or the login it was minted under ended."
-            )
+            raise Unauthorized(READ_ENDED)
+        if stray:
+            raise await record_stray(access, refused)
         raise await access.refuse(AuditOutcome.NO_GRANT, refused)
     if patient_id != reader.patient_id:
+        if stray:
+            raise await record_stray(access, NotFound(NO_PATIENT))
         raise await access.refuse(AuditOutcome.NOT_FOUND, NotFound(NO_PATIENT))
     return access
 
@@ -202,28 +203,21 @@ async def ever_shared(
     return found is not None
 
 
-async def record_stray(
-    request: Request,
-    session: AsyncSession,
-    therapist_id: uuid.UUID,
-    grant_id: uuid.UUID | None,
-    resource: str,
-    action: str,
-) -> ProblemError:
+async def record_stray(access: ReadAccess, problem: ProblemError) -> ProblemError:
     """Record, for the operator, a request about a patient who never shared with this therapist,
-    and commit it (as ``ReadAccess.refuse`` does); return the 404 to raise."""
-    session.add(
+    and commit it (as ``ReadAccess.refuse`` does); return the problem to raise."""
+    access.session.add(
         StrayRequest(
             at=utcnow(),
-            request_id=request.state.request_id,
-            therapist_id=therapist_id,
-            grant_id=grant_id,
-            resource=resource,
-            action=action,
+            request_id=access.request.state.request_id,
+            therapist_id=access.therapist_id,
+            grant_id=access.grant_id,
+            resource=access.resource,
+            action=access.action,
         )
     )
-    await session.commit()
-    return NotFound(NO_PATIENT)
+    await access.session.commit()
+    return problem
 
 
 def require(needed: ReadScope, resource: str, action: str) -> Callable[..., Awaitable[ReadAccess]]:

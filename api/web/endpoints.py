@@ -21,14 +21,14 @@ from api.accounts.repository import AccountRepository
 from api.accounts.schemas import normalize_email
 from api.auth.dependencies import Caller, PasswordsDep, SettingsDep
 from api.database import SessionDep
-from api.errors import ProblemError
+from api.errors import NotFound, ProblemError
 from api.grants.repository import GrantRepository
 from api.journal.cursors import InvalidCursor, decode_cursor
 from api.models import Grant, Role
 from api.models.base import utcnow
 from api.pairing import service as pairing
 from api.pairing.schemas import PairingCodeRead
-from api.patients.access import grant_from, record_stray
+from api.patients.access import ReadAccess, grant_from, record_stray
 from api.ratelimit import client_address
 from api.routing import api_router
 from api.settings import Settings
@@ -319,7 +319,17 @@ async def patient(
         )
     seen = await grant_from(session, current.therapist.id, current.web_session.login_id, wanted)
     if seen is None:
-        await record_stray(request, session, current.therapist.id, None, "grant", "read")
+        # Never shared with this therapist: kept for the operator, not in anyone's access log.
+        stray = ReadAccess(
+            request=request,
+            session=session,
+            therapist_id=current.therapist.id,
+            patient_id=wanted,
+            grant_id=None,
+            resource="grant",
+            action="read",
+        )
+        await record_stray(stray, NotFound(NO_PATIENT))
         return message_page(404, "Not found", NO_PATIENT, **signed)
     try:
         page = await patient_page.build(request, session, settings, seen, before)
