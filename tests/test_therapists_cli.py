@@ -1,5 +1,10 @@
-"""`journal therapists ...` as the operator runs it: a real process on the suite's database, and
-for the invitation mail a real SMTP server (aiosmtpd) on loopback that the test reads."""
+"""`journal therapists ...` as the operator runs it: a real process, and for the invitation mail a
+real SMTP server (aiosmtpd) on loopback that the test reads.
+
+The module has a database of its own (SQLite file or PostgreSQL database, migrated), with an app
+on it: the CLI processes never open the suite's shared SQLite file, which the suite's app holds
+open in WAL mode for the whole run.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ import asyncio
 import email
 import socket
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from email.message import Message
 from pathlib import Path
 
@@ -16,9 +21,12 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from api.app import create_app
 from api.settings import Settings
+from tests.conftest import SERVER_URL, make_settings
+from tests.support.databases import fresh_database, migrate
 from tests.support.journal import assert_problem
-from tests.support.people import PASSWORD, register, token, unique_email
+from tests.support.people import PASSWORD, invitations_on, register, token, unique_email
 from tests.support.server import service_environment
 from tests.support.sharing import give_grant, mint
 
@@ -36,6 +44,23 @@ async def journal(env: dict[str, str], *args: str) -> tuple[int, list[str]]:
     )
     out, _ = await process.communicate()
     return process.returncode or 0, out.decode().splitlines()
+
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    with fresh_database(SERVER_URL, tmp_path_factory.mktemp("cli-db")) as url:
+        migrate(url)
+        yield make_settings(tmp_path_factory.mktemp("cli-data"), url)
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    application = create_app(settings)
+    with invitations_on(settings.database_url):
+        async with application.router.lifespan_context(application):
+            transport = httpx.ASGITransport(app=application)
+            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+                yield http
 
 
 @pytest.fixture

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import httpx
@@ -46,6 +48,18 @@ _database: dict[str, str] = {}
 
 def use_database(url: str) -> None:
     _database["url"] = url
+
+
+@contextmanager
+def invitations_on(url: str) -> Iterator[None]:
+    """Invitations go to another database for a while (a test module with a database of its own)."""
+    previous = _database.get("url")
+    use_database(url)
+    try:
+        yield
+    finally:
+        if previous is not None:
+            use_database(previous)
 
 
 async def invite(email: str, name: str = "Dr. Test", clinic: str | None = "Test Clinic") -> str:
