@@ -34,6 +34,7 @@ from api.middleware import (
     SecurityHeaders,
 )
 from api.openapi import build_openapi
+from api.pairing.endpoints import router as pairing_router
 from api.patients.endpoints import router as patients_router
 from api.ratelimit import RateLimit, RateLimiter
 from api.routing import operation_id
@@ -161,6 +162,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary_router,
         own_flags_router,
         grants_router,
+        pairing_router,
         patients_router,
         therapist_flags_router,
         audit_router,

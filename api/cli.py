@@ -5,14 +5,20 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import typer
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.keys import key_dir, load_key_ring, write_new_key
 from api.crypto import encryption_key_dir, load_cipher, new_key_text, write_new_encryption_key
 from api.database import create_engine, create_sessionmaker
 from api.journal.reencryption import Report, reencrypt
 from api.settings import get_settings
+from api.therapists import service as therapist_service
+
+T = TypeVar("T")
 
 app = typer.Typer(help="Operate the KAP integration journal.", no_args_is_help=True)
 keys = typer.Typer(
@@ -21,6 +27,10 @@ keys = typer.Typer(
 app.add_typer(keys, name="keys")
 encryption = typer.Typer(help="Keys that encrypt journal text at rest.", no_args_is_help=True)
 app.add_typer(encryption, name="encryption")
+therapists = typer.Typer(
+    help="Therapist accounts: by the operator's invitation only.", no_args_is_help=True
+)
+app.add_typer(therapists, name="therapists")
 
 
 @app.command()
@@ -96,6 +106,88 @@ async def _reencrypt(batch_size: int) -> Report:
         return await reencrypt(create_sessionmaker(engine, cipher), cipher, batch_size)
     finally:
         await engine.dispose()
+
+
+def _operate(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run one operator command in a transaction of its own; its refusal exits with status 1."""
+
+    async def run() -> T:
+        async with therapist_service.operator_session(get_settings()) as session:
+            return await work(session)
+
+    try:
+        return asyncio.run(run())
+    except therapist_service.OperatorError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=1) from None
+
+
+@therapists.command("invite")
+def invite_therapist(
+    email: str,
+    name: str = typer.Option(..., "--name", help="The name patients will see."),
+    clinic: str | None = typer.Option(None, "--clinic", help="The clinic patients will see."),
+) -> None:
+    """Invite a therapist: prints a one-time code (7 days, this email only) on the last line.
+
+    With JOURNAL_SMTP_URL set, the code is also mailed to EMAIL.
+    """
+    invited = _operate(lambda session: therapist_service.invite(session, email, name, clinic))
+    invitation = invited.invitation
+    typer.echo(
+        f"invited {invitation.email} as {invitation.display_name}"
+        + (f" ({invitation.clinic})" if invitation.clinic else "")
+        + f"; valid until {invitation.expires_at:%Y-%m-%d %H:%M} UTC"
+    )
+    settings = get_settings()
+    if settings.smtp_url is not None:
+        from api.therapists.mail import send_invitation
+
+        try:
+            asyncio.run(send_invitation(settings, invited))
+            typer.echo(f"mailed to {invitation.email}")
+        except Exception as exc:
+            # The invitation stands: hand the code on another way, or invite again.
+            typer.echo(f"could not mail it ({type(exc).__name__}): give the code below in person")
+    typer.echo(invited.code)
+
+
+@therapists.command("list")
+def list_therapists() -> None:
+    """Every therapist and pending invitation: email, state, name, clinic, stray requests."""
+    lines = _operate(therapist_service.listing)
+    for line in lines:
+        typer.echo(
+            f"{line.email}\t{line.state}\t{_cell(line.name)}\t{_cell(line.clinic or '-')}\t"
+            f"{line.stray_requests} stray requests"
+        )
+
+
+def _cell(text: str) -> str:
+    """A name as one cell of a line: a tab, a line break or any other unprintable character a
+    therapist put in their name is shown escaped, so it cannot break or forge the listing."""
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
+
+
+@therapists.command("revoke-invitation")
+def revoke_invitation(email: str) -> None:
+    """Revoke the invitation pending for EMAIL: its code stops working."""
+    count = _operate(lambda session: therapist_service.revoke_invitation(session, email))
+    typer.echo("invitation revoked" if count else "no pending invitation for this email")
+
+
+@therapists.command("verify")
+def verify_therapist(email: str) -> None:
+    """Verify an existing therapist account: they can receive grants and make pairing codes."""
+    account = _operate(lambda session: therapist_service.verify(session, email))
+    typer.echo(f"verified {account.email}")
+
+
+@therapists.command("deactivate")
+def deactivate_therapist(email: str) -> None:
+    """End every login, web session, read token and grant of a therapist at once; no sign-in after."""
+    account = _operate(lambda session: therapist_service.deactivate(session, email))
+    typer.echo(f"deactivated {account.email}: every login and grant ended")
 
 
 def main() -> None:

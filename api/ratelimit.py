@@ -1,8 +1,9 @@
 """Rate limits (the `limits` package): counters in this process by default, in Redis when
 REDIS_URL is set so that every process behind a load balancer counts together.
 
-Two kinds: the token endpoint is limited per client address and per account (password guessing),
-and every other request spends from a budget per bearer token (or per address without one).
+Three kinds: the token endpoint is limited per client address and per account (password
+guessing), pairing-code lookups per address and per patient (code guessing), and every other
+request spends from a budget per bearer token (or per address without one).
 Keys hold hashes, never a token or an email. If Redis cannot be reached the limiter lets requests
 through and says so in the log: an outage of the limiter must not become an outage of the journal.
 """
@@ -69,6 +70,8 @@ class RateLimiter:
         self.per_address = parse(settings.rate_limit_per_address)
         self.token_per_address = parse(settings.rate_limit_token_per_address)
         self.token_per_account = parse(settings.rate_limit_token_per_account)
+        self.pairing_per_account = parse(settings.rate_limit_pairing_per_account)
+        self.pairing_per_address = parse(settings.rate_limit_pairing_per_address)
 
     def close(self) -> None:
         if self._pool is not None:
@@ -89,6 +92,18 @@ class RateLimiter:
         checks = [(self.token_per_address, "token-address", address)]
         if username:
             checks.append((self.token_per_account, "token-account", username.strip().lower()))
+        for item, kind, key in checks:
+            verdict = await self.hit(item, kind, key)
+            if not verdict.allowed:
+                raise too_many(verdict)
+
+    async def check_pairing_lookup(self, address: str, account_id: str) -> None:
+        """Raise 429 when this address or this patient has tried pairing codes too often: every
+        preview and every grant by code spends one, found or not, so guessing is slow."""
+        checks = [
+            (self.pairing_per_address, "pairing-address", address),
+            (self.pairing_per_account, "pairing-account", account_id),
+        ]
         for item, kind, key in checks:
             verdict = await self.hit(item, kind, key)
             if not verdict.allowed:

@@ -68,6 +68,10 @@ class Settings(BaseSettings):
     rate_limit_per_address: str = "120/minute"
     rate_limit_token_per_address: str = "30/minute"  # noqa: S105
     rate_limit_token_per_account: str = "10/minute"  # noqa: S105
+    # Pairing codes looked up (previews and grants by code), per patient and per address: a code
+    # has 59 bits and lives 10 minutes, so guessing one is hopeless well within these.
+    rate_limit_pairing_per_account: str = "10/hour"
+    rate_limit_pairing_per_address: str = "30/hour"
 
     # Browser origins allowed to call the API (exact, e.g. "https://app.example.org"); none by
     # default: the mobile app and servers need no CORS.
@@ -79,6 +83,13 @@ class Settings(BaseSettings):
     web_cookie_secure: bool | None = None
     # A web session left idle this long is over; each request starts the wait again.
     web_session_idle_seconds: int = Field(default=900, ge=1, le=900)
+
+    # Therapist invitations are mailed through this server when set: smtp://user:pass@host:port
+    # (STARTTLS when the server offers it) or smtps://... (TLS from the start). Unset: the
+    # operator hands the code on from the CLI's output. Only invitations are ever mailed.
+    smtp_url: SecretStr | None = None
+    smtp_from: str = "KAP journal <no-reply@localhost>"
+    smtp_timeout_seconds: float = Field(default=30.0, gt=0)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

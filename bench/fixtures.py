@@ -13,6 +13,9 @@ from typing import Any
 
 import httpx
 
+from api.settings import Settings
+from api.therapists import service as therapists
+
 PASSWORD = "bench horse battery staple"  # noqa: S105 - a throwaway account in a throwaway database
 READER_CHECKINS = 300  # the list, therapist and sync scenarios read this patient's journal
 CONCURRENCY = 8
@@ -61,13 +64,24 @@ async def _gather(jobs: list[Callable[[], Awaitable[None]]]) -> None:
     await asyncio.gather(*(bounded(job) for job in jobs))
 
 
-async def register(client: httpx.AsyncClient, person: Person, role: str) -> None:
+async def invite(database_url: str, email: str) -> str:
+    """A therapist's invitation code, made as `journal therapists invite` makes it."""
+    settings = Settings.model_validate({"database_url": database_url})
+    async with therapists.operator_session(settings) as session:
+        return (await therapists.invite(session, email, "Bench Therapist", None)).code
+
+
+async def register(
+    client: httpx.AsyncClient, person: Person, role: str, invitation_code: str | None = None
+) -> None:
     body = {
         "email": person.email,
         "password": PASSWORD,
         "display_name": person.email.split("@")[0],
         "role": role,
     }
+    if invitation_code is not None:
+        body["invitation_code"] = invitation_code
     person.id = _ok(await client.post("/v1/accounts", json=body), 201)["id"]
     tokens = _ok(
         await client.post(
@@ -111,7 +125,7 @@ async def _write_reader_journal(client: httpx.AsyncClient, reader: Person) -> No
     await _gather([job(n) for n in range(READER_CHECKINS)])
 
 
-async def _build(base_url: str, writers: int) -> World:
+async def _build(base_url: str, writers: int, database_url: str) -> World:
     run = secrets.token_hex(3)
 
     def person(name: str) -> Person:
@@ -128,7 +142,8 @@ async def _build(base_url: str, writers: int) -> World:
     async with httpx.AsyncClient(base_url=base_url, timeout=60) as client:
         patients = [*world.writers, world.reader, world.short, world.long]
         await _gather([_registering(client, p, "patient") for p in patients])
-        await register(client, world.therapist, "therapist")
+        code = await invite(database_url, world.therapist.email)
+        await register(client, world.therapist, "therapist", code)
         await _write_reader_journal(client, world.reader)
         grant = _ok(
             await client.post(
@@ -151,8 +166,8 @@ def _registering(
     return job
 
 
-def build_world(base_url: str, writers: int) -> World:
-    return asyncio.run(_build(base_url, writers))
+def build_world(base_url: str, writers: int, database_url: str) -> World:
+    return asyncio.run(_build(base_url, writers, database_url))
 
 
 async def _refresh_all(base_url: str, world: World) -> None:

@@ -253,7 +253,9 @@ def main(argv: list[str] | None = None) -> int:
         env = runner.service_env(database, work_dir / "data", runner.SERVICE_SLOTS)
         runner.make_keys(env)
         with procs.running("service", "api.main:app", 1, env, runner.ROOT, work_dir) as server:
-            world = fixtures.build_world(server.url, writers=args.connections)
+            world = fixtures.build_world(
+                server.url, writers=args.connections, database_url=db.sqlalchemy_url(database)
+            )
             for scenario in runner.SCENARIOS:
                 if scenario.number in wanted:
                     profile = profile_scenario(server, scenario, world, args, work_dir, out_dir)

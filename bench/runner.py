@@ -317,7 +317,9 @@ def setup_world(cfg: Config, database: str, data_dir: Path, work_dir: Path) -> W
         _phase("accounts, 300-entry journal, grant, seeded histories"),
         procs.running("setup", "api.main:app", 1, env, ROOT, work_dir) as server,
     ):
-        world = fixtures.build_world(server.url, writers=cfg.connections)
+        world = fixtures.build_world(
+            server.url, writers=cfg.connections, database_url=db.sqlalchemy_url(database)
+        )
         db.seed_history(database, world.short.id, 100)
         db.seed_history(database, world.long.id, cfg.history)
     return world

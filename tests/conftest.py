@@ -16,7 +16,7 @@ from hypothesis import settings as hypothesis_settings
 from api.app import create_app
 from api.settings import Settings
 from tests.support.databases import fresh_database, migrate
-from tests.support.people import Person, register
+from tests.support.people import Person, register, use_database
 
 SERVER_URL = os.environ.get("TEST_DATABASE_URL", "")
 # `make mutants` runs the tests hundreds of times on a loaded machine: the same examples each
@@ -51,6 +51,8 @@ def make_settings(data_dir: Path, database_url: str, **overrides: object) -> Set
         "rate_limit_per_address": "100000/minute",
         "rate_limit_token_per_address": "100000/minute",
         "rate_limit_token_per_account": "100000/minute",
+        "rate_limit_pairing_per_account": "100000/minute",
+        "rate_limit_pairing_per_address": "100000/minute",
         **overrides,
     }
     return Settings.model_validate(values)
@@ -60,6 +62,7 @@ def make_settings(data_dir: Path, database_url: str, **overrides: object) -> Set
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with fresh_database(SERVER_URL, tmp_path_factory.mktemp("db")) as url:
         migrate(url)
+        use_database(url)
         yield url
 
 

@@ -29,9 +29,12 @@ async def test_register_returns_the_account_normalised(client: httpx.AsyncClient
         "display_name",
         "role",
         "time_zone",
+        "verified",
+        "clinic",
         "created_at",
         "updated_at",
     }
+    assert (body["verified"], body["clinic"]) == (False, None)
     assert body["time_zone"] == "UTC"
     assert response.headers["location"] == "/v1/me"
     assert response.headers["etag"] == '"1"'
@@ -41,7 +44,7 @@ async def test_duplicate_email_is_409_whatever_its_case(client: httpx.AsyncClien
     email = unique_email()
     assert (await client.post("/v1/accounts", json=account_body(email=email))).status_code == 201
     response = await client.post(
-        "/v1/accounts", json=account_body(email=email.upper(), role="therapist")
+        "/v1/accounts", json=account_body(email=email.upper(), display_name="Other")
     )
     assert response.status_code == 409
     assert response.headers["content-type"] == "application/problem+json"

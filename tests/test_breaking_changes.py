@@ -280,6 +280,19 @@ BREAKING: dict[str, tuple[Mutation, Change]] = {
         ),
         Change("input newly required", "ItemCreate.colour"),
     ),
+    "body field newly required under a condition": (
+        lambda s: schema(s, "ItemCreate").update(
+            {
+                "if": {"properties": {"kind": {"const": "b"}}, "required": ["kind"]},
+                "then": {"required": ["note"]},
+            }
+        ),
+        Change(
+            "input newly required",
+            "ItemCreate.note",
+            'when {"properties": {"kind": {"const": "b"}}, "required": ["kind"]}',
+        ),
+    ),
     "parameter newly required": (
         lambda s: list_operation(s)["parameters"][0].update(required=True),
         Change("input newly required", "GET /items query parameter limit"),

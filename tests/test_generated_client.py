@@ -21,7 +21,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from tests.support.people import PASSWORD, unique_email
+from tests.support.people import PASSWORD, invite, unique_email
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC_PATH = ROOT / "openapi" / "openapi.json"
@@ -119,9 +119,16 @@ async def sign_up(kit: Kit, role: str, name: str) -> tuple[Any, Any]:
     """A new account through the generated client: its AccountRead and an authenticated client."""
     m, anonymous = kit.models, kit.anonymous()
     email = unique_email(role)
+    code = await invite(email, name) if role == "therapist" else None
     account = await kit.op("accounts.create_account").asyncio(
         client=anonymous,
-        body=m.AccountCreate(email=email, password=PASSWORD, display_name=name, role=m.Role(role)),
+        body=m.AccountCreate(
+            email=email,
+            password=PASSWORD,
+            display_name=name,
+            role=m.Role(role),
+            **({"invitation_code": code} if code else {}),
+        ),
     )
     assert isinstance(account, m.AccountRead), account
     assert (account.email, account.role, account.display_name) == (email, m.Role(role), name)

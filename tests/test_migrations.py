@@ -159,3 +159,84 @@ def test_upgrading_gives_already_flagged_questionnaires_their_open_flags(scratch
 
 def as_utc(at: datetime) -> datetime:
     return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+
+
+def test_existing_therapists_become_unverified_and_keep_their_grants(scratch_url: str) -> None:
+    """0007 on a database with data: a therapist from before invitations is unverified, their
+    grant stands, and the grant takes the patient's name of the moment."""
+    import asyncio
+    import uuid
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    config = alembic_config(scratch_url)
+    command.upgrade(config, "0005")
+    patient, therapist, grant = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    now = datetime.now(UTC)
+
+    async def run(sql: str, **values: object) -> list[tuple[object, ...]]:
+        engine = create_async_engine(scratch_url)
+        try:
+            async with engine.begin() as connection:
+                result = await connection.execute(text(sql), values)
+                return [tuple(row) for row in result.all()] if result.returns_rows else []
+        finally:
+            await engine.dispose()
+
+    def uid(value: uuid.UUID) -> object:
+        # The UUID as each database stores it: 32 hex digits on SQLite, native on PostgreSQL.
+        return value if SERVER_URL.startswith("postgresql") else value.hex
+
+    insert_account = (
+        "INSERT INTO accounts (id, email, password_hash, display_name, role, version, "
+        "created_at, updated_at) VALUES (:id, :email, 'x', :name, :role, 1, :now, :now)"
+    )
+    asyncio.run(
+        run(
+            insert_account,
+            id=uid(patient),
+            email="p@example.org",
+            name="Ada",
+            role="patient",
+            now=now,
+        )
+    )
+    asyncio.run(
+        run(
+            insert_account,
+            id=uid(therapist),
+            email="t@example.org",
+            name="Dr. Old",
+            role="therapist",
+            now=now,
+        )
+    )
+    asyncio.run(
+        run(
+            "INSERT INTO grants (id, patient_id, therapist_id, scopes, created_at, expires_at) "
+            "VALUES (:id, :patient, :therapist, '[\"checkins:read\"]', :now, :expires)",
+            id=uid(grant),
+            patient=uid(patient),
+            therapist=uid(therapist),
+            now=now,
+            expires=now + timedelta(days=30),
+        )
+    )
+    command.upgrade(config, "head")
+    accounts = asyncio.run(
+        run("SELECT email, verified, clinic, deactivated_at FROM accounts ORDER BY email")
+    )
+    assert [
+        (email, bool(verified), clinic, gone) for email, verified, clinic, gone in accounts
+    ] == [
+        ("p@example.org", False, None, None),
+        ("t@example.org", False, None, None),
+    ]
+    grants = asyncio.run(run("SELECT patient_name, revoked_at FROM grants"))
+    assert grants == [("Ada", None)]
+    # And back down: the rows stay (a table rebuilt on SQLite must not cascade to them).
+    command.downgrade(config, "0005")
+    assert asyncio.run(run("SELECT count(*) FROM grants")) == [(1,)]
+    assert asyncio.run(run("SELECT count(*) FROM accounts")) == [(2,)]

@@ -14,6 +14,7 @@ builds its own app on the session's database; schemathesis runs that app's lifes
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections import Counter, defaultdict
@@ -43,7 +44,7 @@ from schemathesis.specs.openapi.checks import (
 from api.app import create_app
 from tests.conftest import make_settings
 from tests.support.entries import EDIT, body
-from tests.support.people import PASSWORD, unique_email
+from tests.support.people import PASSWORD, invite, unique_email
 from tests.support.sharing import ALL_SCOPES
 
 SPEC_PATH = Path(__file__).resolve().parents[1] / "openapi" / "openapi.json"
@@ -144,6 +145,8 @@ class World:
 def signup(http: asgi.ASGIClient, role: str) -> tuple[Actor, str]:
     email = unique_email(role)
     account = {"email": email, "password": PASSWORD, "display_name": f"Fuzz {role}", "role": role}
+    if role == "therapist":
+        account["invitation_code"] = asyncio.run(invite(email))
     created = http.post("/v1/accounts", json=account)
     assert created.status_code == 201, created.text
     login = http.post(

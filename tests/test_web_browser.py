@@ -362,7 +362,9 @@ async def test_forms_without_their_csrf_token_are_refused(
     assert [c for c in await page.context.cookies() if c["name"] == "therapist_session"] == []
 
     await sign_in(page, server.base_url, therapist.email)
-    await page.locator("input[name=csrf_token]").evaluate("e => e.remove()")
+    # The sign-out form's token (the patient list has another form, to make a pairing code).
+    sign_out_form = page.get_by_role("navigation", name="Account")
+    await sign_out_form.locator("input[name=csrf_token]").evaluate("e => e.remove()")
     await page.get_by_role("button", name="Sign out").click()
     await page.get_by_role("heading", name="You are still signed in").wait_for()
     await page.goto(f"{server.base_url}/therapist/")

@@ -23,13 +23,24 @@ IfMatch = Annotated[
 @router.post(
     "/accounts",
     status_code=status.HTTP_201_CREATED,
-    responses=problems(409, 413, 422, d409="An account with this email already exists."),
+    responses=problems(
+        403,
+        409,
+        413,
+        422,
+        d403="A therapist sign-up without a valid invitation code for this email: nothing was created.",
+        d409="An account with this email already exists.",
+    ),
 )
 async def create_account(
     data: AccountCreate, session: SessionDep, passwords: PasswordsDep, response: Response
 ) -> AccountRead:
-    """Register a patient or a therapist. Emails are trimmed and lower-cased; passwords are 10-128 characters;
-    `time_zone` (IANA, default UTC) is where a patient's days begin and end."""
+    """Register a patient, or a therapist the operator invited. Emails are trimmed and lower-cased; passwords are 10-128 characters;
+    `time_zone` (IANA, default UTC) is where a patient's days begin and end.
+
+    A therapist sends the `invitation_code` from the operator's invitation (7 days, one use, for that email only)
+    and is created verified, with the invitation's name (unless `display_name` is given) and clinic.
+    """
     account = await service.create_account(session, passwords, data)
     response.headers["Location"] = "/v1/me"
     response.headers["ETag"] = etag(account.version)

@@ -35,6 +35,8 @@ ACCOUNT_EXAMPLE: JsonDict = {
     "display_name": "Ada",
     "role": "patient",
     "time_zone": "Europe/Berlin",
+    "verified": False,
+    "clinic": None,
     "created_at": "2026-11-01T17:22:09.482Z",
     "updated_at": "2026-11-01T17:22:09.482Z",
 }
@@ -44,20 +46,34 @@ class AccountCreate(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
+            # What the service enforces, said in the schema: a therapist needs a code (the
+            # validator below asks a patient for a name).
+            "if": {"properties": {"role": {"const": "therapist"}}, "required": ["role"]},
+            "then": {"required": ["invitation_code"]},
             "examples": [
                 {
                     "email": "ada@example.org",
                     "password": "correct horse battery",
                     "display_name": "Ada",
                     "role": "patient",
-                }
-            ]
+                },
+                {
+                    "email": "dr.lee@example.org",
+                    "password": "correct horse battery",
+                    "role": "therapist",
+                    "invitation_code": "inv_Vq3kX0m4d9hZ2cF7yT1bWn8rL5sJ6pQeA0uGxYzH4oM",
+                },
+            ],
         },
     )
 
     email: Email
     password: Password
-    display_name: DisplayName = Field(examples=["Ada"])
+    display_name: DisplayName | None = Field(
+        default=None,
+        examples=["Ada"],
+        description="Required for a patient; a therapist's defaults to the invitation's.",
+    )
     role: Role = Field(
         description="`patient` writes a journal; `therapist` reads what patients share."
     )
@@ -66,6 +82,23 @@ class AccountCreate(BaseModel):
         description="IANA time zone: a patient's days (summaries, a therapist's view) are "
         "counted in it. Default UTC.",
     )
+    invitation_code: Annotated[str, Field(min_length=1, max_length=200)] | None = Field(
+        default=None,
+        description="Therapists only, and required for them: the code from the operator's "
+        "invitation, for this email. Without a valid one the answer is 403 and nothing is created.",
+    )
+
+    @model_validator(mode="after")
+    def _patients_name_themselves(self) -> AccountCreate:
+        if self.role is Role.PATIENT:
+            if self.invitation_code is not None:
+                raise ValueError("invitation_code is for therapists only")
+            if self.display_name is None:
+                raise ValueError("display_name is required")
+        return self
+
+    # A therapist without invitation_code is let through to the service, which answers 403:
+    # the one answer for a missing, wrong, used, expired or revoked code.
 
 
 class AccountUpdate(BaseModel):
@@ -108,6 +141,10 @@ class AccountRead(BaseModel):
     display_name: str
     role: Role
     time_zone: str = Field(description="IANA time zone the patient's days are counted in.")
+    verified: bool = Field(
+        description="A therapist the operator invited or verified; always false for a patient."
+    )
+    clinic: str | None = Field(description="A therapist's clinic, as the operator entered it.")
     created_at: datetime
     updated_at: datetime
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from sqlalchemy import delete, text
+from sqlalchemy import delete, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -9,21 +9,49 @@ from api.accounts.schemas import AccountCreate, AccountUpdate
 from api.auth.dependencies import Caller
 from api.auth.passwords import Passwords
 from api.errors import Conflict, Forbidden, PreconditionFailed, UnprocessableContent
-from api.models import Account, AuditRecord, Erasure, Role
+from api.models import Account, AuditRecord, Erasure, Grant, Role
 from api.models.base import utcnow
 from api.preconditions import require_match
+from api.therapists import service as therapists
+
+INVITATION_REFUSED = (
+    "A therapist account needs a valid invitation code for this email: ask the operator for one. "
+    "Nothing was created."
+)
 
 
 async def create_account(
     session: AsyncSession, passwords: Passwords, data: AccountCreate
 ) -> Account:
-    account = Account(
-        email=data.email,
-        password_hash=await passwords.hash(data.password),
-        display_name=data.display_name,
-        role=data.role,
-        time_zone=data.time_zone,
-    )
+    """A patient signs up freely; a therapist only with a pending invitation for this email,
+    which the sign-up uses up, and is then verified with the invitation's name and clinic."""
+    password_hash = await passwords.hash(data.password)
+    if data.role is Role.THERAPIST:
+        invitation = (
+            await therapists.redeem(session, data.invitation_code, data.email)
+            if data.invitation_code
+            else None
+        )
+        if invitation is None:
+            raise Forbidden(INVITATION_REFUSED)
+        account = Account(
+            email=data.email,
+            password_hash=password_hash,
+            display_name=data.display_name or invitation.display_name,
+            role=Role.THERAPIST,
+            verified=True,
+            clinic=invitation.clinic,
+            time_zone=data.time_zone,
+        )
+    else:
+        assert data.display_name is not None  # the schema requires it of a patient
+        account = Account(
+            email=data.email,
+            password_hash=password_hash,
+            display_name=data.display_name,
+            role=Role.PATIENT,
+            time_zone=data.time_zone,
+        )
     session.add(account)
     try:
         await session.flush()
@@ -58,6 +86,17 @@ async def update_account(
     repository = AccountRepository(session)
     if not await repository.update_versioned(account, account.version, **values):
         raise PreconditionFailed("The account changed since you read it: read it again and retry.")
+    if data.display_name is not None and caller.role is Role.PATIENT:
+        # Therapists see the new name on live grants only; an ended grant keeps the old one.
+        await session.execute(
+            update(Grant)
+            .where(
+                Grant.patient_id == account.id,
+                Grant.revoked_at.is_(None),
+                Grant.expires_at > utcnow(),
+            )
+            .values(patient_name=data.display_name)
+        )
     if data.password is not None:
         # A new password ends every other sign-in: whoever knew the old one is logged out.
         await repository.revoke_logins(account.id, keep=caller.login_id, at=utcnow())

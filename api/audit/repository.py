@@ -29,10 +29,10 @@ _APPEND = Statement(
 )
 
 
-def _about(patient_id: uuid.UUID) -> Select[AuditRecord, str, str]:
+def _about(patient_id: uuid.UUID) -> Select[AuditRecord, str, str, bool, str | None]:
     # Outer join: a therapist whose account was deleted still appears, by id alone.
     return (
-        select(AuditRecord, Account.display_name, Account.email)
+        select(AuditRecord, Account.display_name, Account.email, Account.verified, Account.clinic)
         .outerjoin(Account, Account.id == AuditRecord.therapist_id)
         .where(AuditRecord.patient_id == patient_id)
     )

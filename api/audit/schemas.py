@@ -13,6 +13,8 @@ ACCESS_LOG_EXAMPLE: JsonDict = {
     "therapist_id": "bfec041f-0409-4789-8fa1-d993734fb716",
     "therapist_name": "Dr. Lee",
     "therapist_email": "dr.lee@example.org",
+    "therapist_verified": True,
+    "therapist_clinic": "Harbor Integration Clinic",
     "grant_id": "04100423-b6a0-410e-9b72-b7394471b0cb",
     "resource": "checkins",
     "action": "list",
@@ -29,6 +31,10 @@ class AccessLogEntry(BaseModel):
     therapist_id: uuid.UUID
     therapist_name: str | None = Field(description="Null when that account no longer exists.")
     therapist_email: str | None
+    therapist_verified: bool | None = Field(
+        description="Invited or verified by the operator; null when that account no longer exists."
+    )
+    therapist_clinic: str | None
     grant_id: uuid.UUID | None
     resource: str = Field(
         description="`sessions`, `intentions`, `reflections`, `checkins`, `assessments`, `summary`, "

@@ -48,12 +48,14 @@ def describe(record: AuditRecord, who: str) -> str:
 
 
 def present(row: Any) -> AccessLogEntry:
-    record, name, email = row
+    record, name, email, verified, clinic = row
     return AccessLogEntry(
         at=record.at,
         therapist_id=record.therapist_id,
         therapist_name=name,
         therapist_email=email,
+        therapist_verified=verified,
+        therapist_clinic=clinic,
         grant_id=record.grant_id,
         resource=record.resource,
         action=record.action,

@@ -97,10 +97,14 @@ async def issue_token(
 async def revoke_token(
     session: SessionDep,
     tokens: TokensDep,
-    token: Annotated[str, Form(max_length=MAX_FIELD, description="An access or a refresh token.")],
+    token: Annotated[
+        str, Form(max_length=MAX_FIELD, description="An access, refresh or read token.")
+    ],
     token_type_hint: Annotated[str | None, Form(description="Accepted and not needed.")] = None,
 ) -> Response:
-    """End the login a token belongs to (RFC 7009): its refresh token and every access token it minted stop working.
+    """End the login a token belongs to (RFC 7009): its refresh token, every access token and every read token it minted stop working.
+
+    A patient-scoped read token sent here ends that read token alone, at once.
 
     Answers 200 for unknown or already revoked tokens too, so it tells nothing about them.
     """

@@ -4,10 +4,11 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.models import Account, Login, RefreshToken, Role
+from api.models import Account, Login, RefreshToken, RevokedReadToken, Role
 
 
 @dataclass(frozen=True)
@@ -80,4 +81,19 @@ class LoginRepository:
             update(Login)
             .where(Login.id == login_id, Login.revoked_at.is_(None))
             .values(revoked_at=at)
+        )
+
+    async def revoke_read_token(self, jti: str, expires_at: datetime, now: datetime) -> None:
+        """Remember a revoked read token until it would have expired anyway; forget the ones
+        past that, so the table holds at most 15 minutes of revocations."""
+        await self.session.execute(
+            delete(RevokedReadToken).where(RevokedReadToken.expires_at <= now)
+        )
+        # Revoked twice at once: the second insert does nothing, rather than fail.
+        dialect = self.session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        await self.session.execute(
+            insert(RevokedReadToken)
+            .values(jti=jti, expires_at=expires_at)
+            .on_conflict_do_nothing(index_elements=["jti"])
         )

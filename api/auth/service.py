@@ -67,6 +67,8 @@ async def password_grant(
     matches, new_hash = await passwords.verify(password, account.password_hash if account else None)
     if account is None or not matches:
         raise OAuthError("invalid_grant", "The email or password is incorrect.")
+    if account.deactivated_at is not None:
+        raise OAuthError("invalid_grant", "This account has been deactivated by the operator.")
     if new_hash is not None:
         account.password_hash = new_hash
     login = await LoginRepository(session).start(account.id)
@@ -94,7 +96,8 @@ async def refresh_grant(
 
 
 async def revoke(session: AsyncSession, tokens: TokenCodec, token: str) -> None:
-    """End the login a token belongs to; unknown and invalid tokens are ignored, as RFC 7009 asks."""
+    """End the login a token belongs to, or a read token alone; unknown and invalid tokens are
+    ignored, as RFC 7009 asks."""
     logins = LoginRepository(session)
     login_id: uuid.UUID | None = None
     if token.startswith(REFRESH_PREFIX):
@@ -105,5 +108,13 @@ async def revoke(session: AsyncSession, tokens: TokenCodec, token: str) -> None:
             login_id = tokens.verify_access(token).login_id
         except InvalidToken:
             login_id = None
+        if login_id is None:
+            try:
+                read = tokens.verify_read(token)
+            except InvalidToken:
+                return
+            # A read token ends by itself: the therapist's login, and its other tokens, go on.
+            await logins.revoke_read_token(read.jti, read.expires_at, utcnow())
+            return
     if login_id is not None:
         await logins.revoke(login_id, utcnow())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -31,7 +31,11 @@ class TokenType(StrEnum):
 
 
 # What each type must carry beyond the common claims.
-TYPE_CLAIMS = {TokenType.ACCESS: ["sid"], TokenType.PATIENT_READ: ["patient", "grant", "scope"]}
+# A read token's ``sid`` is the therapist's login that minted it: ending that login ends it.
+TYPE_CLAIMS = {
+    TokenType.ACCESS: ["sid"],
+    TokenType.PATIENT_READ: ["sid", "patient", "grant", "scope"],
+}
 
 
 class InvalidToken(Exception):
@@ -47,12 +51,16 @@ class AccessClaims:
 
 @dataclass(frozen=True)
 class ReadClaims:
-    """A therapist's patient-scoped read token: one patient, one grant, some kinds of data."""
+    """A therapist's patient-scoped read token: one patient, one grant, some kinds of data,
+    bound to the therapist's login (``login_id``)."""
 
     therapist_id: uuid.UUID
+    login_id: uuid.UUID
     patient_id: uuid.UUID
     grant_id: uuid.UUID
     scopes: frozenset[str]
+    jti: str
+    expires_at: datetime
 
 
 class TokenCodec:
@@ -82,6 +90,7 @@ class TokenCodec:
     def issue_read(
         self,
         therapist_id: uuid.UUID,
+        login_id: uuid.UUID,
         patient_id: uuid.UUID,
         grant_id: uuid.UUID,
         scopes: list[str],
@@ -97,6 +106,7 @@ class TokenCodec:
             "jti": uuid.uuid4().hex,
             "typ": TokenType.PATIENT_READ.value,
             "role": Role.THERAPIST.value,
+            "sid": str(login_id),
             "patient": str(patient_id),
             "grant": str(grant_id),
             "scope": " ".join(scopes),
@@ -188,15 +198,22 @@ class TokenCodec:
             return remembered
         claims = self._verify(token, TokenType.PATIENT_READ)
         try:
-            if claims["role"] != Role.THERAPIST.value or not isinstance(claims["scope"], str):
+            if (
+                claims["role"] != Role.THERAPIST.value
+                or not isinstance(claims["scope"], str)
+                or not isinstance(claims["jti"], str)
+            ):
                 raise ValueError("claims")
             read = ReadClaims(
                 therapist_id=uuid.UUID(claims["sub"]),
+                login_id=uuid.UUID(claims["sid"]),
                 patient_id=uuid.UUID(claims["patient"]),
                 grant_id=uuid.UUID(claims["grant"]),
                 scopes=frozenset(claims["scope"].split()),
+                jti=claims["jti"],
+                expires_at=datetime.fromtimestamp(claims["exp"], UTC),
             )
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, OverflowError, OSError) as exc:
             raise InvalidToken("claim values") from exc
         self._remember(token, claims["exp"], read)
         return read

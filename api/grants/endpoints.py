@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import Form, Response, status
+from fastapi import Form, Request, Response, status
 
 from api.auth.dependencies import CallerDep, TokensDep
 from api.database import SessionDep
@@ -12,6 +12,8 @@ from api.grants import service
 from api.grants.schemas import GrantCreate, GrantPage, GrantRead, ReadTokenResponse
 from api.journal import idempotency
 from api.journal.endpoints import Cursor, Limit, json_response
+from api.models import Role
+from api.ratelimit import client_address
 from api.routing import api_router
 
 router = api_router(prefix="/v1/grants", tags=["grants"])
@@ -21,18 +23,37 @@ router = api_router(prefix="/v1/grants", tags=["grants"])
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=GrantRead,
-    responses=problems(400, 401, 403, 413, 422, d403="Only patients give grants."),
+    responses=problems(
+        400,
+        401,
+        403,
+        404,
+        413,
+        422,
+        429,
+        d403="Only patients give grants.",
+        d404="No such pairing code waiting: never made, mistyped, used or expired (one answer for all).",
+        d429="Too many pairing codes tried: wait for Retry-After.",
+    ),
 )
 async def create_grant(
     data: GrantCreate,
+    request: Request,
     caller: CallerDep,
     session: SessionDep,
     idempotency_key: idempotency.IdempotencyKey = None,
 ) -> Response:
-    """Share your journal with a therapist: which kinds of data, until when (default 90 days, at most 365).
+    """Share your journal with a verified therapist: which kinds of data, until when (default 90 days, at most 365).
 
-    The therapist then mints short-lived read tokens from this grant. Revoke it at any time with DELETE.
+    Name the therapist by the `pairing_code` they gave you (preview it first with `GET /v1/pairing-codes/{code}`),
+    or by `therapist_email`: any email that is not a verified therapist's answers the same 422. The therapist then
+    mints short-lived read tokens from this grant. Revoke it at any time with DELETE.
     """
+    if data.pairing_code is not None and caller.role is Role.PATIENT:
+        # Before the replay check too: a resent guess is still a guess.
+        await request.app.state.limiter.check_pairing_lookup(
+            client_address(request.scope), str(caller.id)
+        )
 
     async def produce() -> Response:
         grant = await service.create_grant(session, caller, data)

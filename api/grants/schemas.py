@@ -4,11 +4,12 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 from pydantic.config import JsonDict
 
 from api.accounts.schemas import Email
 from api.models import GrantState, ReadScope
+from api.pairing.codes import PairingCodeText
 
 
 def _distinct(scopes: list[ReadScope]) -> list[ReadScope]:
@@ -37,6 +38,8 @@ GRANT_EXAMPLE: JsonDict = {
         "id": "bfec041f-0409-4789-8fa1-d993734fb716",
         "display_name": "Dr. Lee",
         "email": "dr.lee@example.org",
+        "verified": True,
+        "clinic": "Harbor Integration Clinic",
     },
     "created_at": "2026-11-21T09:12:44.913Z",
     "expires_at": "2027-02-19T09:12:44.913Z",
@@ -51,21 +54,37 @@ class GrantCreate(BaseModel):
         json_schema_extra={
             "examples": [
                 {
+                    "pairing_code": "K7QP-4XM9-2RTD",
+                    "scopes": ["checkins:read", "summary:read"],
+                    "expires_at": "2027-02-19T00:00:00Z",
+                },
+                {
                     "therapist_email": "dr.lee@example.org",
                     "scopes": ["checkins:read", "summary:read"],
                     "expires_at": "2027-02-19T00:00:00Z",
-                }
+                },
             ]
         },
     )
 
-    therapist_email: Email = Field(
-        description="The therapist's account email (must be a therapist account)."
+    pairing_code: PairingCodeText | None = Field(
+        default=None,
+        description="The code your therapist gave you (see `GET /v1/pairing-codes/{code}`). "
+        "Send this or `therapist_email`.",
+    )
+    therapist_email: Email | None = Field(
+        default=None, description="A verified therapist's account email, instead of a code."
     )
     scopes: Scopes
     expires_at: AwareDatetime | None = Field(
         default=None, description="When consent ends: default 90 days from now, at most 365 days."
     )
+
+    @model_validator(mode="after")
+    def _one_therapist(self) -> GrantCreate:
+        if (self.pairing_code is None) == (self.therapist_email is None):
+            raise ValueError("send exactly one of pairing_code and therapist_email")
+        return self
 
 
 class Party(BaseModel):
@@ -75,6 +94,11 @@ class Party(BaseModel):
 
 class TherapistParty(Party):
     email: str
+    verified: bool = Field(
+        description="Invited or verified by the operator. A grant made before verification "
+        "existed may name an unverified therapist."
+    )
+    clinic: str | None
 
 
 class GrantRead(BaseModel):
@@ -88,7 +112,10 @@ class GrantRead(BaseModel):
     created_at: datetime
     expires_at: datetime
     revoked_at: datetime | None
-    revoked_by: str | None = Field(description="`patient` (revoked) or `therapist` (given up).")
+    revoked_by: str | None = Field(
+        description="`patient` (revoked), `therapist` (given up) or `operator` (the therapist's "
+        "account was deactivated)."
+    )
 
 
 class GrantPage(BaseModel):

@@ -13,22 +13,31 @@ from api.errors import BadRequest, Forbidden, NotFound, UnprocessableContent
 from api.grants.repository import GrantRepository
 from api.grants.schemas import GrantCreate, GrantRead, Party, ReadTokenResponse, TherapistParty
 from api.journal.cursors import InvalidCursor, decode_cursor, encode_cursor
-from api.models import Grant, GrantState, ReadScope, Role
+from api.models import Account, Grant, GrantState, ReadScope, Role
 from api.models.base import utcnow
+from api.pairing import service as pairing
 
 DEFAULT_LIFETIME = timedelta(days=90)
+NO_THERAPIST = (
+    "therapist_email is not the email of a verified therapist: ask your therapist for a pairing "
+    "code instead."
+)
 LONGEST_LIFETIME = timedelta(days=365)
 
 
 def present(row: Any) -> GrantRead:
-    grant, patient_name, therapist_name, therapist_email = row
+    grant, patient_name, therapist_name, therapist_email, verified, clinic = row
     return GrantRead(
         id=grant.id,
         state=grant.state(utcnow()),
         scopes=grant.scopes,
         patient=Party(id=grant.patient_id, display_name=patient_name),
         therapist=TherapistParty(
-            id=grant.therapist_id, display_name=therapist_name, email=therapist_email
+            id=grant.therapist_id,
+            display_name=therapist_name,
+            email=therapist_email,
+            verified=verified,
+            clinic=clinic,
         ),
         created_at=grant.created_at,
         expires_at=grant.expires_at,
@@ -47,23 +56,41 @@ async def create_grant(session: AsyncSession, caller: Caller, data: GrantCreate)
             "expires_at must be in the future and at most 365 days away.",
             loc=("body", "expires_at"),
         )
-    therapist = await AccountRepository(session).by_email(data.therapist_email)
-    if therapist is None or therapist.role is not Role.THERAPIST:
-        raise UnprocessableContent(
-            "therapist_email does not belong to a therapist account.",
-            loc=("body", "therapist_email"),
-        )
+    if data.pairing_code is not None:
+        therapist = await pairing.use(session, caller, data.pairing_code)
+    else:
+        assert data.therapist_email is not None  # the schema asks for one of the two
+        found = await AccountRepository(session).by_email(data.therapist_email)
+        # Unknown, a patient, unverified or deactivated: one answer, so that it tells nothing
+        # about who has an account here.
+        if found is None or not can_receive_grants(found):
+            raise UnprocessableContent(NO_THERAPIST, loc=("body", "therapist_email"))
+        therapist = found
+    patient = await caller.account(session)
     grant = Grant(
         patient_id=caller.id,
         therapist_id=therapist.id,
         scopes=sorted({scope.value for scope in data.scopes}),
         created_at=now,
         expires_at=expires_at,
+        patient_name=patient.display_name,
     )
     session.add(grant)
     await session.flush()
-    patient = await caller.account(session)
-    return present((grant, patient.display_name, therapist.display_name, therapist.email))
+    return present(
+        (
+            grant,
+            patient.display_name,
+            therapist.display_name,
+            therapist.email,
+            therapist.verified,
+            therapist.clinic,
+        )
+    )
+
+
+def can_receive_grants(account: Account) -> bool:
+    return account.role is Role.THERAPIST and account.verified and account.deactivated_at is None
 
 
 async def get_grant(session: AsyncSession, caller: Caller, grant_id: uuid.UUID) -> GrantRead:
@@ -126,7 +153,9 @@ async def mint_read_token(
     if beyond:
         raise Forbidden(f"The grant does not include: {' '.join(beyond)}.")
     scopes = sorted(set(asked))
-    token = tokens.issue_read(caller.id, grant.patient_id, grant.id, scopes, now, grant.expires_at)
+    token = tokens.issue_read(
+        caller.id, caller.login_id, grant.patient_id, grant.id, scopes, now, grant.expires_at
+    )
     lifetime = min(tokens.ttl, grant.expires_at - now)
     return ReadTokenResponse(
         access_token=token,

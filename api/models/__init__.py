@@ -19,6 +19,12 @@ from api.models.journal import (
 from api.models.login import Login, RefreshToken
 from api.models.safety_flag import SafetyFlag
 from api.models.sync import ChangeCounter, IdempotencyRecord, Tombstone
+from api.models.therapist import (
+    PairingCode,
+    RevokedReadToken,
+    StrayRequest,
+    TherapistInvitation,
+)
 from api.models.web_session import WebSession
 
 __all__ = [
@@ -39,13 +45,17 @@ __all__ = [
     "IntentionStatus",
     "JournalEntry",
     "Login",
+    "PairingCode",
     "ReadScope",
     "Reflection",
     "RefreshToken",
+    "RevokedReadToken",
     "Role",
     "Route",
     "SafetyFlag",
     "Setting",
+    "StrayRequest",
+    "TherapistInvitation",
     "Tombstone",
     "WebSession",
 ]

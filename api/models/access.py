@@ -43,6 +43,9 @@ class Grant(IdMixin, Base):
     expires_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
     revoked_by: Mapped[str | None] = mapped_column(String(16), default=None)
+    # The patient's display name as the therapist sees it: kept up to date while the grant is
+    # live, and left as it was once the grant ends, so a later rename does not reach them.
+    patient_name: Mapped[str] = mapped_column(String(100))
 
     def state(self, now: datetime) -> GrantState:
         if self.revoked_at is not None:

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Enum, String
+from sqlalchemy import Boolean, Enum, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from api.models.base import Base, IdMixin, TimestampMixin
@@ -31,5 +32,11 @@ class Account(IdMixin, TimestampMixin, Base):
     )
     # IANA name; the patient's days (summaries, the therapist's page) are counted in it.
     time_zone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
+    # Therapists only: true once the operator invited (or later verified) them. Only a verified
+    # therapist can receive a new grant or make a pairing code; patients stay false.
+    verified: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    clinic: Mapped[str | None] = mapped_column(String(100), default=None)
+    # Set by the operator (`journal therapists deactivate`): no sign-in from then on.
+    deactivated_at: Mapped[datetime | None] = mapped_column(default=None)
     # Bumped on every change; the ETag is derived from it and If-Match compares against it.
     version: Mapped[int] = mapped_column(default=1)

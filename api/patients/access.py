@@ -5,8 +5,10 @@ web view (``api.web``), which holds a signed-in therapist and the grant a patien
 Both hand a ``Reader`` to ``open_read``, the one place that decides, so a read through either
 door is checked, scoped (``Scope.shared``: never private entries) and audited the same way.
 
-Order of checks: a token that does not verify is 401 and anonymous (nothing to attribute);
-from there every outcome is audited. A revoked or expired grant is 401; a patient other than the
+Order of checks: a token that does not verify, or was revoked, or whose login ended, is 401 and
+anonymous (nothing to attribute); a request about a patient who never shared with the therapist
+is 404 and kept for the operator (``StrayRequest``), not in that patient's log; from there every
+outcome is audited. A revoked or expired grant is 401; a patient other than the
 grant's is 404, like any id that does not exist; a scope the reader lacks is 403 with
 ``insufficient_scope`` (RFC 6750).
 """
@@ -28,9 +30,9 @@ from api.auth.dependencies import TokensDep
 from api.auth.tokens import InvalidToken
 from api.database import SessionDep
 from api.errors import Forbidden, NotFound, ProblemError, Unauthorized
-from api.grants.repository import grant_exists, grant_is_live
+from api.grants.repository import grant_exists, grant_is_live, reader_is_live
 from api.journal.repository import Scope
-from api.models import Account, AuditOutcome, AuditRecord, Grant, ReadScope
+from api.models import AuditOutcome, AuditRecord, Grant, ReadScope, StrayRequest
 from api.models.base import utcnow
 
 read_bearer = HTTPBearer(
@@ -41,6 +43,7 @@ read_bearer = HTTPBearer(
     auto_error=False,
 )
 NO_PATIENT = "No patient with this id has shared this with you."
+READ_ENDED = "The read token was revoked, or the login it was minted under has ended."
 
 
 @dataclass
@@ -100,6 +103,11 @@ class Reader:
     grant_id: uuid.UUID
     patient_id: uuid.UUID  # the grant's patient
     scopes: frozenset[str]
+    # The therapist's login the read rides on: ending it (logout, password change elsewhere,
+    # deactivation) ends the read at once.
+    login_id: uuid.UUID
+    # A read token's id, so that revoking the token alone ends it; None for the web view.
+    jti: str | None = None
 
 
 async def open_read(
@@ -150,19 +158,71 @@ async def open_grant(
         resource=resource,
         action=action,
     )
-    # Re-checked on every request: a revoked or expired grant stops its readers at once.
+    stray = False
+    if patient_id != reader.patient_id:
+        # Another patient than the grant's (a rare path: the extra queries are paid only here).
+        if not await reader_is_live(session, reader.therapist_id, reader.login_id, reader.jti):
+            raise Unauthorized(READ_ENDED)
+        # Never shared with this therapist: not that patient's business, and perhaps no patient
+        # at all. The refusal is kept for the operator instead of in that patient's log.
+        stray = not await ever_shared(session, reader.therapist_id, patient_id)
+    # Re-checked on every request: a revoked or expired grant stops its readers at once, and
+    # so does the end of the login the read rides on.
     if not await grant_is_live(
-        session, reader.grant_id, reader.therapist_id, reader.patient_id, utcnow()
+        session,
+        reader.grant_id,
+        reader.therapist_id,
+        reader.patient_id,
+        reader.login_id,
+        reader.jti,
+        utcnow(),
     ):
         refused = Unauthorized("The grant behind this token was revoked or has expired.")
         if not await grant_exists(session, reader.grant_id):
             # The grant is gone with an erased account: nothing to attribute, and a record
             # would bring the erased patient's id back.
             raise refused
+        if not await reader_is_live(session, reader.therapist_id, reader.login_id, reader.jti):
+            # The token itself is over (logout, deactivation, revoked alone): like an expired
+            # token, a refusal for the bearer, with nothing to tell the patient.
+            raise Unauthorized(READ_ENDED)
+        if stray:
+            raise await record_stray(access, refused)
         raise await access.refuse(AuditOutcome.NO_GRANT, refused)
     if patient_id != reader.patient_id:
+        if stray:
+            raise await record_stray(access, NotFound(NO_PATIENT))
         raise await access.refuse(AuditOutcome.NOT_FOUND, NotFound(NO_PATIENT))
     return access
+
+
+async def ever_shared(
+    session: AsyncSession, therapist_id: uuid.UUID, patient_id: uuid.UUID
+) -> bool:
+    """Whether the patient ever gave this therapist a grant, live or ended."""
+    found = await session.scalar(
+        select(Grant.id)
+        .where(Grant.therapist_id == therapist_id, Grant.patient_id == patient_id)
+        .limit(1)
+    )
+    return found is not None
+
+
+async def record_stray(access: ReadAccess, problem: ProblemError) -> ProblemError:
+    """Record, for the operator, a request about a patient who never shared with this therapist,
+    and commit it (as ``ReadAccess.refuse`` does); return the problem to raise."""
+    access.session.add(
+        StrayRequest(
+            at=utcnow(),
+            request_id=access.request.state.request_id,
+            therapist_id=access.therapist_id,
+            grant_id=access.grant_id,
+            resource=access.resource,
+            action=access.action,
+        )
+    )
+    await access.session.commit()
+    return problem
 
 
 def require(
@@ -190,6 +250,8 @@ def require(
             grant_id=claims.grant_id,
             patient_id=claims.patient_id,
             scopes=claims.scopes,
+            login_id=claims.login_id,
+            jti=claims.jti,
         )
         return await open_read(request, session, reader, patient_id, needed, resource, action)
 
@@ -202,6 +264,7 @@ class GrantSeen:
 
     grant: Grant
     patient_name: str
+    login_id: uuid.UUID  # the web session's login
 
     def reader(self) -> Reader:
         return Reader(
@@ -209,11 +272,12 @@ class GrantSeen:
             grant_id=self.grant.id,
             patient_id=self.grant.patient_id,
             scopes=frozenset(self.grant.scopes),
+            login_id=self.login_id,
         )
 
 
 async def grant_from(
-    session: AsyncSession, therapist_id: uuid.UUID, patient_id: uuid.UUID
+    session: AsyncSession, therapist_id: uuid.UUID, login_id: uuid.UUID, patient_id: uuid.UUID
 ) -> GrantSeen | None:
     """The web view's stand-in for a read token: the newest live grant from this patient to this
     therapist, or else the newest ended one (so that ``open_read`` refuses, and records it).
@@ -221,11 +285,14 @@ async def grant_from(
     now = utcnow()
     live = and_(Grant.revoked_at.is_(None), Grant.expires_at > now)
     statement = (
-        select(Grant, Account.display_name)
-        .join(Account, Account.id == Grant.patient_id)
+        select(Grant)
         .where(Grant.therapist_id == therapist_id, Grant.patient_id == patient_id)
         .order_by(case((live, 0), else_=1), Grant.created_at.desc(), Grant.id.desc())
         .limit(1)
     )
-    row = (await session.execute(statement)).one_or_none()
-    return None if row is None else GrantSeen(grant=row[0], patient_name=row[1])
+    grant = await session.scalar(statement)
+    if grant is None:
+        return None
+    # The name as the grant keeps it: the patient's current one while it is live, the one it
+    # ended with after.
+    return GrantSeen(grant=grant, patient_name=grant.patient_name, login_id=login_id)

@@ -76,7 +76,7 @@ async def list_patients(caller: CallerDep, session: SessionDep) -> SharedPatient
             expires_at=grant.expires_at,
             open_safety_flags=counts[grant.patient_id] if _shows_flags(grant.scopes) else None,
         )
-        for grant, patient_name, _therapist_name, _therapist_email in rows
+        for grant, patient_name, *_therapist in rows
     ]
     # Stable: within each group, the order stays by name.
     items.sort(key=lambda item: 0 if item.open_safety_flags else 1)

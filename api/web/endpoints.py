@@ -15,18 +15,21 @@ from urllib.parse import unquote, urlencode, urlsplit
 
 from fastapi import Depends, Request, Response
 from fastapi.responses import RedirectResponse
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
 
 from api.accounts.repository import AccountRepository
 from api.accounts.schemas import normalize_email
-from api.auth.dependencies import PasswordsDep, SettingsDep
+from api.auth.dependencies import Caller, PasswordsDep, SettingsDep
 from api.database import SessionDep
 from api.errors import NotFound, ProblemError
 from api.grants.repository import GrantRepository
 from api.journal.cursors import InvalidCursor, decode_cursor
 from api.models import AuditOutcome, Grant, Role
 from api.models.base import utcnow
-from api.patients.access import grant_from, open_read
+from api.pairing import service as pairing
+from api.pairing.schemas import PairingCodeRead
+from api.patients.access import ReadAccess, grant_from, open_read, record_stray
 from api.ratelimit import client_address
 from api.routing import api_router
 from api.safety_flags import service as safety_flags
@@ -244,6 +247,10 @@ async def sign_in(
         return _sign_in_page(
             settings, 401, error=WRONG_CREDENTIALS, email=email_field, next_page=next_page
         )
+    if account.deactivated_at is not None:
+        return _sign_in_page(
+            settings, 403, error="This account has been deactivated. Ask the operator."
+        )
     if new_hash is not None:
         account.password_hash = new_hash
     if account.role is not Role.THERAPIST:
@@ -295,11 +302,21 @@ async def patients(
 ) -> Response:
     if current is None:
         return _to_sign_in(request, settings)
+    return await _patients_page(session, current)
+
+
+async def _patients_page(
+    session: AsyncSession,
+    current: SignedIn,
+    pairing: PairingCodeRead | None = None,
+    status: int = 200,
+    pairing_error: str | None = None,
+) -> Response:
     therapist = current.therapist
     rows = await GrantRepository(session, therapist.id, Role.THERAPIST).active_patients(utcnow())
     # One line per patient: the newest grant stands for the patient, as on the patient's page.
     newest: dict[uuid.UUID, tuple[Grant, str]] = {}
-    for grant, patient_name, _therapist_name, _therapist_email in rows:
+    for grant, patient_name, *_therapist in rows:
         kept = newest.get(grant.patient_id)
         if kept is None or (grant.created_at, grant.id) > (kept[0].created_at, kept[0].id):
             newest[grant.patient_id] = (grant, patient_name)
@@ -316,8 +333,11 @@ async def patients(
     clocks = await patient_page.clocks_of(session, list(newest))
     return render(
         "patients.html",
+        status,
         therapist=therapist,
         csrf_token=current.csrf_token,
+        pairing=pairing,
+        pairing_error=pairing_error,
         shared=[
             {
                 "patient_id": grant.patient_id,
@@ -330,6 +350,28 @@ async def patients(
             for grant, name in shared
         ],
     )
+
+
+@router.post("/pairing-codes")
+async def make_pairing_code(
+    request: Request, session: SessionDep, settings: SettingsDep, current: SignedInDep
+) -> Response:
+    """The patient list's button: a new pairing code, shown once on the page it answers with."""
+    if current is None:
+        return _to_sign_in(request, settings)
+    form = await _form(request)
+    if form is None or not sessions.same_token(_field(form, "csrf_token"), current.csrf_token):
+        return await _patients_page(session, current, status=403, pairing_error=FORM_EXPIRED)
+    caller = Caller(
+        id=current.therapist.id, role=Role.THERAPIST, login_id=current.web_session.login_id
+    )
+    try:
+        code = await pairing.create_code(session, caller)
+    except ProblemError as refused:
+        return await _patients_page(
+            session, current, status=refused.status, pairing_error=refused.detail
+        )
+    return await _patients_page(session, current, pairing=code)
 
 
 @router.api_route("/patients/{patient_id}", methods=READ_METHODS)
@@ -352,8 +394,19 @@ async def patient(
         return message_page(
             400, "That page does not exist", "Go back to the newest entries.", **signed
         )
-    seen = await grant_from(session, current.therapist.id, wanted)
+    seen = await grant_from(session, current.therapist.id, current.web_session.login_id, wanted)
     if seen is None:
+        # Never shared with this therapist: kept for the operator, not in anyone's access log.
+        stray = ReadAccess(
+            request=request,
+            session=session,
+            therapist_id=current.therapist.id,
+            patient_id=wanted,
+            grant_id=None,
+            resource="grant",
+            action="read",
+        )
+        await record_stray(stray, NotFound(NO_PATIENT))
         return message_page(404, "Not found", NO_PATIENT, **signed)
     try:
         page = await patient_page.build(request, session, settings, seen, before)
@@ -405,8 +458,19 @@ async def acknowledge_flag(
         wanted, flag = uuid.UUID(patient_id), uuid.UUID(flag_id)
     except ValueError:
         return message_page(404, "Not found", NO_PATIENT, **signed)
-    seen = await grant_from(session, current.therapist.id, wanted)
+    seen = await grant_from(session, current.therapist.id, current.web_session.login_id, wanted)
     if seen is None:
+        # Never shared with this therapist: kept for the operator, not in anyone's access log.
+        stray = ReadAccess(
+            request=request,
+            session=session,
+            therapist_id=current.therapist.id,
+            patient_id=wanted,
+            grant_id=None,
+            resource="safety_flags",
+            action="acknowledge",
+        )
+        await record_stray(stray, NotFound(NO_PATIENT))
         return message_page(404, "Not found", NO_PATIENT, **signed)
     try:
         access = await open_read(

@@ -8,7 +8,8 @@ on ``old`` could trip over in ``new``:
 - a response field removed, or no longer always present;
 - a response that may now hold a type or an enum value the old one never did (a generated
   client's enums refuse unknown values);
-- an input newly required: a body, a parameter, a body field;
+- an input newly required: a body, a parameter, a body field, or a body field required only when
+  another has some value (JSON Schema's `if`/`then`: "invitation_code when role is therapist");
 - an input narrowed: a type, an enum value or an extra field no longer accepted, a limit
   tightened (length, size, range, pattern, format);
 - a body media type no longer accepted.
@@ -56,6 +57,8 @@ class _Shape:
     items: Json | None = None
     limits: dict[str, Any] = field(default_factory=dict)
     name: str | None = None  # the component it came from, if one
+    # Fields required only under a condition (`if` -> `then`): (the condition, JSON-encoded; field).
+    conditional: frozenset[tuple[str, str]] = frozenset()
 
 
 def parse_version(text: str) -> tuple[int, int, int]:
@@ -201,6 +204,9 @@ class _Differ:
                 )
         for name in sorted(new.required - old.required):
             self.add("input newly required", f"{where}.{name}")
+        for condition, name in sorted(new.conditional - old.conditional):
+            if name not in old.required:
+                self.add("input newly required", f"{where}.{name}", f"when {condition}")
         if not new.extra_allowed and new.types & {"object", ANY}:
             for name in sorted(set(old.properties) - set(new.properties)):
                 self.add("input narrowed", f"{where}.{name}", "field no longer accepted")
@@ -323,6 +329,12 @@ def _plain(schema: Json) -> _Shape:
     if schema.get("nullable") is True or (values is not None and None in values):
         types.add("null")  # nullable is OpenAPI 3.0's spelling
     items = schema.get("items")
+    then = schema.get("then")
+    conditional = (
+        frozenset((_json(schema["if"]), name) for name in then.get("required", []))
+        if isinstance(then, dict) and isinstance(schema.get("if"), dict)
+        else frozenset()
+    )
     return _Shape(
         types=frozenset(types),
         enum=None if values is None else frozenset(_json(v) for v in values if v is not None),
@@ -335,6 +347,7 @@ def _plain(schema: Json) -> _Shape:
             for key in (*LOWER_BOUNDS, *UPPER_BOUNDS, "pattern", "format", "multipleOf")
             if key in schema
         },
+        conditional=conditional,
     )
 
 
@@ -353,6 +366,7 @@ def _union(parts: list[_Shape]) -> _Shape:
             items=only.items,
             limits=only.limits,
             name=only.name,
+            conditional=only.conditional,
         )
     enums = [part.enum for part in real]
     required = [part.required for part in real]
@@ -379,6 +393,7 @@ def _intersection(parts: list[_Shape]) -> _Shape:
         items=next((part.items for part in parts if part.items is not None), None),
         limits={k: v for part in parts for k, v in part.limits.items()},
         name=next((part.name for part in parts if part.name), None),
+        conditional=frozenset(pair for part in parts for pair in part.conditional),
     )
 
 
