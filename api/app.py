@@ -162,7 +162,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         wait_seconds=settings.db_pool_timeout_seconds,
         exempt=("/healthz", "/readyz"),
     )
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_body_bytes,
+        timeout_seconds=settings.body_timeout_seconds,
+    )
     app.add_middleware(RateLimit)
     app.add_middleware(SecurityHeaders)
     if settings.cors_origins:

@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # A request body must arrive within this long after its headers, else 408 and the
+    # connection is closed: slow senders must not hold anything of the service.
+    body_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
 
     @model_validator(mode="after")
     def _defaults_and_production_rules(self) -> Settings:
