@@ -111,10 +111,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         configure_logging(settings.log_level)
         engine = create_engine(settings)
         app.state.engine = engine
-        app.state.sessionmaker = create_sessionmaker(engine, load_cipher(settings))
+        cipher = load_cipher(settings)
+        app.state.sessionmaker = create_sessionmaker(engine, cipher)
         app.state.tokens = TokenCodec(load_key_ring(settings), settings)
         app.state.passwords = Passwords(settings)
-        app.state.limiter = RateLimiter(settings)
+        app.state.limiter = RateLimiter(settings, cipher.derive(b"rate-limit keys"))
         settle_garbage_collector()
         try:
             yield

@@ -6,7 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.accounts.repository import AccountRepository
 from api.accounts.schemas import AccountCreate, AccountUpdate
-from api.auth.dependencies import Caller
+from api.auth.dependencies import Caller, PasswordAttempts
 from api.auth.passwords import Passwords
 from api.errors import Conflict, Forbidden, PreconditionFailed, UnprocessableContent
 from api.models import Account, AuditRecord, Erasure, Role
@@ -35,6 +35,7 @@ async def create_account(
 async def update_account(
     session: AsyncSession,
     passwords: Passwords,
+    attempts: PasswordAttempts,
     caller: Caller,
     data: AccountUpdate,
     if_match: str | None,
@@ -46,6 +47,7 @@ async def update_account(
         values["display_name"] = data.display_name
     if data.password is not None:
         assert data.current_password is not None  # the schema requires it
+        await attempts.spend(account.email)
         matches, _ = await passwords.verify(data.current_password, account.password_hash)
         if not matches:
             raise UnprocessableContent(
@@ -62,7 +64,11 @@ async def update_account(
 
 
 async def erase_account(
-    session: AsyncSession, passwords: Passwords, caller: Caller, password: str
+    session: AsyncSession,
+    passwords: Passwords,
+    attempts: PasswordAttempts,
+    caller: Caller,
+    password: str,
 ) -> None:
     """Erase the account and everything of it; leave only the fact that an erasure happened.
 
@@ -72,6 +78,7 @@ async def erase_account(
     the patients they read, shown as "a therapist whose account was deleted".
     """
     account = await caller.account(session)
+    await attempts.spend(account.email)
     matches, _ = await passwords.verify(password, account.password_hash)
     if not matches:
         raise Forbidden("The password does not match: nothing was erased.")

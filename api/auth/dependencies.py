@@ -16,6 +16,7 @@ from api.auth.tokens import InvalidToken, TokenCodec
 from api.database import SessionDep
 from api.errors import Unauthorized
 from api.models import Account, Role
+from api.ratelimit import RateLimiter, client_address
 from api.settings import Settings
 
 bearer = OAuth2PasswordBearer(
@@ -42,9 +43,26 @@ async def get_passwords(request: Request) -> Passwords:
     return passwords
 
 
+@dataclass(frozen=True)
+class PasswordAttempts:
+    """Spends one password check from the caller's address and the account's sign-in budgets
+    (429 when either is gone), wherever a password is checked."""
+
+    limiter: RateLimiter
+    address: str
+
+    async def spend(self, email: str) -> None:
+        await self.limiter.check_password_attempt(self.address, email)
+
+
+async def get_password_attempts(request: Request) -> PasswordAttempts:
+    return PasswordAttempts(request.app.state.limiter, client_address(request.scope))
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 TokensDep = Annotated[TokenCodec, Depends(get_tokens)]
 PasswordsDep = Annotated[Passwords, Depends(get_passwords)]
+PasswordAttemptsDep = Annotated[PasswordAttempts, Depends(get_password_attempts)]
 
 
 @dataclass(frozen=True)

@@ -167,7 +167,9 @@ async def sign_in(
         return _sign_in_page(settings, 403, error=FORM_EXPIRED)
     email_field, password = _field(form, "email"), _field(form, "password")
     # The token endpoint's budget, per address and per account: the same guesses, counted once.
-    await request.app.state.limiter.check_token_request(client_address(request.scope), email_field)
+    await request.app.state.limiter.check_password_attempt(
+        client_address(request.scope), email_field
+    )
     if not email_field or not password:
         return _sign_in_page(settings, 400, error="Enter your email and your password.")
     try:
