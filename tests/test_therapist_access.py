@@ -388,3 +388,86 @@ async def test_links_to_private_entries_are_dropped_for_the_therapist(
     own = (await client.get(f"/v1/reflections/{reflection['id']}", headers=patient.headers)).json()
     assert own["intention_ids"] == [shown_intention["id"], hidden_intention["id"]]
     assert own["session_id"] == hidden_session["id"]
+
+
+async def test_a_session_filter_on_a_session_the_reader_cannot_see_matches_nothing(
+    client: httpx.AsyncClient, patient: Person, therapist: Person
+) -> None:
+    shown_session = (
+        await client.post("/v1/sessions", json=body("sessions"), headers=patient.headers)
+    ).json()
+    hidden_session = (
+        await client.post(
+            "/v1/sessions", json=body("sessions", private=True), headers=patient.headers
+        )
+    ).json()
+    for session in (shown_session, hidden_session):
+        for resource in ("reflections", "intentions"):
+            made = await client.post(
+                f"/v1/{resource}",
+                json=body(resource, session_id=session["id"]),
+                headers=patient.headers,
+            )
+            assert made.status_code == 201, made.text
+    grant = await give_grant(client, patient, therapist)
+    everything = bearer(await mint(client, therapist, grant["id"]))
+    without_sessions = bearer(
+        await mint(client, therapist, grant["id"], "reflections:read intentions:read")
+    )
+
+    async def filtered(resource: str, session_id: str, token: dict[str, str]) -> list[Any]:
+        response = await client.get(
+            f"/v1/patients/{patient.id}/{resource}",
+            params={"session_id": session_id},
+            headers=token,
+        )
+        assert response.status_code == 200, response.text
+        items: list[Any] = response.json()["items"]
+        return items
+
+    for resource in ("reflections", "intentions"):
+        missing = await filtered(resource, str(uuid.uuid4()), everything)
+        assert missing == []
+        # A private session's id answers as a missing one: nothing linked to it shows through.
+        assert await filtered(resource, hidden_session["id"], everything) == missing
+        # So does a session the token may not read, even a shared one.
+        assert await filtered(resource, shown_session["id"], without_sessions) == missing
+        # A session the token may read filters as the patient's own list does.
+        [linked] = await filtered(resource, shown_session["id"], everything)
+        assert linked["session_id"] == shown_session["id"]
+
+
+async def test_links_to_kinds_the_token_cannot_read_are_left_out(
+    client: httpx.AsyncClient, patient: Person, therapist: Person
+) -> None:
+    session = (
+        await client.post("/v1/sessions", json=body("sessions"), headers=patient.headers)
+    ).json()
+    intention = (
+        await client.post(
+            "/v1/intentions",
+            json=body("intentions", session_id=session["id"]),
+            headers=patient.headers,
+        )
+    ).json()
+    reflection = (
+        await client.post(
+            "/v1/reflections",
+            json=body("reflections", session_id=session["id"], intention_ids=[intention["id"]]),
+            headers=patient.headers,
+        )
+    ).json()
+    grant = await give_grant(client, patient, therapist)
+    only_reflections = bearer(await mint(client, therapist, grant["id"], "reflections:read"))
+    everything = bearer(await mint(client, therapist, grant["id"]))
+    path = f"/v1/patients/{patient.id}/reflections"
+    for token, session_id, intention_ids in (
+        (only_reflections, None, []),
+        (everything, session["id"], [intention["id"]]),
+    ):
+        listed = (await client.get(path, headers=token)).json()["items"]
+        one = (await client.get(f"{path}/{reflection['id']}", headers=token)).json()
+        for shown in (listed[0], one):
+            assert shown["id"] == reflection["id"]
+            assert shown["session_id"] == session_id
+            assert shown["intention_ids"] == intention_ids
