@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from sqlalchemy import delete, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.accounts.repository import AccountRepository
@@ -82,10 +82,32 @@ async def erase_account(
     matches, _ = await passwords.verify(password, account.password_hash)
     if not matches:
         raise Forbidden("The password does not match: nothing was erased.")
+    if session.get_bind().dialect.name != "postgresql":
+        await _erase_rows(session, caller)  # SQLite: one writer at a time, nothing to deadlock
+        return
+    # The audit table refuses deletes except in a transaction that declares an erasure.
+    await session.execute(text("SET LOCAL journal.erasure = 'on'"))
+    # The caller's own writes queue behind the account row this request holds (see
+    # AccountRepository.role_with_live_login); other people's requests that touch the
+    # account's rows (a therapist's read, a grant) can still meet the cascade in another
+    # order. PostgreSQL then picks one of the two to fail: if it is the erasure, its rows are
+    # rolled back to the savepoint and it runs again.
+    for attempt in range(1, ERASURE_ATTEMPTS + 1):
+        try:
+            async with session.begin_nested():
+                await _erase_rows(session, caller)
+            return
+        except DBAPIError as exc:
+            if getattr(exc.orig, "sqlstate", None) != DEADLOCK or attempt == ERASURE_ATTEMPTS:
+                raise
+
+
+ERASURE_ATTEMPTS = 3
+DEADLOCK = "40P01"  # PostgreSQL's deadlock_detected
+
+
+async def _erase_rows(session: AsyncSession, caller: Caller) -> None:
     if caller.role is Role.PATIENT:
-        if session.get_bind().dialect.name == "postgresql":
-            # The audit table refuses deletes except in a transaction that declares an erasure.
-            await session.execute(text("SET LOCAL journal.erasure = 'on'"))
         await session.execute(delete(AuditRecord).where(AuditRecord.patient_id == caller.id))
     await session.execute(delete(Account).where(Account.id == caller.id))
     session.add(Erasure(role=caller.role.value))

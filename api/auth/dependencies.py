@@ -81,8 +81,15 @@ class Caller:
         return account
 
 
+# Methods that never write: their requests need not hold the account row.
+READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 async def current_caller(
-    session: SessionDep, tokens: TokensDep, token: Annotated[str | None, Depends(bearer)]
+    request: Request,
+    session: SessionDep,
+    tokens: TokensDep,
+    token: Annotated[str | None, Depends(bearer)],
 ) -> Caller:
     if token is None:
         raise Unauthorized("Send an access token as `Authorization: Bearer <token>`.", error=None)
@@ -92,7 +99,9 @@ async def current_caller(
         raise Unauthorized("The access token is invalid or has expired.") from None
     # Checked on every request, so logout, refresh-token reuse and account deletion take effect
     # at once rather than when the token expires.
-    role = await AccountRepository(session).role_with_live_login(claims.account_id, claims.login_id)
+    role = await AccountRepository(session).role_with_live_login(
+        claims.account_id, claims.login_id, for_write=request.method not in READ_ONLY_METHODS
+    )
     if role is None:
         raise Unauthorized("The access token has been revoked.")
     return Caller(id=claims.account_id, role=role, login_id=claims.login_id)
