@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 from sqlalchemy import delete, text
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.accounts.repository import AccountRepository
@@ -17,18 +18,23 @@ from api.preconditions import require_match
 async def create_account(
     session: AsyncSession, passwords: Passwords, data: AccountCreate
 ) -> Account:
-    account = Account(
-        email=data.email,
-        password_hash=await passwords.hash(data.password),
-        display_name=data.display_name,
-        role=data.role,
+    # INSERT ... ON CONFLICT DO NOTHING: an email already taken makes no error in the database
+    # (a unique violation would be written to the database server's own log, email included).
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    account: Account | None = await session.scalar(
+        insert(Account)
+        .values(
+            email=data.email,
+            password_hash=await passwords.hash(data.password),
+            display_name=data.display_name,
+            role=data.role,
+        )
+        .on_conflict_do_nothing(index_elements=[Account.email])
+        .returning(Account)
     )
-    session.add(account)
-    try:
-        await session.flush()
-    except IntegrityError:
-        # Nothing else happened in this request: the failed flush is rolled back with it.
-        raise Conflict("An account with this email already exists.") from None
+    if account is None:
+        raise Conflict("An account with this email already exists.")
     return account
 
 
