@@ -128,6 +128,13 @@ class Settings(BaseSettings):
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
+    # How long the first answer to an Idempotency-Key is kept for replays: a phone offline for
+    # longer sends its write as new. Swept every idempotency_sweep_seconds, at most
+    # idempotency_sweep_batch records per sweep.
+    idempotency_ttl_hours: float = Field(default=24.0, gt=0, le=24 * 30)
+    idempotency_sweep_seconds: float = Field(default=60.0, gt=0, le=3600)
+    idempotency_sweep_batch: int = Field(default=1000, ge=1, le=100_000)
+
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     # A request body must arrive within this long after its headers, else 408 and the
     # connection is closed: slow senders must not hold anything of the service.

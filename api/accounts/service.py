@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from sqlalchemy import delete, text
+from sqlalchemy import delete, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -10,7 +10,7 @@ from api.accounts.schemas import AccountCreate, AccountUpdate
 from api.auth.dependencies import Caller, PasswordAttempts
 from api.auth.passwords import Passwords
 from api.errors import Conflict, Forbidden, PreconditionFailed, UnprocessableContent
-from api.models import Account, AuditRecord, Erasure, Role
+from api.models import Account, AuditRecord, Erasure, Grant, IdempotencyRecord, Role
 from api.models.base import utcnow
 from api.preconditions import require_match
 
@@ -115,6 +115,15 @@ DEADLOCK = "40P01"  # PostgreSQL's deadlock_detected
 async def _erase_rows(session: AsyncSession, caller: Caller) -> None:
     if caller.role is Role.PATIENT:
         await session.execute(delete(AuditRecord).where(AuditRecord.patient_id == caller.id))
+    else:
+        # The grants given to a therapist go with them (cascade); so do the patients' stored
+        # answers to those grants, which name the therapist (they are the patients' rows).
+        given = select(Grant.id).where(Grant.therapist_id == caller.id)
+        await session.execute(
+            delete(IdempotencyRecord)
+            .where(IdempotencyRecord.resource_id.in_(given))
+            .execution_options(synchronize_session=False)
+        )
     await session.execute(delete(Account).where(Account.id == caller.id))
     session.add(Erasure(role=caller.role.value))
     await session.flush()

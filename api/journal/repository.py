@@ -32,6 +32,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from api.crypto import UNREADABLE_TEXT, UnreadableValue, associated_data
 from api.database import cipher_of
+from api.journal import idempotency
 from api.models import ChangeCounter, DosingSession, Intention, JournalEntry, Reflection, Tombstone
 from api.models.base import table_of, utcnow
 from api.statements import Statement
@@ -330,6 +331,8 @@ class EntryRepository(Generic[EntryT]):
         self.session.add(
             Tombstone(id=entry.id, owner_id=self.scope.owner_id, resource=resource, seq=seq)
         )
+        # The stored first answer repeats what the entry said: it goes with the entry.
+        await idempotency.forget(self.session, self.scope.owner_id, [entry.id])
         await self.session.flush()
         self.session.expunge(entry)
         return True
