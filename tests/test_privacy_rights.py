@@ -90,6 +90,7 @@ async def test_the_json_export_holds_everything(
     assert {a["total"] for a in export["assessments"]} == {9, 14, 40}
     assert [g["id"] for g in export["grants"]] == [journal["grant"]["id"]]
     assert [(e["resource"], e["outcome"]) for e in export["access_log"]] == [
+        ("grant", "allowed"),  # the therapist opened the journal (minted a read token)
         ("checkins", "allowed"),
         ("reflections", "insufficient_scope"),
     ]
@@ -242,7 +243,7 @@ async def test_erasing_a_therapist_keeps_the_patients_access_log(
         )
     ).status_code == 204
     log = (await client.get("/v1/me/access-log", headers=patient.headers)).json()["items"]
-    assert len(log) == 2
+    assert len(log) == 3  # the journal opened, then two reads
     assert all(entry["therapist_name"] is None for entry in log)
     assert "whose account was deleted" in log[0]["description"]
     assert (await client.get("/v1/grants", headers=patient.headers)).json()["items"] == []

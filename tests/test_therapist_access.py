@@ -302,8 +302,13 @@ async def test_every_therapist_request_leaves_one_audit_record(
     newest_allowed = log[len(requests) - 1]
     assert newest_allowed["entry_ids"] == [checkin["id"]]
     assert newest_allowed["therapist_id"] == therapist.id
-    assert "viewed 1 of your mood check-ins" in log[-1]["description"]
+    assert "viewed 1 of your mood check-ins" in log[len(requests)]["description"]
     assert "refused" in log[0]["description"]
+    # Before any read, minting the token opened the journal: that is in the log too.
+    assert (log[len(requests) + 1]["resource"], log[len(requests) + 1]["action"]) == (
+        "grant",
+        "open",
+    )
     assert all(entry["request_id"] for entry in log)
 
 
@@ -328,9 +333,27 @@ async def test_the_access_log_is_the_patients_own(
     await client.get(f"/v1/patients/{patient.id}/checkins", headers=token)
     assert (await client.get("/v1/me/access-log", headers=other.headers)).json()["items"] == []
     assert (await client.get("/v1/me/access-log", headers=therapist.headers)).status_code == 403
-    assert (
-        len((await client.get("/v1/me/access-log", headers=patient.headers)).json()["items"]) == 1
-    )
+    own = (await client.get("/v1/me/access-log", headers=patient.headers)).json()["items"]
+    assert [(entry["resource"], entry["action"]) for entry in own] == [
+        ("checkins", "list"),
+        ("grant", "open"),
+    ]
+
+
+async def test_opening_a_journal_and_listing_patients_are_in_the_access_log(
+    client: httpx.AsyncClient, patient: Person, therapist: Person
+) -> None:
+    grant = await give_grant(client, patient, therapist)
+    listed = await client.get("/v1/patients", headers=therapist.headers)
+    assert [p["patient_id"] for p in listed.json()["items"]] == [patient.id]
+    await mint(client, therapist, grant["id"])
+    log = (await client.get("/v1/me/access-log", headers=patient.headers)).json()["items"]
+    assert [(e["resource"], e["action"], e["grant_id"], e["therapist_id"]) for e in log] == [
+        ("grant", "open", grant["id"], therapist.id),
+        ("patients", "list", grant["id"], therapist.id),
+    ]
+    assert log[0]["description"] == "Test therapist opened your journal to read what you shared."
+    assert log[1]["description"] == "Test therapist saw you in their list of patients."
 
 
 @pytest.mark.postgres_only

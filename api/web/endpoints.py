@@ -18,6 +18,7 @@ from starlette.datastructures import FormData
 
 from api.accounts.repository import AccountRepository
 from api.accounts.schemas import normalize_email
+from api.audit.repository import record_seen
 from api.auth.dependencies import PasswordsDep, SettingsDep
 from api.database import SessionDep
 from api.errors import ProblemError
@@ -234,6 +235,15 @@ async def patients(
         return _to_sign_in(request, settings)
     therapist = current.therapist
     rows = await GrantRepository(session, therapist.id, Role.THERAPIST).active_patients(utcnow())
+    # As GET /v1/patients: each patient listed sees it in their access log.
+    await record_seen(
+        session,
+        request.state.request_id,
+        therapist.id,
+        [(grant.patient_id, grant.id) for grant, *_ in rows],
+        "patients",
+        "list",
+    )
     # One line per patient: the newest grant stands for the patient, as on the patient's page.
     newest: dict[uuid.UUID, tuple[Grant, str]] = {}
     for grant, patient_name, _therapist_name, _therapist_email in rows:
