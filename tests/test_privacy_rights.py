@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import uuid
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -255,3 +256,43 @@ async def test_erasure_needs_the_password_field(client: httpx.AsyncClient) -> No
     assert response.status_code == 422
     assert (await client.get("/v1/me", headers=person.headers)).status_code == 200
     assert uuid.UUID(person.id)
+
+
+async def test_the_export_holds_sign_ins_deletions_and_stored_answers_but_no_secret(
+    client: httpx.AsyncClient, patient: Person
+) -> None:
+    refreshed = await client.post(
+        "/v1/auth/token",
+        data={"grant_type": "refresh_token", "refresh_token": patient.refresh_token},
+    )
+    assert refreshed.status_code == 200
+    headers = {"Authorization": f"Bearer {refreshed.json()['access_token']}"}
+    kept = await client.post(
+        "/v1/checkins", json=body("checkins"), headers={**headers, "Idempotency-Key": "kept-1"}
+    )
+    gone = await client.post("/v1/checkins", json=body("checkins"), headers=headers)
+    deleted = await client.delete(
+        f"/v1/checkins/{gone.json()['id']}", headers={**headers, "If-Match": '"1"'}
+    )
+    assert deleted.status_code == 204
+
+    response = await client.get("/v1/me/export", headers=headers)
+    export = response.json()
+    [sign_in] = export["sign_ins"]
+    assert sign_in["client"] == "app"
+    assert sign_in["ended_at"] is None
+    assert [r["used_at"] is not None for r in sign_in["refreshes"]] == [True, False]
+    assert [(d["id"], d["resource"]) for d in export["deletions"]] == [
+        (gone.json()["id"], "checkins")
+    ]
+    assert datetime.fromisoformat(export["deletions"][0]["deleted_at"]).tzinfo is not None
+    [answer] = export["stored_answers"]
+    assert answer["idempotency_key"] == "kept-1"
+    assert answer["status"] == 201
+    assert answer["answer"] == kept.json()
+    # Never a hash or a secret: no token, no fingerprint, no password hash.
+    text_of_export = response.text
+    for secret in (patient.refresh_token, refreshed.json()["refresh_token"], "argon2"):
+        assert secret not in text_of_export
+    assert "fingerprint" not in text_of_export
+    assert "hash" not in text_of_export

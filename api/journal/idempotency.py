@@ -18,7 +18,7 @@ import json
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 import structlog
 from fastapi import Header, Response
@@ -123,6 +123,26 @@ async def forget(
                 IdempotencyRecord.resource_id.in_(resource_ids),
             )
         )
+
+
+async def stored_answers(
+    session: AsyncSession, owner_id: uuid.UUID
+) -> list[tuple[IdempotencyRecord, Any]]:
+    """The owner's stored answers, oldest first, each with its body decoded (None when it
+    cannot be read): for the owner's export. The fingerprint (a hash) stays out."""
+    records = await session.scalars(
+        select(IdempotencyRecord)
+        .where(IdempotencyRecord.owner_id == owner_id)
+        .order_by(IdempotencyRecord.created_at, IdempotencyRecord.key)
+    )
+    answers: list[tuple[IdempotencyRecord, Any]] = []
+    for record in records.all():
+        try:
+            answer = json.loads(cipher_of(session).decrypt(record.body, _aad(owner_id, record.key)))
+        except (UnreadableValue, ValueError):
+            answer = None
+        answers.append((record, answer))
+    return answers
 
 
 async def sweep_expired(
