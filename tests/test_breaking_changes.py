@@ -6,6 +6,11 @@ response field, making an input newly required, or narrowing a type or an enum f
 and prints every such change, until ``__version__`` in api/__init__.py announces them (a new major
 version; below 1.0.0, a new minor one). A release then adds its own snapshot.
 
+A break that v1 clients survive (a response field that may now be null, an input the server
+already refused) can instead be listed, with why, in the snapshot's notes
+(``snapshot-v<version>.notes.json``): the check then wants exactly the listed breaks, no more
+and no fewer, so the list stays true.
+
 The diff itself is proven on small hand-made specs below: each kind of break is caught, and
 additive changes are not.
 """
@@ -38,6 +43,8 @@ OPENAPI_DIR = Path(__file__).resolve().parents[1] / "openapi"
 def snapshots() -> dict[tuple[int, int, int], Path]:
     found = {}
     for path in OPENAPI_DIR.glob("snapshot-v*.json"):
+        if path.name.endswith(".notes.json"):
+            continue
         found[parse_version(path.stem.removeprefix("snapshot-v"))] = path
     return found
 
@@ -49,6 +56,31 @@ def test_each_snapshot_is_named_by_its_version() -> None:
         assert parse_version(spec["info"]["version"]) == version, path.name
 
 
+def notes_path(snapshot: Path) -> Path:
+    return snapshot.with_name(f"{snapshot.stem}.notes.json")
+
+
+def intended_breaks(snapshot: Path) -> dict[str, str]:
+    """The breaks a snapshot's notes accept, each with why: a v1 client keeps working through
+    every one of them (say how in ``why``). The check below wants exactly these and no other."""
+    notes = notes_path(snapshot)
+    if not notes.exists():
+        return {}
+    listed = json.loads(notes.read_text())["intended_breaks"]
+    breaks = {entry["change"]: entry["why"] for entry in listed}
+    assert len(breaks) == len(listed), f"{notes.name} lists a change twice"
+    assert all(why.strip() for why in breaks.values()), f"{notes.name}: every break says why"
+    return breaks
+
+
+def unlisted_and_stale(
+    released: Json, current: Json, intended: dict[str, str]
+) -> tuple[list[str], list[str]]:
+    """The breaks not listed as intended, and the listed ones the spec no longer makes."""
+    found = {str(change) for change in breaking_changes(released, current)}
+    return sorted(found - set(intended)), sorted(set(intended) - found)
+
+
 def test_the_current_spec_keeps_faith_with_the_last_release(settings: Settings) -> None:
     version, path = max(snapshots().items())
     released: Json = json.loads(path.read_text())
@@ -57,7 +89,11 @@ def test_the_current_spec_keeps_faith_with_the_last_release(settings: Settings) 
     assert parse_version(__version__) >= version, (
         f"api/__init__.py says {__version__}, older than the released {path.name}"
     )
-    changes = breaking_changes(released, current)
+    changes, stale = unlisted_and_stale(released, current, intended_breaks(path))
+    assert not stale, (
+        f"{notes_path(path).name} lists breaks the API no longer makes; remove them:\n"
+        + "\n".join(f"  - {change}" for change in stale)
+    )
     report = "\n".join(f"  - {change}" for change in changes)
     if changes and allows_breaking(released["info"]["version"], __version__):
         print(f"\nBreaking changes since {path.name}, announced by {__version__}:\n{report}")
@@ -451,3 +487,17 @@ def test_the_check_fails_on_a_break_without_a_bump_and_passes_with_one() -> None
     assert not allows_breaking(old["info"]["version"], new["info"]["version"])
     new["info"]["version"] = next_breaking_version(old["info"]["version"])
     assert allows_breaking(old["info"]["version"], new["info"]["version"])
+
+
+def test_listed_breaks_pass_and_the_list_must_stay_exact() -> None:
+    """A break listed in the snapshot's notes passes; any other still fails; a listed break the
+    spec no longer makes is reported as stale, so the notes cannot outlive what they excuse."""
+    old = base_spec()
+    removed = mutated(BREAKING["response field removed"][0])
+    listed = {str(Change("response field removed", "Item.score")): "v1 clients ignore it"}
+    assert unlisted_and_stale(old, removed, listed) == ([], [])
+    assert unlisted_and_stale(old, removed, {}) == (["response field removed: Item.score"], [])
+    assert unlisted_and_stale(old, base_spec(), listed) == (
+        [],
+        ["response field removed: Item.score"],
+    )
