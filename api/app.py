@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
@@ -24,6 +27,7 @@ from api.export.endpoints import router as export_router
 from api.grants.endpoints import router as grants_router
 from api.health.endpoints import router as health_router
 from api.journal.endpoints import build_router
+from api.journal.idempotency import sweep_forever
 from api.journal.registry import RESOURCES
 from api.logs import AccessLog, configure_logging
 from api.middleware import (
@@ -125,14 +129,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         configure_logging(settings.log_level)
         engine = create_engine(settings)
         app.state.engine = engine
-        app.state.sessionmaker = create_sessionmaker(engine, load_cipher(settings))
+        cipher = load_cipher(settings)
+        app.state.sessionmaker = create_sessionmaker(engine, cipher)
         app.state.tokens = TokenCodec(load_key_ring(settings), settings)
         app.state.passwords = Passwords(settings)
-        app.state.limiter = RateLimiter(settings)
+        app.state.limiter = RateLimiter(settings, cipher.derive(b"rate-limit keys"))
+        sweeper = asyncio.create_task(
+            sweep_forever(
+                app.state.sessionmaker,
+                timedelta(hours=settings.idempotency_ttl_hours),
+                settings.idempotency_sweep_batch,
+                settings.idempotency_sweep_seconds,
+            ),
+            name="idempotency sweep",
+        )
         settle_garbage_collector()
         try:
             yield
         finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
             app.state.limiter.close()
             await engine.dispose()
 
@@ -185,7 +202,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         wait_seconds=settings.db_pool_timeout_seconds,
         exempt=("/healthz", "/readyz"),
     )
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_body_bytes,
+        timeout_seconds=settings.body_timeout_seconds,
+    )
     app.add_middleware(RateLimit)
     app.add_middleware(SecurityHeaders)
     if settings.cors_origins:

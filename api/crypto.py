@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import hmac
 import json
 import os
 import secrets
@@ -54,8 +55,14 @@ class FieldCipher:
         if not keys or any(len(key) != 32 for key in keys):
             raise ValueError("encryption keys are 32 random bytes each, at least one")
         self.current_kid = key_id(keys[0])
+        self._newest = keys[0]
         self._current = AESGCM(keys[0])
         self._by_kid = {key_id(key): AESGCM(key) for key in keys}
+
+    def derive(self, purpose: bytes) -> bytes:
+        """A secret of its own for ``purpose`` (HMAC-SHA256 of it under the newest key), so
+        that one configured secret serves each use without any use revealing another's."""
+        return hmac.new(self._newest, purpose, hashlib.sha256).digest()
 
     def encrypt(self, plaintext: str, aad: bytes) -> str:
         nonce = secrets.token_bytes(NONCE_BYTES)

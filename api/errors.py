@@ -107,6 +107,10 @@ class PreconditionFailed(ProblemError):
     status, title, slug = 412, "Precondition Failed", "precondition-failed"
 
 
+class RequestTimeout(ProblemError):
+    status, title, slug = 408, "Request Timeout", "request-timeout"
+
+
 class PayloadTooLarge(ProblemError):
     status, title, slug = 413, "Content Too Large", "content-too-large"
 
@@ -303,6 +307,8 @@ _DESCRIPTIONS = {
     403: "The token is valid but may not do this.",
     404: "No such resource, or it is not yours: the two are indistinguishable.",
     409: "Conflicts with what exists.",
+    408: "The request body did not arrive in time (`JOURNAL_BODY_TIMEOUT_SECONDS`, 10 s by "
+    "default); the connection is closed.",
     412: "If-Match does not match the current ETag: someone else changed it first.",
     413: "The request body is larger than 1 MiB.",
     415: "The body is not of a media type this operation reads (`Content-Type`).",
@@ -320,6 +326,8 @@ def problems(*statuses: int, **descriptions: str) -> dict[int | str, dict[str, A
     as ``d404="..."`` replaces the generic one.
     """
     declared: dict[int | str, dict[str, Any]] = {}
+    if 413 in statuses:
+        statuses = tuple(sorted({*statuses, 408}))  # a route that takes a body can time out on it
     for status in statuses:
         model = {422: ValidationProblem}.get(status, Problem)
         declared[status] = {

@@ -8,45 +8,67 @@ import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.errors import PayloadTooLarge, ServiceUnavailable, problem_response
+from api.errors import PayloadTooLarge, RequestTimeout, ServiceUnavailable, problem_response
 
 
 class BodySizeLimit:
-    """Answer 413 before the app sees a body over the limit, declared or streamed."""
+    """Take the whole request body, within a size limit and a time limit, before the app sees it.
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    413 for a body over ``max_bytes`` (declared or streamed). A body that has not arrived
+    ``timeout_seconds`` after its headers is answered 408 and its connection closed: a client
+    sending a few bytes and then nothing must not keep anything of the service's waiting. This
+    sits outside the concurrency limit, so no request slot is ever held while a client's bytes
+    are awaited: the app is called with the body already in hand.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout_seconds: float) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout_seconds = timeout_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         declared, chunked = _body_framing(scope)
-        if (declared is not None and declared <= self.max_bytes) or (
-            declared is None and not chunked
-        ):
-            # The server holds the body to its declared length, so nothing more to count.
-            await self.app(scope, receive, send)
+        if not declared and not chunked:
+            await self.app(scope, receive, send)  # no body to wait for
             return
-        if declared is None:
-            # A chunked body: read it here (it is at most max_bytes) and hand it on whole.
-            body = b""
-            more = True
-            while more:
-                message = await receive()
-                if message["type"] != "http.request":
-                    await self.app(scope, receive, send)
-                    return
-                body += message.get("body", b"")
-                more = message.get("more_body", False)
-                if len(body) > self.max_bytes:
-                    break
-            else:
+        if declared is None or declared <= self.max_bytes:
+            try:
+                async with asyncio.timeout(self.timeout_seconds):
+                    body = await _read_body(receive, self.max_bytes)
+            except TimeoutError:
+                late = RequestTimeout(
+                    f"The request body did not arrive within {self.timeout_seconds:g} seconds: "
+                    "the connection is closed. Send the body with its headers.",
+                    headers={"Connection": "close"},
+                )
+                await problem_response(late.status, late.body(), late.headers)(scope, receive, send)
+                return
+            if body is None:
+                return  # the client went away: there is no one to answer
+            if len(body) <= self.max_bytes:
                 await self.app(scope, _replay(body, receive), send)
                 return
         too_large = PayloadTooLarge(f"The request body must be at most {self.max_bytes} bytes.")
         await problem_response(too_large.status, too_large.body())(scope, receive, send)
+
+
+async def _read_body(receive: Receive, max_bytes: int) -> bytes | None:
+    """The body, or as much of it as shows it is over ``max_bytes``; None on a disconnect."""
+    chunks: list[bytes] = []
+    size = 0
+    more = True
+    while more and size <= max_bytes:
+        message = await receive()
+        if message["type"] != "http.request":
+            return None
+        chunk = message.get("body", b"")
+        chunks.append(chunk)
+        size += len(chunk)
+        more = message.get("more_body", False)
+    return b"".join(chunks)
 
 
 def _body_framing(scope: Scope) -> tuple[int | None, bool]:

@@ -1,16 +1,24 @@
 """Rate limits (the `limits` package): counters in this process by default, in Redis when
 REDIS_URL is set so that every process behind a load balancer counts together.
 
-Three kinds: the token endpoint is limited per client address and per account (password
-guessing), pairing-code lookups per address and per patient (code guessing), and every other
-request spends from a budget per bearer token (or per address without one).
-Keys hold hashes, never a token or an email. If Redis cannot be reached the limiter lets requests
-through and says so in the log: an outage of the limiter must not become an outage of the journal.
+Three kinds. Every password check (sign-in on the token endpoint or the web pages, and the
+current password that `PATCH /v1/me` and `DELETE /v1/me` ask for) spends from a budget per client
+address and one per account, the account named by the normalised email the lookup itself uses,
+so no re-spelling of an address gets a budget of its own. Every other request spends from a
+budget per login (or per grant, for a therapist's read token) when it carries a token that
+verifies, and from its address's budget otherwise: a made-up `Authorization` header buys nothing.
+Pairing-code lookups spend from a budget per address and one per patient (code guessing).
+
+Keys hold HMAC-SHA256 digests under a server secret (derived from the newest encryption key),
+never a token or an email, and nothing anyone could link to an email without that secret. If
+Redis cannot be reached the limiter lets requests through and says so in the log: an outage of
+the limiter must not become an outage of the journal.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import math
 import time
 from dataclasses import dataclass
@@ -22,6 +30,8 @@ from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.storage import storage_from_string
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.accounts.schemas import normalize_email
+from api.auth.tokens import InvalidToken, TokenCodec
 from api.errors import TooManyRequests, problem_response
 from api.settings import Settings
 
@@ -29,10 +39,6 @@ logger = structlog.get_logger("api.ratelimit")
 UNLIMITED_PATHS = ("/healthz", "/readyz", "/.well-known/", "/docs", "/openapi.json", "/redoc")
 # Limited in its route, per address and per account, instead of by the budget below.
 OWN_LIMITS = ("/v1/auth/token",)
-
-
-def _digest(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()[:32]
 
 
 @dataclass(frozen=True)
@@ -51,8 +57,9 @@ class Verdict:
 
 
 class RateLimiter:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, key_secret: bytes) -> None:
         prefix = settings.rate_limit_key_prefix
+        self._key_secret = key_secret
         # Our own pool, so that shutting down closes its connections.
         self._pool = (
             coredis.ConnectionPool.from_url(settings.redis_url) if settings.redis_url else None
@@ -77,21 +84,31 @@ class RateLimiter:
         if self._pool is not None:
             self._pool.disconnect()
 
+    def digest(self, key: str) -> str:
+        """What a counter's key holds instead of ``key``: linkable only with the server's secret."""
+        return hmac.new(self._key_secret, key.encode(), hashlib.sha256).hexdigest()[:32]
+
     async def hit(self, item: RateLimitItem, kind: str, key: str) -> Verdict:
+        digest = self.digest(key)
         try:
-            allowed = await self._strategy.hit(item, kind, _digest(key))
-            stats = await self._strategy.get_window_stats(item, kind, _digest(key))
+            allowed = await self._strategy.hit(item, kind, digest)
+            stats = await self._strategy.get_window_stats(item, kind, digest)
         except Exception as exc:
             logger.warning("rate limiter unavailable", error_type=type(exc).__name__)
             return Verdict(True, item.amount, item.amount, 0)
         reset_after = max(0, math.ceil(stats.reset_time - time.time()))
         return Verdict(allowed, item.amount, stats.remaining, reset_after)
 
-    async def check_token_request(self, address: str, username: str | None) -> None:
-        """Raise 429 when this address or this account has asked for tokens too often."""
+    async def check_password_attempt(self, address: str, username: str | None) -> None:
+        """Raise 429 when this address or this account has tried passwords too often.
+
+        Called before every password check, wherever it happens. The account is keyed on the
+        email as the account lookup normalises it, so every spelling that reaches an account
+        spends from that account's one budget.
+        """
         checks = [(self.token_per_address, "token-address", address)]
         if username:
-            checks.append((self.token_per_account, "token-account", username.strip().lower()))
+            checks.append((self.token_per_account, "token-account", account_key(username)))
         for item, kind, key in checks:
             verdict = await self.hit(item, kind, key)
             if not verdict.allowed:
@@ -108,6 +125,36 @@ class RateLimiter:
             verdict = await self.hit(item, kind, key)
             if not verdict.allowed:
                 raise too_many(verdict)
+
+
+def account_key(username: str) -> str:
+    """The identity a sign-in's username names: the normalised email, as the lookup uses it."""
+    try:
+        return normalize_email(username)
+    except ValueError:
+        return username.strip().lower()  # names no account; still counted, under itself
+
+
+def caller_key(scope: Scope) -> tuple[str, str] | None:
+    """The budget a request's bearer token spends from, if the token verifies: its login, or
+    the grant of a read token. None for no token, or one that does not verify."""
+    authorization = next((v for k, v in scope["headers"] if k == b"authorization"), None)
+    if authorization is None:
+        return None
+    scheme, _, token = authorization.decode("latin-1").partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        return None
+    tokens: TokenCodec = scope["app"].state.tokens
+    # Verified once per token text and remembered (TokenCodec): the route's own check is free.
+    try:
+        return ("login", str(tokens.verify_access(token).login_id))
+    except InvalidToken:
+        pass
+    try:
+        return ("grant", str(tokens.verify_read(token).grant_id))
+    except InvalidToken:
+        return None
 
 
 def too_many(verdict: Verdict) -> TooManyRequests:
@@ -134,9 +181,10 @@ class RateLimit:
             await self.app(scope, receive, send)
             return
         limiter: RateLimiter = scope["app"].state.limiter
-        authorization = next((v for k, v in scope["headers"] if k == b"authorization"), None)
-        if authorization:
-            verdict = await limiter.hit(limiter.per_token, "token", authorization.decode("latin-1"))
+        caller = caller_key(scope)
+        if caller is not None:
+            kind, key = caller
+            verdict = await limiter.hit(limiter.per_token, kind, key)
         else:
             verdict = await limiter.hit(limiter.per_address, "address", client_address(scope))
         if not verdict.allowed:
@@ -151,7 +199,10 @@ class RateLimit:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *extra]
+                headers = message.get("headers", [])
+                # A 429 from a route's own budget (a password check) reports that budget.
+                if not any(name == b"ratelimit-limit" for name, _ in headers):
+                    message["headers"] = [*headers, *extra]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -2,18 +2,64 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
+import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from limits import parse
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 Environment = Literal["development", "test", "production"]
+DATABASE_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
+
+
+class CrisisResourceSetting(BaseModel):
+    """One entry of ``JOURNAL_CRISIS_RESOURCES``: a name, and at least one way to reach it."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: str = Field(min_length=1, max_length=200)
+    phone: str | None = Field(default=None, min_length=1, max_length=100)
+    text: str | None = Field(default=None, min_length=1, max_length=100)
+    url: str | None = Field(default=None, pattern=r"^https?://\S+$", max_length=2000)
+
+    @model_validator(mode="after")
+    def _reachable(self) -> CrisisResourceSetting:
+        if self.phone is None and self.text is None and self.url is None:
+            raise ValueError(f"{self.name!r} needs a phone, a text number or a url")
+        return self
+
+
+def _setting_name(info: ValidationInfo) -> str:
+    return f"JOURNAL_{(info.field_name or '').upper()}"
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="JOURNAL_", env_file=None, extra="ignore")
+    # Inputs stay out of error messages: some settings are secrets.
+    model_config = SettingsConfigDict(
+        env_prefix="JOURNAL_", env_file=None, extra="ignore", hide_input_in_errors=True
+    )
 
     environment: Environment = "development"
     data_dir: Path = Path("data")
@@ -93,7 +139,116 @@ class Settings(BaseSettings):
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
+    # How long the first answer to an Idempotency-Key is kept for replays: a phone offline for
+    # longer sends its write as new. Swept every idempotency_sweep_seconds, at most
+    # idempotency_sweep_batch records per sweep.
+    idempotency_ttl_hours: float = Field(default=24.0, gt=0, le=24 * 30)
+    idempotency_sweep_seconds: float = Field(default=60.0, gt=0, le=3600)
+    idempotency_sweep_batch: int = Field(default=1000, ge=1, le=100_000)
+
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # A request body must arrive within this long after its headers, else 408 and the
+    # connection is closed: slow senders must not hold anything of the service.
+    body_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+
+    # Every setting is checked here, as the process starts, with a message naming it: a bad value
+    # must stop the start, not turn into a 500 the first time a request needs it.
+
+    @field_validator("crisis_resources")
+    @classmethod
+    def _crisis_resources(cls, value: list[dict[str, str]]) -> list[dict[str, str]]:
+        checked: list[dict[str, str]] = []
+        for index, entry in enumerate(value):
+            try:
+                resource = CrisisResourceSetting.model_validate(entry)
+            except ValidationError as exc:
+                reasons = "; ".join(
+                    f"{'.'.join(map(str, error['loc'])) or 'entry'}: {error['msg']}"
+                    for error in exc.errors()
+                )
+                raise ValueError(f"JOURNAL_CRISIS_RESOURCES[{index}]: {reasons}") from None
+            checked.append(resource.model_dump(exclude_none=True))
+        return checked
+
+    @field_validator(
+        "rate_limit_per_token",
+        "rate_limit_per_address",
+        "rate_limit_token_per_address",
+        "rate_limit_token_per_account",
+    )
+    @classmethod
+    def _rate(cls, value: str, info: ValidationInfo) -> str:
+        try:
+            parse(value)
+        except ValueError:
+            raise ValueError(
+                f"{_setting_name(info)} must be a rate such as '10/minute', not {value!r}"
+            ) from None
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        if not value:
+            return value  # filled in below from the data folder
+        try:
+            driver = make_url(value).drivername
+        except ArgumentError:
+            raise ValueError("DATABASE_URL is not a database URL") from None
+        if driver not in DATABASE_DRIVERS:
+            raise ValueError(
+                f"DATABASE_URL must start with {' or '.join(DATABASE_DRIVERS)}://, not {driver}://"
+            )
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(REDIS_SCHEMES):
+            raise ValueError(f"REDIS_URL must start with {', '.join(REDIS_SCHEMES)}")
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if not ORIGIN.fullmatch(origin):
+                raise ValueError(
+                    "JOURNAL_CORS_ORIGINS holds origins such as 'https://app.example.org' "
+                    f"(scheme, host, optional port; no path), not {origin!r}"
+                )
+        return value
+
+    @field_validator("signing_keys")
+    @classmethod
+    def _signing_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return value
+        problem = "JOURNAL_SIGNING_KEYS must be a JSON array of PEM Ed25519 private keys"
+        pems = _json_strings(value, problem)
+        for pem in pems:
+            try:
+                key = serialization.load_pem_private_key(pem.encode(), password=None)
+            except (ValueError, TypeError):
+                raise ValueError(f"{problem}: one of them is not a PEM private key") from None
+            if not isinstance(key, Ed25519PrivateKey):
+                raise ValueError(f"{problem}: one of them is not an Ed25519 key")
+        return value
+
+    @field_validator("encryption_keys")
+    @classmethod
+    def _encryption_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return value
+        problem = "JOURNAL_ENCRYPTION_KEYS must be a JSON array of base64 AES-256 keys (32 bytes)"
+        for text in _json_strings(value, problem):
+            try:
+                key = base64.urlsafe_b64decode(text.strip() + "=" * (-len(text.strip()) % 4))
+            except (ValueError, binascii.Error):
+                raise ValueError(f"{problem}: one of them is not base64") from None
+            if len(key) != 32:
+                raise ValueError(f"{problem}: one of them is {len(key)} bytes long")
+        return value
 
     @model_validator(mode="after")
     def _defaults_and_production_rules(self) -> Settings:
@@ -122,6 +277,17 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+def _json_strings(value: SecretStr, problem: str) -> list[str]:
+    """A secret holding a non-empty JSON array of strings; the message never repeats the secret."""
+    try:
+        decoded: Any = json.loads(value.get_secret_value())
+    except ValueError:
+        raise ValueError(f"{problem}: it is not JSON") from None
+    if not isinstance(decoded, list) or not decoded or not all(isinstance(k, str) for k in decoded):
+        raise ValueError(problem)
+    return decoded
 
 
 @lru_cache

@@ -1,8 +1,13 @@
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
+from fastapi import FastAPI
+from sqlalchemy import event
 
+from tests.support.journal import assert_problem
 from tests.support.people import PASSWORD, Person, register, token, unique_email
 
 
@@ -205,3 +210,32 @@ async def test_password_change_needs_current_and_ends_other_logins(
     )
     assert old.status_code == 400
     await token(client, person.email, "a brand new passphrase")
+
+
+async def test_registering_a_taken_email_makes_no_database_error(
+    app: FastAPI, client: httpx.AsyncClient, patient: Person
+) -> None:
+    """A unique violation is written to PostgreSQL's own log with the email in it: no request
+    may cause one. Every error the database raises passes SQLAlchemy's handle_error event."""
+    raised: list[str] = []
+
+    def record(context: Any) -> None:
+        raised.append(type(context.original_exception).__name__)
+
+    engine = app.state.engine.sync_engine
+    event.listen(engine, "handle_error", record)
+    try:
+        for email in (patient.email, patient.email.upper()):
+            taken = await client.post(
+                "/v1/accounts",
+                json={
+                    "email": email,
+                    "password": "another long passphrase",
+                    "display_name": "Someone else",
+                    "role": "patient",
+                },
+            )
+            assert_problem(taken, 409)
+    finally:
+        event.remove(engine, "handle_error", record)
+    assert raised == []

@@ -529,7 +529,9 @@ async def test_an_exhausted_pool_answers_503_within_the_pool_timeout_and_livenes
                         asyncio.create_task(write_checkin(client, patient, body, f"blocked-{i}"))
                         for i, body in enumerate(blocked_bodies)
                     ]
-                    await until_lock_waiters(monitor, POOL_SIZE, on="change_counters")
+                    # The first waits for the counter, the others behind it for the patient's
+                    # account row, which every write holds from its authentication.
+                    await until_lock_waiters(monitor, POOL_SIZE)
 
                     refused_body = checkin(str(uuid.uuid4()), 7, "refused for want of a connection")
                     for what, request in (
@@ -612,7 +614,8 @@ async def test_sigterm_finishes_requests_in_flight_refuses_new_ones_and_exits_in
                         asyncio.create_task(write_checkin(client, patient, body, f"flight-{i}"))
                         for i, body in enumerate(bodies)
                     ]
-                    await until_lock_waiters(monitor, IN_FLIGHT, on="change_counters")
+                    # One waits for the counter, the others for the patient's account row.
+                    await until_lock_waiters(monitor, IN_FLIGHT)
                     server.signal(signal.SIGTERM)
                     signalled = time.monotonic()
                     await until_refused(server)

@@ -291,11 +291,13 @@ async def test_a_patients_day_and_a_therapists_read_through_the_generated_client
     assert isinstance(refused, m.Problem), refused
     assert (refused.status, refused.type_) == (403, "/problems/forbidden")
 
-    # And the patient sees both reads in the access log.
+    # And the patient sees it all in the access log: listed, the journal opened, the reads.
     log = await op("privacy.get_access_log").asyncio(client=patient)
     assert isinstance(log, m.AccessLogPage), log
     assert sorted((e.resource, e.outcome) for e in log.items) == [
         ("checkins", m.AuditOutcome.ALLOWED),
+        ("grant", m.AuditOutcome.ALLOWED),
+        ("patients", m.AuditOutcome.ALLOWED),
         ("reflections", m.AuditOutcome.INSUFFICIENT_SCOPE),
         ("summary", m.AuditOutcome.ALLOWED),
     ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -88,6 +89,7 @@ async def test_the_json_export_holds_everything(
     assert {a["total"] for a in export["assessments"]} == {9, 14, 40}
     assert [g["id"] for g in export["grants"]] == [journal["grant"]["id"]]
     assert [(e["resource"], e["outcome"]) for e in export["access_log"]] == [
+        ("grant", "allowed"),  # the therapist opened the journal (minted a read token)
         ("checkins", "allowed"),
         ("reflections", "insufficient_scope"),
     ]
@@ -233,7 +235,7 @@ async def test_erasing_a_therapist_keeps_the_patients_access_log(
         )
     ).status_code == 204
     log = (await client.get("/v1/me/access-log", headers=patient.headers)).json()["items"]
-    assert len(log) == 2
+    assert len(log) == 3  # the journal opened, then two reads
     assert all(entry["therapist_name"] is None for entry in log)
     assert "whose account was deleted" in log[0]["description"]
     assert (await client.get("/v1/grants", headers=patient.headers)).json()["items"] == []
@@ -245,3 +247,43 @@ async def test_erasure_needs_the_password_field(client: httpx.AsyncClient) -> No
     assert response.status_code == 422
     assert (await client.get("/v1/me", headers=person.headers)).status_code == 200
     assert uuid.UUID(person.id)
+
+
+async def test_the_export_holds_sign_ins_deletions_and_stored_answers_but_no_secret(
+    client: httpx.AsyncClient, patient: Person
+) -> None:
+    refreshed = await client.post(
+        "/v1/auth/token",
+        data={"grant_type": "refresh_token", "refresh_token": patient.refresh_token},
+    )
+    assert refreshed.status_code == 200
+    headers = {"Authorization": f"Bearer {refreshed.json()['access_token']}"}
+    kept = await client.post(
+        "/v1/checkins", json=body("checkins"), headers={**headers, "Idempotency-Key": "kept-1"}
+    )
+    gone = await client.post("/v1/checkins", json=body("checkins"), headers=headers)
+    deleted = await client.delete(
+        f"/v1/checkins/{gone.json()['id']}", headers={**headers, "If-Match": '"1"'}
+    )
+    assert deleted.status_code == 204
+
+    response = await client.get("/v1/me/export", headers=headers)
+    export = response.json()
+    [sign_in] = export["sign_ins"]
+    assert sign_in["client"] == "app"
+    assert sign_in["ended_at"] is None
+    assert [r["used_at"] is not None for r in sign_in["refreshes"]] == [True, False]
+    assert [(d["id"], d["resource"]) for d in export["deletions"]] == [
+        (gone.json()["id"], "checkins")
+    ]
+    assert datetime.fromisoformat(export["deletions"][0]["deleted_at"]).tzinfo is not None
+    [answer] = export["stored_answers"]
+    assert answer["idempotency_key"] == "kept-1"
+    assert answer["status"] == 201
+    assert answer["answer"] == kept.json()
+    # Never a hash or a secret: no token, no fingerprint, no password hash.
+    text_of_export = response.text
+    for secret in (patient.refresh_token, refreshed.json()["refresh_token"], "argon2"):
+        assert secret not in text_of_export
+    assert "fingerprint" not in text_of_export
+    assert "hash" not in text_of_export

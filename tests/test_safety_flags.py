@@ -406,9 +406,14 @@ async def test_listing_needs_either_flag_scope_and_is_audited(
         assert response.status_code == 200, response.text
         assert [f["assessment_id"] for f in response.json()["items"]] == [entry["id"]]
     allowed = [r for r in await audit_of(app, patient.id) if r.outcome == "allowed"]
+    # Each read token's minting is recorded too ("opened your journal"), then each list.
     assert [(r.resource, r.action, r.entry_ids) for r in allowed] == [
-        ("safety_flags", "list", [entry["raised_flag"]["id"]])
-    ] * 2
+        ("grant", "open", []),
+        ("grant", "open", []),
+        ("safety_flags", "list", [entry["raised_flag"]["id"]]),
+        ("grant", "open", []),
+        ("safety_flags", "list", [entry["raised_flag"]["id"]]),
+    ]
 
 
 # --- deletion -----------------------------------------------------------------------------------
@@ -432,7 +437,7 @@ async def test_deleting_the_questionnaire_removes_its_flag_and_keeps_the_audit(
     assert await my_flags(client, patient) == []
     changes = (await client.get(f"/v1/sync?cursor={cursor}", headers=patient.headers)).json()
     assert changes["deleted"]["assessments"] == [entry["id"]]
-    assert [r.action for r in await audit_of(app, patient.id)] == ["acknowledge"]
+    assert [r.action for r in await audit_of(app, patient.id)] == ["open", "acknowledge"]
 
 
 # --- the therapist's list of patients ------------------------------------------------------------

@@ -109,3 +109,95 @@ def test_kid_is_the_rfc7638_thumbprint() -> None:
 def test_access_token_lifetime_cannot_exceed_15_minutes(tmp_path: Path) -> None:
     with pytest.raises(ValidationError):
         Settings(data_dir=tmp_path, access_token_ttl_seconds=901)
+
+
+# --- every setting is checked as the process starts, with a message naming it ------------------
+
+BAD_SETTINGS = [
+    # (environment variable, value, what the message must name)
+    ("JOURNAL_CRISIS_RESOURCES", '[{"phone": "988"}]', "JOURNAL_CRISIS_RESOURCES[0]: name"),
+    ("JOURNAL_CRISIS_RESOURCES", '[{"name": " "}]', "JOURNAL_CRISIS_RESOURCES[0]"),
+    ("JOURNAL_CRISIS_RESOURCES", '[{"name": "Lifeline"}]', "JOURNAL_CRISIS_RESOURCES[0]"),
+    (
+        "JOURNAL_CRISIS_RESOURCES",
+        '[{"name": "Lifeline", "url": "javascript:alert(1)"}]',
+        "JOURNAL_CRISIS_RESOURCES[0]: url",
+    ),
+    (
+        "JOURNAL_CRISIS_RESOURCES",
+        '[{"name": "Lifeline", "phone": "988", "fax": "1"}]',
+        "JOURNAL_CRISIS_RESOURCES[0]: fax",
+    ),
+    ("JOURNAL_CRISIS_RESOURCES", '{"name": "Lifeline"}', "crisis_resources"),
+    ("JOURNAL_RATE_LIMIT_PER_TOKEN", "lots", "JOURNAL_RATE_LIMIT_PER_TOKEN"),
+    (
+        "JOURNAL_RATE_LIMIT_TOKEN_PER_ACCOUNT",
+        "ten a minute",
+        "JOURNAL_RATE_LIMIT_TOKEN_PER_ACCOUNT",
+    ),
+    ("DATABASE_URL", "mysql://u@h/db", "DATABASE_URL"),
+    ("DATABASE_URL", "not a url", "DATABASE_URL"),
+    ("REDIS_URL", "http://cache:6379", "REDIS_URL"),
+    ("JOURNAL_CORS_ORIGINS", '["https://app.example.org/"]', "JOURNAL_CORS_ORIGINS"),
+    ("JOURNAL_SIGNING_KEYS", '["not a key"]', "JOURNAL_SIGNING_KEYS"),
+    ("JOURNAL_SIGNING_KEYS", "[]", "JOURNAL_SIGNING_KEYS"),
+    ("JOURNAL_ENCRYPTION_KEYS", '["c2hvcnQ"]', "JOURNAL_ENCRYPTION_KEYS"),
+    ("JOURNAL_ENCRYPTION_KEYS", "not json", "JOURNAL_ENCRYPTION_KEYS"),
+    ("JOURNAL_BODY_TIMEOUT_SECONDS", "0", "body_timeout_seconds"),
+    ("JOURNAL_DB_POOL_SIZE", "0", "db_pool_size"),
+    ("JOURNAL_LOG_LEVEL", "LOUD", "log_level"),
+]
+
+
+@pytest.mark.parametrize(("variable", "value", "named"), BAD_SETTINGS)
+def test_a_bad_setting_stops_the_start_with_a_message_naming_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, variable: str, value: str, named: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ValidationError) as refused:
+        Settings(data_dir=tmp_path)
+    assert named in str(refused.value)
+
+
+def test_secrets_are_not_repeated_in_the_message(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    secret = "-----BEGIN PRIVATE KEY-----\\nMC4CAQAwBQYDK2VwBCIEIsecretsecret\\n"
+    monkeypatch.setenv("JOURNAL_SIGNING_KEYS", json.dumps([secret]))
+    with pytest.raises(ValidationError) as refused:
+        Settings(data_dir=tmp_path)
+    assert "secretsecret" not in str(refused.value)
+
+
+def test_good_crisis_resources_are_kept_as_written(tmp_path: Path) -> None:
+    resources = [
+        {"name": "Samaritans (UK)", "phone": "116 123", "url": "https://www.samaritans.org"},
+        {"name": "Crisis Text Line", "text": "HOME to 741741"},
+    ]
+    assert Settings(data_dir=tmp_path, crisis_resources=resources).crisis_resources == resources
+
+
+def test_the_service_process_refuses_to_start_on_a_bad_setting(tmp_path: Path) -> None:
+    """As an operator starts it: the process exits at once, naming the setting, instead of
+    serving until the first PHQ-9 with item 9 above 0 turns into a 500."""
+    import subprocess
+    import sys
+
+    from tests.support.cluster import ROOT, clean_environment
+
+    env = {
+        **clean_environment(),
+        "JOURNAL_DATA_DIR": str(tmp_path),
+        "JOURNAL_CRISIS_RESOURCES": '[{"phone": "988"}]',
+    }
+    started = subprocess.run(
+        [sys.executable, "-c", "import api.main"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert started.returncode != 0
+    assert "JOURNAL_CRISIS_RESOURCES[0]: name" in started.stderr

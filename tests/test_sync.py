@@ -528,3 +528,27 @@ async def test_a_failed_batch_can_be_retried_with_its_key(
     assert "idempotent-replayed" not in retried.headers
     assert len(await list_ids(client, patient, "intentions")) == 1
     assert await list_ids(client, patient, "checkins") == set()
+
+
+async def test_deleting_a_session_is_a_new_version_of_every_entry_that_named_it(
+    client: httpx.AsyncClient, patient: Person
+) -> None:
+    session = await create(client, patient, "sessions")
+    linked = {
+        resource: await create(client, patient, resource, session_id=session["id"])
+        for resource in ("intentions", "reflections")
+    }
+    cursor = (await pull(client, patient))["next_cursor"]
+    await remove(client, patient, "sessions", session)
+
+    page = await pull(client, patient, cursor)
+    assert deleted_ids(page)["sessions"] == {session["id"]}
+    for resource, entry in linked.items():
+        # The phone hears of the change, and the entry has a new version and ETag.
+        [changed] = page["changes"][resource]
+        assert changed["id"] == entry["id"]
+        assert changed["session_id"] is None
+        assert changed["version"] == entry["version"] + 1
+        read = await client.get(f"/v1/{resource}/{entry['id']}", headers=patient.headers)
+        assert read.json()["session_id"] is None
+        assert read.headers["etag"] == f'"{entry["version"] + 1}"'

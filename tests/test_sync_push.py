@@ -134,6 +134,9 @@ async def test_an_entry_naming_a_session_deleted_elsewhere_is_stored_without_it(
     session = await create(client, patient, "sessions")
     intention = await create(client, patient, "intentions", session_id=session["id"])
     await remove(client, patient, "sessions", session)  # on the other phone
+    # Unlinking it was a change of the intention's own: a new version, so its ETag tells.
+    intention = await current(client, patient, "intentions", intention["id"])
+    assert (intention["version"], intention["session_id"]) == (2, None)
     await remove(client, patient, "intentions", intention)
     new_intention, reflection, checkin = new_id(), new_id(), new_id()
 

@@ -331,8 +331,12 @@ async def test_a_grant_is_over_at_its_exact_expiry_instant(
                 .order_by(AuditRecord.at)
             )
         ).all()
-    # A refusal read nothing: its record says so.
-    assert [tuple(row) for row in audited] == [("allowed", 0, []), ("no_grant", 0, [])]
+    # The minting, the read, then the refusal, which read nothing: its record says so.
+    assert [tuple(row) for row in audited] == [
+        ("allowed", 0, []),
+        ("allowed", 0, []),
+        ("no_grant", 0, []),
+    ]
     minted = await client.post(f"/v1/grants/{grant['id']}/token", headers=therapist.headers)
     assert minted.status_code == 403
     listed = await client.get(f"/v1/grants/{grant['id']}", headers=patient.headers)
@@ -403,8 +407,13 @@ async def test_every_therapist_request_leaves_one_audit_record(
     newest_allowed = log[len(requests) - 1]
     assert newest_allowed["entry_ids"] == [checkin["id"]]
     assert newest_allowed["therapist_id"] == therapist.id
-    assert "viewed 1 of your mood check-ins" in log[-1]["description"]
+    assert "viewed 1 of your mood check-ins" in log[len(requests)]["description"]
     assert "refused" in log[0]["description"]
+    # Before any read, minting the token opened the journal: that is in the log too.
+    assert (log[len(requests) + 1]["resource"], log[len(requests) + 1]["action"]) == (
+        "grant",
+        "open",
+    )
     assert all(entry["request_id"] for entry in log)
 
 
@@ -429,9 +438,27 @@ async def test_the_access_log_is_the_patients_own(
     await client.get(f"/v1/patients/{patient.id}/checkins", headers=token)
     assert (await client.get("/v1/me/access-log", headers=other.headers)).json()["items"] == []
     assert (await client.get("/v1/me/access-log", headers=therapist.headers)).status_code == 403
-    assert (
-        len((await client.get("/v1/me/access-log", headers=patient.headers)).json()["items"]) == 1
-    )
+    own = (await client.get("/v1/me/access-log", headers=patient.headers)).json()["items"]
+    assert [(entry["resource"], entry["action"]) for entry in own] == [
+        ("checkins", "list"),
+        ("grant", "open"),
+    ]
+
+
+async def test_opening_a_journal_and_listing_patients_are_in_the_access_log(
+    client: httpx.AsyncClient, patient: Person, therapist: Person
+) -> None:
+    grant = await give_grant(client, patient, therapist)
+    listed = await client.get("/v1/patients", headers=therapist.headers)
+    assert [p["patient_id"] for p in listed.json()["items"]] == [patient.id]
+    await mint(client, therapist, grant["id"])
+    log = (await client.get("/v1/me/access-log", headers=patient.headers)).json()["items"]
+    assert [(e["resource"], e["action"], e["grant_id"], e["therapist_id"]) for e in log] == [
+        ("grant", "open", grant["id"], therapist.id),
+        ("patients", "list", grant["id"], therapist.id),
+    ]
+    assert log[0]["description"] == "Test therapist opened your journal to read what you shared."
+    assert log[1]["description"] == "Test therapist saw you in their list of patients."
 
 
 @pytest.mark.postgres_only
@@ -489,3 +516,86 @@ async def test_links_to_private_entries_are_dropped_for_the_therapist(
     own = (await client.get(f"/v1/reflections/{reflection['id']}", headers=patient.headers)).json()
     assert own["intention_ids"] == [shown_intention["id"], hidden_intention["id"]]
     assert own["session_id"] == hidden_session["id"]
+
+
+async def test_a_session_filter_on_a_session_the_reader_cannot_see_matches_nothing(
+    client: httpx.AsyncClient, patient: Person, therapist: Person
+) -> None:
+    shown_session = (
+        await client.post("/v1/sessions", json=body("sessions"), headers=patient.headers)
+    ).json()
+    hidden_session = (
+        await client.post(
+            "/v1/sessions", json=body("sessions", private=True), headers=patient.headers
+        )
+    ).json()
+    for session in (shown_session, hidden_session):
+        for resource in ("reflections", "intentions"):
+            made = await client.post(
+                f"/v1/{resource}",
+                json=body(resource, session_id=session["id"]),
+                headers=patient.headers,
+            )
+            assert made.status_code == 201, made.text
+    grant = await give_grant(client, patient, therapist)
+    everything = bearer(await mint(client, therapist, grant["id"]))
+    without_sessions = bearer(
+        await mint(client, therapist, grant["id"], "reflections:read intentions:read")
+    )
+
+    async def filtered(resource: str, session_id: str, token: dict[str, str]) -> list[Any]:
+        response = await client.get(
+            f"/v1/patients/{patient.id}/{resource}",
+            params={"session_id": session_id},
+            headers=token,
+        )
+        assert response.status_code == 200, response.text
+        items: list[Any] = response.json()["items"]
+        return items
+
+    for resource in ("reflections", "intentions"):
+        missing = await filtered(resource, str(uuid.uuid4()), everything)
+        assert missing == []
+        # A private session's id answers as a missing one: nothing linked to it shows through.
+        assert await filtered(resource, hidden_session["id"], everything) == missing
+        # So does a session the token may not read, even a shared one.
+        assert await filtered(resource, shown_session["id"], without_sessions) == missing
+        # A session the token may read filters as the patient's own list does.
+        [linked] = await filtered(resource, shown_session["id"], everything)
+        assert linked["session_id"] == shown_session["id"]
+
+
+async def test_links_to_kinds_the_token_cannot_read_are_left_out(
+    client: httpx.AsyncClient, patient: Person, therapist: Person
+) -> None:
+    session = (
+        await client.post("/v1/sessions", json=body("sessions"), headers=patient.headers)
+    ).json()
+    intention = (
+        await client.post(
+            "/v1/intentions",
+            json=body("intentions", session_id=session["id"]),
+            headers=patient.headers,
+        )
+    ).json()
+    reflection = (
+        await client.post(
+            "/v1/reflections",
+            json=body("reflections", session_id=session["id"], intention_ids=[intention["id"]]),
+            headers=patient.headers,
+        )
+    ).json()
+    grant = await give_grant(client, patient, therapist)
+    only_reflections = bearer(await mint(client, therapist, grant["id"], "reflections:read"))
+    everything = bearer(await mint(client, therapist, grant["id"]))
+    path = f"/v1/patients/{patient.id}/reflections"
+    for token, session_id, intention_ids in (
+        (only_reflections, None, []),
+        (everything, session["id"], [intention["id"]]),
+    ):
+        listed = (await client.get(path, headers=token)).json()["items"]
+        one = (await client.get(f"{path}/{reflection['id']}", headers=token)).json()
+        for shown in (listed[0], one):
+            assert shown["id"] == reflection["id"]
+            assert shown["session_id"] == session_id
+            assert shown["intention_ids"] == intention_ids

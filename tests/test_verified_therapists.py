@@ -613,8 +613,12 @@ async def test_an_ended_read_token_is_refused_without_a_word_to_the_patient(
             response = await client.get(f"/v1/patients/{whom}/checkins", headers=bearer(read_token))
             assert_problem(response, 401)
     for person in (patient, stranger):
-        log = await client.get("/v1/me/access-log", headers=person.headers)
-        assert log.json()["items"] == []
+        log = (await client.get("/v1/me/access-log", headers=person.headers)).json()["items"]
+        # The patient sees each minting ("opened your journal"), and nothing of the refusals.
+        minted = 2 if person is patient else 0
+        assert [(e["resource"], e["action"], e["outcome"]) for e in log] == [
+            ("grant", "open", "allowed")
+        ] * minted
 
 
 async def test_a_stray_request_with_an_ended_grant_stays_off_the_log_too(
@@ -632,4 +636,5 @@ async def test_a_stray_request_with_an_ended_grant_stays_off_the_log_too(
     response = await client.get(f"/v1/patients/{patient.id}/checkins", headers=bearer(read_token))
     assert_problem(response, 401)
     own = (await client.get("/v1/me/access-log", headers=patient.headers)).json()["items"]
-    assert [entry["outcome"] for entry in own] == ["no_grant"]
+    refusals = [entry["outcome"] for entry in own if entry["action"] != "open"]
+    assert refusals == ["no_grant"]

@@ -22,6 +22,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.app import create_app
+from api.auth.keys import new_pem
+from api.crypto import new_key_text
 from api.models import Account, AuditRecord, Grant, Login, WebSession
 from api.settings import Settings
 from api.web import patient_page
@@ -170,17 +172,21 @@ async def test_secure_cookies_when_configured(app_with: Any, therapist: Person) 
 
 
 def test_production_cookies_are_secure_by_default(tmp_path: Path) -> None:
-    keys = '["x"]'
+    signing = json.dumps([new_pem().decode()])
+    encryption = json.dumps([new_key_text()])
     production = Settings(
-        environment="production", data_dir=tmp_path, signing_keys=keys, encryption_keys=keys
+        environment="production",
+        data_dir=tmp_path,
+        signing_keys=signing,
+        encryption_keys=encryption,
     )
     assert production.secure_cookies
     assert not Settings(environment="development", data_dir=tmp_path).secure_cookies
     assert not Settings(
         environment="production",
         data_dir=tmp_path,
-        signing_keys=keys,
-        encryption_keys=keys,
+        signing_keys=signing,
+        encryption_keys=encryption,
         web_cookie_secure=False,
     ).secure_cookies
 

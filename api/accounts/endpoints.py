@@ -6,7 +6,7 @@ from fastapi import Header, Response, status
 
 from api.accounts import service
 from api.accounts.schemas import AccountCreate, AccountErase, AccountRead, AccountUpdate
-from api.auth.dependencies import CallerDep, PasswordsDep
+from api.auth.dependencies import CallerDep, PasswordAttemptsDep, PasswordsDep
 from api.database import SessionDep
 from api.errors import problems
 from api.preconditions import etag
@@ -57,19 +57,20 @@ async def get_me(caller: CallerDep, session: SessionDep, response: Response) -> 
 
 @router.patch(
     "/me",
-    responses=problems(401, 412, 413, 422, 428),
+    responses=problems(401, 412, 413, 422, 428, 429),
 )
 async def update_me(
     data: AccountUpdate,
     caller: CallerDep,
     session: SessionDep,
     passwords: PasswordsDep,
+    attempts: PasswordAttemptsDep,
     response: Response,
     if_match: IfMatch = None,
 ) -> AccountRead:
     """Change the display name, the time zone (IANA; your days are counted in it), or the password (with
     `current_password`); a new password signs out every other login."""
-    account = await service.update_account(session, passwords, caller, data, if_match)
+    account = await service.update_account(session, passwords, attempts, caller, data, if_match)
     response.headers["ETag"] = etag(account.version)
     return AccountRead.model_validate(account)
 
@@ -78,15 +79,21 @@ async def update_me(
     "/me",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
-    responses=problems(401, 403, 413, 422, d403="The password does not match: nothing was erased."),
+    responses=problems(
+        401, 403, 413, 422, 429, d403="The password does not match: nothing was erased."
+    ),
 )
 async def erase_me(
-    data: AccountErase, caller: CallerDep, session: SessionDep, passwords: PasswordsDep
+    data: AccountErase,
+    caller: CallerDep,
+    session: SessionDep,
+    passwords: PasswordsDep,
+    attempts: PasswordAttemptsDep,
 ) -> Response:
     """Erase your account and everything the service holds about you, at once and for good.
 
     Send your password again in the body. Every token, grant and entry stops existing; what remains is a record,
     with nothing that identifies you, that an erasure happened. Export first (`GET /v1/me/export`) to keep a copy.
     """
-    await service.erase_account(session, passwords, caller, data.password)
+    await service.erase_account(session, passwords, attempts, caller, data.password)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

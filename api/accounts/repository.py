@@ -12,7 +12,7 @@ from api.statements import Statement
 
 # Built once, on the tables (plain SQL): every authenticated request runs it.
 _accounts, _logins = table_of(Account), table_of(Login)
-_ROLE_WITH_LIVE_LOGIN = Statement(
+_ROLE_WITH_LIVE_LOGIN_QUERY = (
     select(_accounts.c.role)
     .join(_logins, _logins.c.account_id == _accounts.c.id)
     .where(
@@ -20,6 +20,16 @@ _ROLE_WITH_LIVE_LOGIN = Statement(
         _logins.c.id == bindparam("token_login"),
         _logins.c.revoked_at.is_(None),
     )
+)
+_ROLE_WITH_LIVE_LOGIN = Statement(_ROLE_WITH_LIVE_LOGIN_QUERY)
+# The same, holding the account row (PostgreSQL: FOR NO KEY UPDATE OF accounts; SQLite has one
+# writer at a time anyway) until the request's transaction ends. Every request that may write
+# takes it first, so an account's writes and its erasure queue on one lock, in one order: an
+# erasure waits for the writes in flight, and a write arriving during an erasure waits for it
+# and then finds no account (401). Without it, the erasure's cascade and the writes took the
+# change counter and the account row in opposite orders and deadlocked.
+_ROLE_WITH_LIVE_LOGIN_FOR_WRITE = Statement(
+    _ROLE_WITH_LIVE_LOGIN_QUERY.with_for_update(of=_accounts, key_share=True)
 )
 
 
@@ -30,10 +40,14 @@ class AccountRepository:
     async def by_email(self, email: str) -> Account | None:
         return await self.session.scalar(select(Account).where(Account.email == email))
 
-    async def role_with_live_login(self, account_id: uuid.UUID, login_id: uuid.UUID) -> Role | None:
+    async def role_with_live_login(
+        self, account_id: uuid.UUID, login_id: uuid.UUID, *, for_write: bool = False
+    ) -> Role | None:
         """The role of the account behind an access token, if its login has not been revoked:
-        one round trip, on every authenticated request."""
-        role: Role | None = await _ROLE_WITH_LIVE_LOGIN.scalar(
+        one round trip, on every authenticated request. ``for_write`` also holds the account
+        row until the transaction ends (see ``_ROLE_WITH_LIVE_LOGIN_FOR_WRITE``)."""
+        statement = _ROLE_WITH_LIVE_LOGIN_FOR_WRITE if for_write else _ROLE_WITH_LIVE_LOGIN
+        role: Role | None = await statement.scalar(
             self.session, {"token_account": account_id, "token_login": login_id}
         )
         return role

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, bindparam, insert, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.models import Account, AuditRecord
-from api.models.base import table_of
+from api.models import Account, AuditOutcome, AuditRecord
+from api.models.base import table_of, utcnow
 from api.statements import Statement
 
 
@@ -19,6 +20,35 @@ async def append(session: AsyncSession, record: AuditRecord) -> None:
     values = {f"audit_{column.name}": getattr(record, column.name) for column in _TABLE.c}
     values["audit_id"] = values["audit_id"] or uuid.uuid4()
     await _APPEND.rows(session, values)
+
+
+async def record_seen(
+    session: AsyncSession,
+    request_id: str,
+    therapist_id: uuid.UUID,
+    grants: Iterable[tuple[uuid.UUID, uuid.UUID]],
+    resource: str,
+    action: str,
+) -> None:
+    """Record, for each (patient, grant), that a therapist saw the patient without reading
+    entries: listed among their patients ("patients", "list"), or opened their journal with a
+    read token ("grant", "open"). The patient's access log shows both."""
+    for patient_id, grant_id in grants:
+        await append(
+            session,
+            AuditRecord(
+                at=utcnow(),
+                request_id=request_id,
+                therapist_id=therapist_id,
+                patient_id=patient_id,
+                grant_id=grant_id,
+                resource=resource,
+                action=action,
+                entry_ids=[],
+                count=0,
+                outcome=AuditOutcome.ALLOWED.value,
+            ),
+        )
 
 
 _TABLE = table_of(AuditRecord)

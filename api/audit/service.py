@@ -40,6 +40,10 @@ def describe(record: AuditRecord, who: str) -> str:
         return f"{who} acknowledged one of your safety flags: they have seen it."
     if record.resource == "summary":
         return f"{who} viewed your summary."
+    if record.resource == "patients":
+        return f"{who} saw you in their list of patients."
+    if record.action == "open":
+        return f"{who} opened your journal to read what you shared."
     if record.action == "read":
         return f"{who} viewed one of your {many}."
     if record.count == 0:

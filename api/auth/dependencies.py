@@ -16,6 +16,7 @@ from api.auth.tokens import InvalidToken, TokenCodec
 from api.database import SessionDep
 from api.errors import Unauthorized
 from api.models import Account, Role
+from api.ratelimit import RateLimiter, client_address
 from api.settings import Settings
 
 bearer = OAuth2PasswordBearer(
@@ -46,9 +47,26 @@ async def get_passwords(request: Request) -> Passwords:
     return passwords
 
 
+@dataclass(frozen=True)
+class PasswordAttempts:
+    """Spends one password check from the caller's address and the account's sign-in budgets
+    (429 when either is gone), wherever a password is checked."""
+
+    limiter: RateLimiter
+    address: str
+
+    async def spend(self, email: str) -> None:
+        await self.limiter.check_password_attempt(self.address, email)
+
+
+async def get_password_attempts(request: Request) -> PasswordAttempts:
+    return PasswordAttempts(request.app.state.limiter, client_address(request.scope))
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 TokensDep = Annotated[TokenCodec, Depends(get_tokens)]
 PasswordsDep = Annotated[Passwords, Depends(get_passwords)]
+PasswordAttemptsDep = Annotated[PasswordAttempts, Depends(get_password_attempts)]
 
 
 @dataclass(frozen=True)
@@ -67,8 +85,15 @@ class Caller:
         return account
 
 
+# Methods that never write: their requests need not hold the account row.
+READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 async def current_caller(
-    session: SessionDep, tokens: TokensDep, token: Annotated[str | None, Depends(bearer)]
+    request: Request,
+    session: SessionDep,
+    tokens: TokensDep,
+    token: Annotated[str | None, Depends(bearer)],
 ) -> Caller:
     if token is None:
         raise Unauthorized("Send an access token as `Authorization: Bearer <token>`.", error=None)
@@ -78,7 +103,9 @@ async def current_caller(
         raise Unauthorized("The access token is invalid or has expired.") from None
     # Checked on every request, so logout, refresh-token reuse and account deletion take effect
     # at once rather than when the token expires.
-    role = await AccountRepository(session).role_with_live_login(claims.account_id, claims.login_id)
+    role = await AccountRepository(session).role_with_live_login(
+        claims.account_id, claims.login_id, for_write=request.method not in READ_ONLY_METHODS
+    )
     if role is None:
         raise Unauthorized("The access token has been revoked.")
     return Caller(id=claims.account_id, role=role, login_id=claims.login_id)

@@ -61,7 +61,7 @@ async def issue_token(
     Each call returns a new access token (15 minutes) and a new refresh token; the refresh
     token presented is used up.
     """
-    await request.app.state.limiter.check_token_request(client_address(request.scope), username)
+    await request.app.state.limiter.check_password_attempt(client_address(request.scope), username)
     if any(
         value is not None and len(value) > MAX_FIELD
         for value in (username, password, refresh_token)

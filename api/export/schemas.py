@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any, Literal
 
@@ -14,6 +15,45 @@ from api.intentions.schemas import INTENTION_EXAMPLE, IntentionRead
 from api.reflections.schemas import REFLECTION_EXAMPLE, ReflectionRead
 from api.safety_flags.schemas import FLAG_EXAMPLE, SafetyFlagRead
 from api.sessions.schemas import SESSION_EXAMPLE, DosingSessionRead
+
+
+class Refresh(BaseModel):
+    """One refresh token of a sign-in: when it was issued, until when, and when it was used."""
+
+    issued_at: datetime
+    expires_at: datetime
+    used_at: datetime | None
+
+
+class SignIn(BaseModel):
+    """One sign-in (a login) and its refreshes. Tokens themselves are never stored or shown."""
+
+    id: uuid.UUID
+    started_at: datetime
+    ended_at: datetime | None = Field(description="Signed out, revoked, or the password changed.")
+    client: Literal["app", "web"] = Field(
+        description="`web`: the therapist pages; `app`: the token endpoint (the app or the API)."
+    )
+    refreshes: list[Refresh]
+
+
+class DeletionMarker(BaseModel):
+    """An entry you deleted: only its id and kind are kept, so other devices learn of it."""
+
+    id: uuid.UUID
+    resource: str
+    deleted_at: datetime
+
+
+class StoredAnswer(BaseModel):
+    """The first answer to a request sent with an Idempotency-Key, kept for replays until
+    `expires_at` (or until what it created is deleted)."""
+
+    idempotency_key: str
+    created_at: datetime
+    expires_at: datetime
+    status: int
+    answer: Any = Field(description="The answer as it was sent; null if it cannot be read.")
 
 
 class JournalExport(BaseModel):
@@ -34,6 +74,29 @@ class JournalExport(BaseModel):
                     "safety_flags": [FLAG_EXAMPLE],
                     "grants": [GRANT_EXAMPLE],
                     "access_log": [ACCESS_LOG_EXAMPLE],
+                    "sign_ins": [
+                        {
+                            "id": "0b9f1f57-3c59-4f7e-a1b4-2f0f3c7e3a11",
+                            "started_at": "2026-11-20T08:00:00Z",
+                            "ended_at": None,
+                            "client": "app",
+                            "refreshes": [
+                                {
+                                    "issued_at": "2026-11-20T08:00:00Z",
+                                    "expires_at": "2026-12-20T08:00:00Z",
+                                    "used_at": None,
+                                }
+                            ],
+                        }
+                    ],
+                    "deletions": [
+                        {
+                            "id": "5f0c1d7e-6a8b-4c2d-9e3f-1a2b3c4d5e6f",
+                            "resource": "checkins",
+                            "deleted_at": "2026-11-20T09:00:00Z",
+                        }
+                    ],
+                    "stored_answers": [],
                 }
             ]
         }
@@ -54,6 +117,16 @@ class JournalExport(BaseModel):
     grants: list[GrantRead] = Field(description="Every grant you gave, active or ended.")
     access_log: list[AccessLogEntry] = Field(
         description="Every therapist request for your data, oldest first."
+    )
+    sign_ins: list[SignIn] = Field(
+        default_factory=list, description="Every sign-in to your account, oldest first."
+    )
+    deletions: list[DeletionMarker] = Field(
+        default_factory=list, description="The entries you deleted, by id and kind only."
+    )
+    stored_answers: list[StoredAnswer] = Field(
+        default_factory=list,
+        description="First answers kept for Idempotency-Key replays, while they last.",
     )
 
 

@@ -5,6 +5,7 @@ from typing import Annotated
 
 from fastapi import Form, Request, Response, status
 
+from api.audit.repository import record_seen
 from api.auth.dependencies import CallerDep, TokensDep
 from api.database import SessionDep
 from api.errors import problems
@@ -107,6 +108,7 @@ async def revoke_grant(grant_id: uuid.UUID, caller: CallerDep, session: SessionD
     ),
 )
 async def mint_read_token(
+    request: Request,
     grant_id: uuid.UUID,
     caller: CallerDep,
     session: SessionDep,
@@ -122,5 +124,15 @@ async def mint_read_token(
     """Exchange a grant you received for a patient-scoped read token (at most 15 minutes, never past the grant).
 
     Form-encoded. The token works only on `/v1/patients/{patient_id}/...`, for the scopes it names.
+    The patient's access log shows that you opened their journal.
     """
-    return await service.mint_read_token(session, tokens, caller, grant_id, scope)
+    minted = await service.mint_read_token(session, tokens, caller, grant_id, scope)
+    await record_seen(
+        session,
+        request.state.request_id,
+        caller.id,
+        [(minted.patient_id, minted.grant_id)],
+        "grant",
+        "open",
+    )
+    return minted

@@ -11,18 +11,20 @@ goes ahead and its work stands. One row, one answer, one write, whatever the tim
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import json
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import Annotated
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Annotated, Any
 
 import structlog
 from fastapi import Header, Response
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, delete, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.crypto import UnreadableValue, associated_data
 from api.database import cipher_of
@@ -85,6 +87,7 @@ async def once(
             "record_key": key,
             "record_fingerprint": request_fingerprint,
             "record_created_at": utcnow(),
+            "answer_resource": _answered_for(response),
             "answer_status": response.status_code,
             "answer_headers": json.dumps(stored),
             # The answer repeats the entry's text: it is kept encrypted like the entry.
@@ -98,6 +101,83 @@ async def once(
         await session.rollback()
         return await _replay(session, owner_id, key, request_fingerprint)
     return response
+
+
+def _answered_for(response: Response) -> uuid.UUID | None:
+    """The id of what the answer created, from its Location (``/v1/checkins/<id>``)."""
+    location = response.headers.get("location", "")
+    try:
+        return uuid.UUID(location.rsplit("/", 1)[-1]) if location else None
+    except ValueError:
+        return None
+
+
+async def forget(
+    session: AsyncSession, owner_id: uuid.UUID, resource_ids: Sequence[uuid.UUID]
+) -> None:
+    """Remove the stored answers about entries or grants that are going away."""
+    if resource_ids:
+        await session.execute(
+            delete(IdempotencyRecord).where(
+                IdempotencyRecord.owner_id == owner_id,
+                IdempotencyRecord.resource_id.in_(resource_ids),
+            )
+        )
+
+
+async def stored_answers(
+    session: AsyncSession, owner_id: uuid.UUID
+) -> list[tuple[IdempotencyRecord, Any]]:
+    """The owner's stored answers, oldest first, each with its body decoded (None when it
+    cannot be read): for the owner's export. The fingerprint (a hash) stays out."""
+    records = await session.scalars(
+        select(IdempotencyRecord)
+        .where(IdempotencyRecord.owner_id == owner_id)
+        .order_by(IdempotencyRecord.created_at, IdempotencyRecord.key)
+    )
+    answers: list[tuple[IdempotencyRecord, Any]] = []
+    for record in records.all():
+        try:
+            answer = json.loads(cipher_of(session).decrypt(record.body, _aad(owner_id, record.key)))
+        except (UnreadableValue, ValueError):
+            answer = None
+        answers.append((record, answer))
+    return answers
+
+
+async def sweep_expired(
+    sessionmaker: async_sessionmaker[AsyncSession], older_than: datetime, batch: int
+) -> int:
+    """Delete at most ``batch`` records made before ``older_than``, oldest first, in one short
+    transaction; the number deleted. Bounded so that a sweep never holds the table for long."""
+    oldest = (
+        select(IdempotencyRecord.owner_id, IdempotencyRecord.key)
+        .where(IdempotencyRecord.created_at < older_than)
+        .order_by(IdempotencyRecord.created_at)
+        .limit(batch)
+    )
+    async with sessionmaker() as session, session.begin():
+        result = await session.execute(
+            delete(IdempotencyRecord)
+            .where(tuple_(IdempotencyRecord.owner_id, IdempotencyRecord.key).in_(oldest))
+            .execution_options(synchronize_session=False)
+        )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def sweep_forever(
+    sessionmaker: async_sessionmaker[AsyncSession], ttl: timedelta, batch: int, every: float
+) -> None:
+    """The background sweep of one process: a bounded batch of expired records each ``every``
+    seconds, sooner (a second) while whole batches come back. A failure is logged, never raised:
+    the next sweep tries again."""
+    while True:
+        try:
+            swept = await sweep_expired(sessionmaker, utcnow() - ttl, batch)
+        except Exception as exc:
+            logger.warning("idempotency sweep failed", error_type=type(exc).__name__)
+            swept = 0
+        await asyncio.sleep(min(every, 1.0) if swept >= batch else every)
 
 
 # Built once, on the table rather than the mapped class (plain SQL, no ORM machinery): it runs
@@ -118,6 +198,7 @@ def _record(dialect: str) -> Statement:
             headers=bindparam("answer_headers"),
             body=bindparam("answer_body"),
             created_at=bindparam("record_created_at"),
+            resource_id=bindparam("answer_resource", type_=_RECORDS.c.resource_id.type),
         )
         .on_conflict_do_nothing(index_elements=[_RECORDS.c.owner_id, _RECORDS.c.key])
         .returning(_RECORDS.c.key)

@@ -57,18 +57,23 @@ async def hide_unseen_references(
     session: AsyncSession, scope: Scope, items: Sequence[BaseModel]
 ) -> None:
     """In what someone other than the owner reads, a link to an entry they may not see (a private
-    one) is dropped: its id would tell that it exists."""
+    one, or any of a kind their grant does not cover) is dropped: its id would tell that it
+    exists."""
     if scope.include_private or not items:
         return
     if not hasattr(items[0], "session_id") and not hasattr(items[0], "intention_ids"):
         return  # this kind of entry links to nothing
     linked_sessions = [s for item in items if (s := getattr(item, "session_id", None)) is not None]
     linked_intentions = [i for item in items for i in getattr(item, "intention_ids", [])]
-    seen_sessions = await EntryRepository(session, DosingSession, scope).existing_ids(
-        linked_sessions
+    seen_sessions = (
+        await EntryRepository(session, DosingSession, scope).existing_ids(linked_sessions)
+        if scope.reads("sessions")
+        else set()
     )
-    seen_intentions = await EntryRepository(session, Intention, scope).existing_ids(
-        linked_intentions
+    seen_intentions = (
+        await EntryRepository(session, Intention, scope).existing_ids(linked_intentions)
+        if scope.reads("intentions")
+        else set()
     )
     for item in items:
         if getattr(item, "session_id", None) not in seen_sessions and hasattr(item, "session_id"):

@@ -32,11 +32,14 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from api.crypto import UNREADABLE_TEXT, UnreadableValue, associated_data
 from api.database import cipher_of
-from api.models import ChangeCounter, JournalEntry, Tombstone
+from api.journal import idempotency
+from api.models import ChangeCounter, DosingSession, Intention, JournalEntry, Reflection, Tombstone
 from api.models.base import table_of, utcnow
 from api.statements import Statement
 
 EntryT = TypeVar("EntryT", bound=JournalEntry)
+# The kinds of entry that may name a dosing session (``session_id``).
+SESSION_LINKED: tuple[type[Intention] | type[Reflection], ...] = (Intention, Reflection)
 logger = structlog.get_logger("api.journal")
 
 
@@ -45,14 +48,19 @@ class Scope:
     owner_id: uuid.UUID
     include_private: bool
     writable: bool
+    # The kinds of entry (resource names) this scope may read; None: every kind (the owner's).
+    kinds: frozenset[str] | None = None
 
     @classmethod
     def own(cls, account_id: uuid.UUID) -> Scope:
         return cls(owner_id=account_id, include_private=True, writable=True)
 
     @classmethod
-    def shared(cls, patient_id: uuid.UUID) -> Scope:
-        return cls(owner_id=patient_id, include_private=False, writable=False)
+    def shared(cls, patient_id: uuid.UUID, kinds: frozenset[str]) -> Scope:
+        return cls(owner_id=patient_id, include_private=False, writable=False, kinds=kinds)
+
+    def reads(self, kind: str) -> bool:
+        return self.kinds is None or kind in self.kinds
 
 
 class EntryRow:
@@ -192,7 +200,14 @@ class EntryRepository(Generic[EntryT]):
         return set((await self.session.scalars(statement)).all())
 
     async def page(self, request: PageRequest) -> tuple[list[EntryRow], bool]:
-        """Newest first by the entry's own time, then id; returns (rows, whether more follow)."""
+        """Newest first by the entry's own time, then id; returns (rows, whether more follow).
+
+        A ``session_id`` filter naming a session this scope cannot read (a private one, or any
+        when sessions are not among its kinds) matches nothing, exactly as an id that does not
+        exist: what it links to must not show through the filter.
+        """
+        if request.session_id is not None and not await self._session_readable(request.session_id):
+            return [], False
         statement = _page(
             self.model,
             self.scope.include_private,
@@ -212,6 +227,14 @@ class EntryRepository(Generic[EntryT]):
             row_limit=request.limit + 1,
         )
         return rows[: request.limit], len(rows) > request.limit
+
+    async def _session_readable(self, session_id: uuid.UUID) -> bool:
+        if self.scope.include_private:
+            return True  # the owner's own filter: a missing id simply matches nothing
+        if not self.scope.reads("sessions"):
+            return False
+        sessions = EntryRepository(self.session, DosingSession, self.scope)
+        return bool(await sessions.existing_ids([session_id]))
 
     async def rows(self, *columns: Any, where: tuple[Any, ...] = ()) -> list[Any]:
         """Selected columns of the visible rows: for figures that need no whole entries."""
@@ -290,6 +313,8 @@ class EntryRepository(Generic[EntryT]):
     async def delete(self, entry: EntryT, expected_version: int, resource: str) -> bool:
         """Delete at ``expected_version`` and leave a tombstone; False when it moved on."""
         self._require_writable()
+        if self.model is DosingSession:
+            await self._unlink_session(entry.id)
         result = await self.session.execute(
             delete(self.model)
             .where(
@@ -306,9 +331,33 @@ class EntryRepository(Generic[EntryT]):
         self.session.add(
             Tombstone(id=entry.id, owner_id=self.scope.owner_id, resource=resource, seq=seq)
         )
+        # The stored first answer repeats what the entry said: it goes with the entry.
+        await idempotency.forget(self.session, self.scope.owner_id, [entry.id])
         await self.session.flush()
         self.session.expunge(entry)
         return True
+
+    async def _unlink_session(self, session_id: uuid.UUID) -> None:
+        """Entries naming a dosing session about to be deleted lose the link as an edit of
+        their own: a new version (so a new ETag) and a change number each, so sync tells every
+        device. (The foreign key would null it too, but silently: no version, no change.)"""
+        owner_id = self.scope.owner_id
+        for model in SESSION_LINKED:
+            linked = await self.session.scalars(
+                select(model.id)
+                .where(model.owner_id == owner_id, model.session_id == session_id)
+                .order_by(model.id)
+            )
+            for linked_id in linked.all():
+                seq = await next_seq(self.session, owner_id)
+                await self.session.execute(
+                    update(model)
+                    .where(model.id == linked_id, model.owner_id == owner_id)
+                    .values(
+                        session_id=None, version=model.version + 1, seq=seq, updated_at=utcnow()
+                    )
+                    .execution_options(synchronize_session=False)
+                )
 
 
 # Reads of many rows, as statements built once per model and shape, the scope's owner and the

@@ -78,7 +78,9 @@ class AuditRecord(IdMixin, Base):
     patient_id: Mapped[uuid.UUID]
     grant_id: Mapped[uuid.UUID | None]
     resource: Mapped[str] = mapped_column(String(32))
-    action: Mapped[str] = mapped_column(String(16))  # "list", "read" or "summary"
+    # "list", "read" or "summary"; "open" for a read token minted (resource "grant"), "list"
+    # with resource "patients" for being listed among a therapist's patients.
+    action: Mapped[str] = mapped_column(String(16))
     entry_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
     count: Mapped[int] = mapped_column(Integer, default=0)
     outcome: Mapped[AuditOutcome] = mapped_column(String(32))

@@ -47,9 +47,18 @@ class Tombstone(Base):
 
 
 class IdempotencyRecord(Base):
-    """The first answer to a POST with an Idempotency-Key, replayed for every resend."""
+    """The first answer to a POST with an Idempotency-Key, replayed for every resend.
+
+    Kept for ``JOURNAL_IDEMPOTENCY_TTL_HOURS`` (swept in the background, a bounded batch at a
+    time), and removed at once with the entry or grant it answered for (``resource_id``) or
+    with the account: it repeats what that entry said.
+    """
 
     __tablename__ = "idempotency_records"
+    __table_args__ = (
+        Index("ix_idempotency_records_created_at", "created_at"),
+        Index("ix_idempotency_records_resource_id", "resource_id"),
+    )
 
     owner_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
@@ -62,3 +71,5 @@ class IdempotencyRecord(Base):
     # The answer as sent, encrypted like journal text (it repeats what the entry says).
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # What the answer created (the id its Location names), if anything: the record goes with it.
+    resource_id: Mapped[uuid.UUID | None] = mapped_column(default=None)

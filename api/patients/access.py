@@ -57,10 +57,13 @@ class ReadAccess:
     grant_id: uuid.UUID | None
     resource: str
     action: str
+    # What the grant lets this reader see: "sessions:read" lets it read "sessions".
+    scopes: frozenset[str]
     scope: Scope = field(init=False)
 
     def __post_init__(self) -> None:
-        self.scope = Scope.shared(self.patient_id)
+        kinds = frozenset(granted.partition(":")[0] for granted in self.scopes)
+        self.scope = Scope.shared(self.patient_id, kinds)
 
     def _record(self, outcome: AuditOutcome, ids: list[uuid.UUID], count: int) -> AuditRecord:
         return AuditRecord(
@@ -157,6 +160,7 @@ async def open_grant(
         grant_id=reader.grant_id,
         resource=resource,
         action=action,
+        scopes=reader.scopes,
     )
     stray = False
     if patient_id != reader.patient_id:

@@ -8,9 +8,10 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, Response
+from fastapi import Depends, Request, Response
 from pydantic import BaseModel, Field
 
+from api.audit.repository import record_seen
 from api.auth.dependencies import CallerDep, SettingsDep
 from api.database import SessionDep
 from api.errors import Forbidden, NotFound, problems
@@ -60,12 +61,23 @@ class SharedPatients(BaseModel):
 
 
 @router.get("", responses=problems(401, 403))
-async def list_patients(caller: CallerDep, session: SessionDep) -> SharedPatients:
+async def list_patients(request: Request, caller: CallerDep, session: SessionDep) -> SharedPatients:
     """Patients with an active grant to you (therapist login token), with the scopes each granted and their open
-    safety flags: patients with open flags come first."""
+    safety flags: patients with open flags come first.
+
+    Each patient listed sees it in their access log.
+    """
     if caller.role is not Role.THERAPIST:
         raise Forbidden("Only therapists have patients.")
     rows = await GrantRepository(session, caller.id, caller.role).active_patients(utcnow())
+    await record_seen(
+        session,
+        request.state.request_id,
+        caller.id,
+        [(grant.patient_id, grant.id) for grant, *_ in rows],
+        "patients",
+        "list",
+    )
     counts = await flag_counts(session, [row[0] for row in rows])
     items = [
         SharedPatient(

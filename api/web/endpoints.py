@@ -20,6 +20,7 @@ from starlette.datastructures import FormData
 
 from api.accounts.repository import AccountRepository
 from api.accounts.schemas import normalize_email
+from api.audit.repository import record_seen
 from api.auth.dependencies import Caller, PasswordsDep, SettingsDep
 from api.database import SessionDep
 from api.errors import NotFound, ProblemError
@@ -226,7 +227,9 @@ async def sign_in(
     email_field, password = _field(form, "email"), _field(form, "password")
     next_page = safe_next(_field(form, "next"))
     # The token endpoint's budget, per address and per account: the same guesses, counted once.
-    await request.app.state.limiter.check_token_request(client_address(request.scope), email_field)
+    await request.app.state.limiter.check_password_attempt(
+        client_address(request.scope), email_field
+    )
     # A refused attempt keeps what was typed but the password, and where it was going.
     if not email_field or not password:
         return _sign_in_page(
@@ -302,10 +305,11 @@ async def patients(
 ) -> Response:
     if current is None:
         return _to_sign_in(request, settings)
-    return await _patients_page(session, current)
+    return await _patients_page(request, session, current)
 
 
 async def _patients_page(
+    request: Request,
     session: AsyncSession,
     current: SignedIn,
     pairing: PairingCodeRead | None = None,
@@ -314,6 +318,15 @@ async def _patients_page(
 ) -> Response:
     therapist = current.therapist
     rows = await GrantRepository(session, therapist.id, Role.THERAPIST).active_patients(utcnow())
+    # As GET /v1/patients: each patient listed sees it in their access log.
+    await record_seen(
+        session,
+        request.state.request_id,
+        therapist.id,
+        [(grant.patient_id, grant.id) for grant, *_ in rows],
+        "patients",
+        "list",
+    )
     # One line per patient: the newest grant stands for the patient, as on the patient's page.
     newest: dict[uuid.UUID, tuple[Grant, str]] = {}
     for grant, patient_name, *_therapist in rows:
@@ -361,7 +374,9 @@ async def make_pairing_code(
         return _to_sign_in(request, settings)
     form = await _form(request)
     if form is None or not sessions.same_token(_field(form, "csrf_token"), current.csrf_token):
-        return await _patients_page(session, current, status=403, pairing_error=FORM_EXPIRED)
+        return await _patients_page(
+            request, session, current, status=403, pairing_error=FORM_EXPIRED
+        )
     caller = Caller(
         id=current.therapist.id, role=Role.THERAPIST, login_id=current.web_session.login_id
     )
@@ -369,9 +384,9 @@ async def make_pairing_code(
         code = await pairing.create_code(session, caller)
     except ProblemError as refused:
         return await _patients_page(
-            session, current, status=refused.status, pairing_error=refused.detail
+            request, session, current, status=refused.status, pairing_error=refused.detail
         )
-    return await _patients_page(session, current, pairing=code)
+    return await _patients_page(request, session, current, pairing=code)
 
 
 @router.api_route("/patients/{patient_id}", methods=READ_METHODS)
@@ -405,6 +420,7 @@ async def patient(
             grant_id=None,
             resource="grant",
             action="read",
+            scopes=frozenset(),
         )
         await record_stray(stray, NotFound(NO_PATIENT))
         return message_page(404, "Not found", NO_PATIENT, **signed)
@@ -469,6 +485,7 @@ async def acknowledge_flag(
             grant_id=None,
             resource="safety_flags",
             action="acknowledge",
+            scopes=frozenset(),
         )
         await record_stray(stray, NotFound(NO_PATIENT))
         return message_page(404, "Not found", NO_PATIENT, **signed)

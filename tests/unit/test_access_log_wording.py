@@ -38,6 +38,14 @@ def record(resource: str, action: str, outcome: AuditOutcome, count: int = 0) ->
         ("reflections", "read", AuditOutcome.ALLOWED, 1, "Dr Lee viewed one of your reflections."),
         ("summary", "summary", AuditOutcome.ALLOWED, 0, "Dr Lee viewed your summary."),
         (
+            "grant",
+            "open",
+            AuditOutcome.ALLOWED,
+            0,
+            "Dr Lee opened your journal to read what you shared.",
+        ),
+        ("patients", "list", AuditOutcome.ALLOWED, 0, "Dr Lee saw you in their list of patients."),
+        (
             "summary",
             "summary",
             AuditOutcome.INSUFFICIENT_SCOPE,
