@@ -23,7 +23,12 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.exceptions import HTTPException
 
-from api.errors import DATABASE_UNAVAILABLE, RETRY_AFTER_SECONDS, ProblemError
+from api.errors import (
+    DATABASE_UNAVAILABLE,
+    RETRY_AFTER_SECONDS,
+    ProblemError,
+    database_failure,
+)
 from api.logs import exception_summary
 
 HERE = Path(__file__).parent
@@ -161,7 +166,7 @@ def _error_page_for(exc: Exception) -> HTMLResponse:
         return error_page(400, "Part of the address or the form is not valid.")
     if isinstance(exc, HTTPException):
         return error_page(exc.status_code, "That did not work.")
-    if isinstance(exc, DATABASE_UNAVAILABLE):
+    if database_failure(exc) is not None:
         logger.warning(
             "database unavailable", error_type=f"{type(exc).__module__}.{type(exc).__qualname__}"
         )

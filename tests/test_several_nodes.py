@@ -1,0 +1,146 @@
+"""What running several nodes behind a load balancer needs, each seen failing first (issue 16):
+dropped database connections, a busy node that must not call itself dead, one caller filling a
+node, a key rotation during a rolling restart, and the client address behind a proxy.
+
+Real processes on loopback, on a throwaway PostgreSQL cluster of the module's own (see
+``tests.support.cluster``); the shared server is never stopped. Every wait is bounded; nothing is
+asserted about how long anything took.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.cluster import Cluster, create_database, migrated_database
+from tests.support.cluster import throwaway_cluster as _throwaway_cluster
+from tests.support.people import Person, register
+from tests.support.server import running_server, service_environment
+from tests.test_faults import (
+    assert_no_unhandled,
+    assert_unavailable,
+    bounded,
+    checkin,
+    client_for,
+    pg,
+    write_checkin,
+)
+
+pytestmark = pytest.mark.postgres_only
+
+
+@pytest.fixture(scope="module")
+def nodes_cluster() -> Iterator[Cluster]:
+    with _throwaway_cluster() as started:
+        yield started
+
+
+@pytest.fixture(scope="module")
+async def nodes_template(nodes_cluster: Cluster) -> str:
+    name = "nodes_template"
+    await migrated_database(nodes_cluster, name)
+    return name
+
+
+@pytest.fixture
+async def nodes_database(nodes_cluster: Cluster, nodes_template: str) -> str:
+    return await create_database(
+        nodes_cluster, f"nodes_{uuid.uuid4().hex[:12]}", template=nodes_template
+    )
+
+
+# --- 1. dropped database connections ------------------------------------------------------------
+
+
+@dataclass
+class Tally:
+    statuses: collections.Counter[int] = field(default_factory=collections.Counter)
+    bad: list[str] = field(default_factory=list)  # every answer that is neither success nor 503
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    successes: int = 0
+    # (how many successes, resolved once there are that many)
+    waiting: list[tuple[int, asyncio.Future[None]]] = field(default_factory=list)
+
+    def record(self, what: str, response: httpx.Response, ok: int) -> None:
+        self.statuses[response.status_code] += 1
+        if response.status_code == ok:
+            self.successes += 1
+            for target, reached in self.waiting:
+                if self.successes >= target and not reached.done():
+                    reached.set_result(None)
+            return
+        try:
+            assert_unavailable(response, what)
+        except AssertionError as failure:
+            self.bad.append(str(failure)[:300])
+
+
+async def steady_load(client: httpx.AsyncClient, patient: Person, tally: Tally) -> None:
+    """Writes and reads for one patient until told to stop; every answer is tallied."""
+    while not tally.stop.is_set():
+        entry = str(uuid.uuid4())
+        written = await write_checkin(client, patient, checkin(entry, 5, "steady"), entry)
+        tally.record("POST /v1/checkins", written, 201)
+        listed = await client.get("/v1/checkins", params={"limit": 5}, headers=patient.headers)
+        tally.record("GET /v1/checkins", listed, 200)
+        me = await client.get("/v1/me", headers=patient.headers)
+        tally.record("GET /v1/me", me, 200)
+
+
+async def terminate_backends(database_url: str) -> int:
+    """What a failover does to the service: every backend on its database is cut off."""
+    async with pg(database_url) as admin:
+        killed: int = await admin.fetchval(
+            "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()) AS cut"
+        )
+    return killed
+
+
+async def until_successes(tally: Tally, more: int) -> None:
+    """Return once ``more`` further answers have succeeded (the load goes on meanwhile)."""
+    reached: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    tally.waiting.append((tally.successes + more, reached))
+    await bounded(reached)
+
+
+ROUNDS = 3
+
+
+async def test_connections_cut_under_load_answer_503_with_retry_after_never_500(
+    tmp_path: Path, nodes_cluster: Cluster, nodes_database: str
+) -> None:
+    """Failure 1: pg_terminate_backend of every backend under load, several rounds, then a
+    restart of the whole (throwaway) cluster: 0 answers of 500, every failure a 503 problem
+    with Retry-After, and the process writes again after each round."""
+    env = service_environment(nodes_database, tmp_path / "data", db_pool_size=6)
+    async with (
+        running_server(env, tmp_path / "server.log") as server,
+        client_for(server) as client,
+    ):
+        patients = [await register(client, "patient") for _ in range(4)]
+        tally = Tally()
+        load = [asyncio.create_task(steady_load(client, p, tally)) for p in patients]
+        try:
+            await until_successes(tally, 10)
+            for _ in range(ROUNDS):
+                assert await terminate_backends(nodes_database) > 0
+                await until_successes(tally, 10)
+            # A restart (a fast shutdown: every session ended, then the server back).
+            await asyncio.to_thread(nodes_cluster.stop, "fast")
+            await asyncio.to_thread(nodes_cluster.start)
+            await until_successes(tally, 10)
+        finally:
+            tally.stop.set()
+            await bounded(asyncio.gather(*load))
+        unhandled = [line for line in server.log_text().splitlines() if "unhandled" in line]
+        assert tally.bad == [], (tally.statuses, tally.bad[:5], unhandled[:3])
+        assert tally.statuses[500] == 0
+        assert_no_unhandled(server)
