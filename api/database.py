@@ -42,6 +42,11 @@ def create_engine(settings: Settings) -> AsyncEngine:
         connect_args={
             "timeout": settings.db_pool_timeout_seconds,
             "command_timeout": settings.db_statement_timeout_seconds,
+            # A row held by another transaction is waited for this long at most, then the
+            # statement fails (55P03) and the request is answered 503 saying so.
+            "server_settings": {
+                "lock_timeout": f"{round(settings.db_lock_timeout_seconds * 1000)}ms"
+            },
         },
     )
     # Not the pool's pre-ping, which costs a round trip on every checkout: only a connection
@@ -52,6 +57,24 @@ def create_engine(settings: Settings) -> AsyncEngine:
     event.listen(engine.sync_engine.pool, "checkout", liveness.checkout)
     event.listen(engine.sync_engine.pool, "invalidate", liveness.lost)
     return engine
+
+
+HEALTH_TIMEOUT_SECONDS = 2.0
+
+
+def create_health_engine(settings: Settings, engine: AsyncEngine) -> AsyncEngine:
+    """Readiness's own connection: a check never waits behind requests for the request pool,
+    so a busy node is not reported dead. SQLite has no pool to wait for: the same engine."""
+    if settings.is_sqlite:
+        return engine
+    return create_async_engine(
+        settings.database_url,
+        pool_size=1,
+        max_overflow=0,
+        pool_timeout=HEALTH_TIMEOUT_SECONDS,
+        pool_pre_ping=True,  # one check every few seconds: a round trip is nothing here
+        connect_args={"timeout": HEALTH_TIMEOUT_SECONDS, "command_timeout": HEALTH_TIMEOUT_SECONDS},
+    )
 
 
 # A connection in steady use proves itself with every statement; one idle for longer than this

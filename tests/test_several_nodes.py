@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import signal
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -24,12 +25,15 @@ from tests.support.cluster import throwaway_cluster as _throwaway_cluster
 from tests.support.people import Person, register
 from tests.support.server import running_server, service_environment
 from tests.test_faults import (
+    BOUND,
     assert_no_unhandled,
     assert_unavailable,
     bounded,
     checkin,
     client_for,
+    counter_held,
     pg,
+    until_lock_waiters,
     write_checkin,
 )
 
@@ -143,4 +147,83 @@ async def test_connections_cut_under_load_answer_503_with_retry_after_never_500(
         unhandled = [line for line in server.log_text().splitlines() if "unhandled" in line]
         assert tally.bad == [], (tally.statuses, tally.bad[:5], unhandled[:3])
         assert tally.statuses[500] == 0
+        assert_no_unhandled(server)
+
+
+# --- 2. a busy node is not a dead one, and one caller cannot fill it -------------------------
+
+
+async def test_one_patient_holding_a_row_cannot_fill_the_node_and_readiness_stays_up(
+    tmp_path: Path, nodes_database: str
+) -> None:
+    """Failure 2: one patient's change counter held by another transaction while that patient
+    sends 36 writes at once. The patient gets its share of the node (the rest 429 at once), its
+    waits end at the lock timeout with a 503 that says so, someone else writes meanwhile, and
+    /readyz answers 200 throughout."""
+    env = service_environment(
+        nodes_database,
+        tmp_path / "data",
+        db_pool_size=4,
+        db_pool_timeout_seconds=10,
+        db_lock_timeout_seconds=2,
+    )
+    async with (
+        running_server(env, tmp_path / "server.log") as server,
+        client_for(server) as client,
+        pg(nodes_database) as monitor,
+    ):
+        greedy, other = await register(client, "patient"), await register(client, "patient")
+        first = await write_checkin(client, greedy, checkin(str(uuid.uuid4()), 5, "x"), "first")
+        assert first.status_code == 201, first.text
+        async with counter_held(nodes_database, greedy.id):
+            burst = [
+                asyncio.create_task(
+                    write_checkin(client, greedy, checkin(str(uuid.uuid4()), 4, "b"), f"b{i}")
+                )
+                for i in range(36)
+            ]
+            await until_lock_waiters(monitor, 2, on="change_counters")
+            written = await bounded(
+                write_checkin(client, other, checkin(str(uuid.uuid4()), 7, "o"), "other")
+            )
+            ready = await bounded(client.get("/readyz"))
+            answers = await bounded(asyncio.gather(*burst))
+        assert written.status_code == 201, written.text
+        assert ready.status_code == 200, ready.text
+        statuses = collections.Counter(answer.status_code for answer in answers)
+        assert set(statuses) <= {429, 503}, statuses
+        assert statuses[503] == 2, statuses  # its share: half of the node's 4
+        for answer in answers:
+            detail = answer.json()["detail"]
+            assert "Retry-After".lower() in answer.headers
+            if answer.status_code == 503:
+                assert "lock timeout" in detail, detail
+                assert "not reachable" not in detail, detail
+        assert_no_unhandled(server)
+
+
+async def test_sigterm_turns_the_node_unready_and_it_serves_through_the_drain(
+    tmp_path: Path, nodes_database: str
+) -> None:
+    """On SIGTERM the node answers /readyz 503 at once, and keeps serving new connections
+    for the drain time (the load balancer's health checks need it), then exits cleanly."""
+    env = service_environment(nodes_database, tmp_path / "data", drain_seconds=4)
+    async with (
+        running_server(env, tmp_path / "server.log") as server,
+        client_for(server) as client,
+    ):
+        patient = await register(client, "patient")
+        assert (await client.get("/readyz")).status_code == 200
+        server.signal(signal.SIGTERM)
+        async with client_for(server) as fresh:
+            # A new connection after the signal: the load balancer still sends some.
+            ready = await bounded(fresh.get("/readyz"))
+            written = await bounded(
+                write_checkin(fresh, patient, checkin(str(uuid.uuid4()), 6, "d"), "drain")
+            )
+        assert_unavailable(ready, "GET /readyz while draining")
+        assert "shutting down" in ready.json()["detail"]
+        assert written.status_code == 201, written.text
+        code = await server.wait_exit(BOUND)
+        assert code in {0, -signal.SIGTERM}, f"exit code {code}:\n{server.log_tail()}"
         assert_no_unhandled(server)
