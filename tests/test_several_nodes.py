@@ -10,20 +10,30 @@ asserted about how long anything took.
 from __future__ import annotations
 
 import asyncio
+import base64
 import collections
+import contextlib
+import json
 import signal
+import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.support.cluster import Cluster, create_database, migrated_database
+from tests.support.cluster import ROOT, Cluster, create_database, migrated_database
 from tests.support.cluster import throwaway_cluster as _throwaway_cluster
-from tests.support.people import Person, register
-from tests.support.server import running_server, service_environment
+from tests.support.people import PASSWORD, Person, register
+from tests.support.server import (
+    ServerProcess,
+    running_server,
+    server_processes,
+    service_environment,
+)
+from tests.support.sharing import bearer
 from tests.test_faults import (
     BOUND,
     assert_no_unhandled,
@@ -227,3 +237,147 @@ async def test_sigterm_turns_the_node_unready_and_it_serves_through_the_drain(
         code = await server.wait_exit(BOUND)
         assert code in {0, -signal.SIGTERM}, f"exit code {code}:\n{server.log_tail()}"
         assert_no_unhandled(server)
+
+
+# --- 5. the client's address behind a proxy on another host ----------------------------------
+
+
+@contextlib.asynccontextmanager
+async def from_address(server: ServerProcess, address: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A client whose connections come from ``address`` (another loopback address: another
+    host, as far as the server can tell)."""
+    transport = httpx.AsyncHTTPTransport(local_address=address)
+    async with httpx.AsyncClient(
+        base_url=server.base_url, transport=transport, timeout=httpx.Timeout(BOUND)
+    ) as client:
+        yield client
+
+
+async def failed_sign_in(client: httpx.AsyncClient, forwarded_for: str) -> httpx.Response:
+    return await client.post(
+        "/v1/auth/token",
+        data={"grant_type": "password", "username": "nobody@example.org", "password": "wrong"},
+        headers={"X-Forwarded-For": forwarded_for},
+    )
+
+
+async def test_per_address_limits_key_on_the_client_behind_a_trusted_proxy(
+    tmp_path: Path, nodes_database: str
+) -> None:
+    """Failure 5: a load balancer on 127.0.0.2 (JOURNAL_TRUSTED_PROXIES) forwards for two
+    clients; one exhausts the token endpoint's per-address budget, the other still signs in.
+    A caller on 127.0.0.3, not trusted, cannot choose its address by sending the header."""
+    env = service_environment(
+        nodes_database,
+        tmp_path / "data",
+        trusted_proxies="127.0.0.2",
+        rate_limit_token_per_address="3/minute",
+    )
+    async with (
+        running_server(env, tmp_path / "server.log") as server,
+        from_address(server, "127.0.0.2") as proxy,
+        from_address(server, "127.0.0.3") as stranger,
+    ):
+        attacker, victim = "203.0.113.7", "198.51.100.9"
+        answers = [await failed_sign_in(proxy, attacker) for _ in range(4)]
+        assert [a.status_code for a in answers] == [400, 400, 400, 429]
+        # The next client behind the same proxy has a budget of its own.
+        assert (await failed_sign_in(proxy, victim)).status_code == 400
+        # Not a trusted proxy: its header is ignored, it is counted as itself.
+        spoofed = [await failed_sign_in(stranger, victim) for _ in range(4)]
+        assert [a.status_code for a in spoofed] == [400, 400, 400, 429]
+        assert (await failed_sign_in(proxy, victim)).status_code == 400
+
+
+# --- 4. a key rotation during a rolling restart ------------------------------------------------
+
+
+def journal_cli(env: dict[str, str], *args: str) -> str:
+    """``journal ...`` as an operator runs it, with the nodes' settings."""
+    done = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "journal"), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=BOUND,
+        check=False,
+    )
+    assert done.returncode == 0, f"journal {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+async def restart(server: ServerProcess) -> None:
+    server.signal(signal.SIGTERM)
+    assert await server.wait_exit(BOUND) is not None, server.log_tail()
+    server.start()
+    await server.wait_ready()
+
+
+async def test_nodes_on_different_phases_of_a_key_rotation_accept_each_other(
+    tmp_path: Path, nodes_database: str
+) -> None:
+    """Failure 4: two nodes on one key folder. Phase 1 of a rotation (a new signing and
+    encryption key, accepted, not used) reaches node A by a restart; phase 2 (used) reaches
+    node B. Tokens each signs are accepted by the other, text B encrypts reads on A, and an
+    Idempotency-Key resent to A replays B's answer instead of 409."""
+    env = service_environment(nodes_database, tmp_path / "data")
+    with server_processes() as started:
+        a = ServerProcess(env=env, log_path=tmp_path / "a.log")
+        b = ServerProcess(env=env, log_path=tmp_path / "b.log")
+        started += [a, b]
+        for node in (a, b):
+            node.start()
+        await asyncio.gather(a.wait_ready(), b.wait_ready())
+        async with client_for(a) as on_a, client_for(b) as on_b:
+            patient = await register(on_a, "patient")
+            journal_cli(env, "keys", "rotate")
+            journal_cli(env, "encryption", "rotate")
+            # Phase 1 reaches A: it publishes (accepts) the new key and still signs with the old.
+            await restart(a)
+            old_kid = (await on_b.get("/.well-known/jwks.json")).json()["keys"][0]["kid"]
+            jwks_a = [k["kid"] for k in (await on_a.get("/.well-known/jwks.json")).json()["keys"]]
+            assert jwks_a[0] == old_kid
+            assert len(jwks_a) == 2
+            journal_cli(env, "keys", "promote")
+            journal_cli(env, "encryption", "promote")
+            # Phase 2 reaches B: it signs and encrypts with the new keys, A (phase 1) does not.
+            await restart(b)
+
+            signed_by_b = await token_from(on_b, patient)
+            signed_by_a = await token_from(on_a, patient)
+            assert kid_of(signed_by_b) != kid_of(signed_by_a)
+            for client, token in ((on_a, signed_by_b), (on_b, signed_by_a)):
+                me = await client.get("/v1/me", headers=bearer(token))
+                assert me.status_code == 200, me.text
+
+            entry = str(uuid.uuid4())
+            body = checkin(entry, 6, "written on the new key")
+            headers = {**bearer(signed_by_b), "Idempotency-Key": entry}
+            written = await on_b.post("/v1/checkins", json=body, headers=headers)
+            assert written.status_code == 201, written.text
+            read_on_a = await on_a.get(f"/v1/checkins/{entry}", headers=bearer(signed_by_a))
+            assert read_on_a.status_code == 200, read_on_a.text
+            assert read_on_a.json()["note"] == "written on the new key"
+            resent = await on_a.post("/v1/checkins", json=body, headers=headers)
+            assert resent.status_code == 201, resent.text
+            assert resent.headers["idempotent-replayed"] == "true"
+            assert resent.json() == written.json()
+        for node in (a, b):
+            assert_no_unhandled(node)
+
+
+async def token_from(client: httpx.AsyncClient, person: Person) -> str:
+    response = await client.post(
+        "/v1/auth/token",
+        data={"grant_type": "password", "username": person.email, "password": PASSWORD},
+    )
+    assert response.status_code == 200, response.text
+    access: str = response.json()["access_token"]
+    return access
+
+
+def kid_of(token: str) -> str:
+    header = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))
+    kid: str = header["kid"]
+    return kid
