@@ -217,7 +217,7 @@ async def test_sigterm_turns_the_node_unready_and_it_serves_through_the_drain(
 ) -> None:
     """On SIGTERM the node answers /readyz 503 at once, and keeps serving new connections
     for the drain time (the load balancer's health checks need it), then exits cleanly."""
-    env = service_environment(nodes_database, tmp_path / "data", drain_seconds=4)
+    env = service_environment(nodes_database, tmp_path / "data", drain_seconds=8)
     async with (
         running_server(env, tmp_path / "server.log") as server,
         client_for(server) as client,
