@@ -19,6 +19,9 @@ RUN mkdir -p /app/data && chown journal /app/data
 USER journal
 EXPOSE 8000
 # Migrations are a one-off: docker run --rm IMAGE alembic upgrade head
-# In-flight requests get 20 s to finish on SIGTERM (under Kubernetes' default 30 s grace).
-CMD ["uvicorn", "api.main:app", "--host", "0.0.0.0", "--port", "8000", "--no-access-log", "--proxy-headers", \
-     "--timeout-graceful-shutdown", "20"]
+# In-flight requests get 20 s to finish on SIGTERM (under Kubernetes' default 30 s grace; with
+# JOURNAL_DRAIN_SECONDS set, drain plus 20 s must stay under it). Forwarded headers are believed
+# from JOURNAL_TRUSTED_PROXIES only (the load balancers' addresses or networks): the app applies
+# the same list itself, so any launcher honours it.
+ENV JOURNAL_TRUSTED_PROXIES=127.0.0.1
+CMD ["sh", "-c", "exec uvicorn api.main:app --host 0.0.0.0 --port 8000 --no-access-log --proxy-headers --forwarded-allow-ips \"$JOURNAL_TRUSTED_PROXIES\" --timeout-graceful-shutdown 20"]

@@ -12,7 +12,7 @@ BIN := $(VENV)/bin
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help install run migrate test test-pg lint lint-spec format typecheck openapi check bench bench-profile clean chromium axe mutants
+.PHONY: help install run migrate test test-pg test-cluster lint lint-spec format typecheck openapi check bench bench-profile clean chromium axe mutants
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}'
@@ -31,10 +31,17 @@ migrate: install ## Apply database migrations (DATABASE_URL, default SQLite in .
 	$(BIN)/alembic upgrade head
 
 run: migrate ## Install, migrate and serve on HOST:PORT (default 127.0.0.1:8000)
-	$(BIN)/uvicorn api.main:app --host $(HOST) --port $(PORT) --no-access-log --timeout-graceful-shutdown 20
+	$(BIN)/uvicorn api.main:app --host $(HOST) --port $(PORT) --no-access-log --timeout-graceful-shutdown 20 \
+		--forwarded-allow-ips "$${JOURNAL_TRUSTED_PROXIES:-127.0.0.1}"
 
 test: install chromium axe ## Install and run the whole suite (SQLite; TEST_DATABASE_URL=postgresql+asyncpg://... for PostgreSQL)
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-cluster: install ## Three nodes behind Debian's HAProxy (deploy/), PostgreSQL and Redis on loopback: kill -9, rolling key rotation; prints acknowledged / lost / duplicated
+	@command -v haproxy >/dev/null 2>&1 || { \
+		echo "installing haproxy (apt-get)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy >/dev/null; }
+	CLUSTER_REDIS_URL=$${CLUSTER_REDIS_URL:-redis://127.0.0.1:6379/0} $(BIN)/python -m tests.cluster
 
 chromium: ## Debian's Chromium for the browser tests, installed with apt-get when missing
 	@command -v chromium >/dev/null 2>&1 || { \

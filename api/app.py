@@ -11,6 +11,7 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from api import __version__
 from api.accounts.endpoints import router as accounts_router
@@ -20,11 +21,12 @@ from api.auth.keys import load_key_ring
 from api.auth.passwords import Passwords
 from api.auth.tokens import TokenCodec
 from api.crypto import load_cipher
-from api.database import create_engine, create_sessionmaker
+from api.database import create_engine, create_health_engine, create_sessionmaker
 from api.docs.endpoints import router as docs_router
 from api.errors import CatchAll, install_error_handlers
 from api.export.endpoints import router as export_router
 from api.grants.endpoints import router as grants_router
+from api.health.draining import drain_on_sigterm
 from api.health.endpoints import router as health_router
 from api.journal.endpoints import build_router
 from api.journal.idempotency import sweep_forever
@@ -126,9 +128,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        configure_logging(settings.log_level)
+        configure_logging(settings.log_level, settings.node_name)
         engine = create_engine(settings)
         app.state.engine = engine
+        app.state.health_engine = create_health_engine(settings, engine)
+        app.state.draining = False
+        restore_sigterm = drain_on_sigterm(app.state, settings.drain_seconds)
         cipher = load_cipher(settings)
         app.state.sessionmaker = create_sessionmaker(engine, cipher)
         app.state.tokens = TokenCodec(load_key_ring(settings), settings)
@@ -150,7 +155,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
+            restore_sigterm()
             app.state.limiter.close()
+            if app.state.health_engine is not engine:
+                await app.state.health_engine.dispose()
             await engine.dispose()
 
     app = FastAPI(
@@ -198,9 +206,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(CatchAll)
     app.add_middleware(
         ConcurrencyLimit,
-        limit=settings.max_concurrent_requests or settings.db_pool_size,
+        limit=settings.concurrency,
         wait_seconds=settings.db_pool_timeout_seconds,
         exempt=("/healthz", "/readyz"),
+        per_caller=settings.per_caller,
     )
     app.add_middleware(
         BodySizeLimit,
@@ -235,5 +244,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(HeadAsGet)
     app.add_middleware(AccessLog)
     app.add_middleware(RequestId)
+    # Outermost: the client's address (rate limits per address, logs) is the one a trusted load
+    # balancer forwarded, whichever server runs the app (uvicorn's own handling, fed from here).
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
     return app

@@ -11,7 +11,14 @@ from typing import TypeVar
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.auth.keys import key_dir, load_key_ring, write_new_key
+from api.auth.keys import (
+    PENDING,
+    key_dir,
+    load_key_ring,
+    new_pem,
+    promote_pending,
+    write_new_key,
+)
 from api.crypto import encryption_key_dir, load_cipher, new_key_text, write_new_encryption_key
 from api.database import create_engine, create_sessionmaker
 from api.journal.reencryption import Report, reencrypt
@@ -43,18 +50,41 @@ def openapi() -> None:
 
 @keys.command("list")
 def list_keys() -> None:
-    """Show the key ring: the first kid signs, all of them verify."""
-    ring = load_key_ring(get_settings())
+    """Show the key ring: the first kid signs, all of them verify (pending: not signing yet)."""
+    settings = get_settings()
+    ring = load_key_ring(settings)
+    pending = {path.name for path in key_dir(settings).glob("*.pem" + PENDING)}
     for jwk in ring.jwks()["keys"]:
         marker = "signs" if jwk["kid"] == ring.signing.kid else "verifies"
+        if any(jwk["kid"] in name for name in pending):
+            marker = "verifies (pending: `journal keys promote` to sign)"
         typer.echo(f"{jwk['kid']}  {marker}")
 
 
 @keys.command("rotate")
 def rotate_keys() -> None:
-    """Add a new signing key; older keys keep verifying until retired. Restart to take effect."""
-    key = write_new_key(key_dir(get_settings()))
-    typer.echo(f"new signing key {key.kid}")
+    """Phase 1: add a new signing key that verifies but does not sign yet. Restart every node,
+    then `journal keys promote`."""
+    key = write_new_key(key_dir(get_settings()), pending=True)
+    typer.echo(
+        f"new signing key {key.kid}, accepted but not signing: restart every node, then run "
+        "`journal keys promote` and restart them again"
+    )
+
+
+@keys.command("promote")
+def promote_keys() -> None:
+    """Phase 2: the pending key signs from each node's next start (run once every node accepts it)."""
+    promoted = promote_pending(key_dir(get_settings()), "*.pem")
+    if not promoted:
+        raise typer.BadParameter("no pending key: `journal keys rotate` first")
+    typer.echo(f"signing from the next start: {', '.join(promoted)}")
+
+
+@keys.command("new-key")
+def new_signing_key() -> None:
+    """Print a fresh key as a JSON string, for JOURNAL_SIGNING_KEYS (append it, then move it first)."""
+    typer.echo(json.dumps(new_pem().decode()))
 
 
 @keys.command("retire")
@@ -74,11 +104,26 @@ def retire_key(kid: str) -> None:
 
 @encryption.command("rotate")
 def rotate_encryption_key() -> None:
-    """Add a new encryption key in <data_dir>/keys/encryption; new writes use it after a restart.
+    """Phase 1: add a new encryption key in <data_dir>/keys/encryption that decrypts but does not
+    encrypt yet. Restart every node, then `journal encryption promote`.
 
-    In production, put a new key (`journal encryption new-key`) first in JOURNAL_ENCRYPTION_KEYS instead.
+    In production, append a new key (`journal encryption new-key`) to JOURNAL_ENCRYPTION_KEYS,
+    roll the nodes, then move it first and roll them again.
     """
-    typer.echo(f"new encryption key {write_new_encryption_key(encryption_key_dir(get_settings()))}")
+    kid = write_new_encryption_key(encryption_key_dir(get_settings()), pending=True)
+    typer.echo(
+        f"new encryption key {kid}, decrypting but not encrypting: restart every node, then run "
+        "`journal encryption promote` and restart them again"
+    )
+
+
+@encryption.command("promote")
+def promote_encryption_key() -> None:
+    """Phase 2: the pending key encrypts new writes from each node's next start."""
+    promoted = promote_pending(encryption_key_dir(get_settings()), "*.key")
+    if not promoted:
+        raise typer.BadParameter("no pending key: `journal encryption rotate` first")
+    typer.echo(f"encrypting from the next start: {', '.join(promoted)}")
 
 
 @encryption.command("new-key")

@@ -2,9 +2,10 @@
 the stored value, and associated data binding each value to its table, column, row and owner, so
 a value copied to another row, column or patient does not decrypt.
 
-Stored form: ``v1.<kid>.<base64url(nonce || ciphertext+tag)>``. The newest key encrypts; every
-key in the ring decrypts, until ``journal encryption reencrypt`` has moved every row to the newest
-and the old one is removed.
+Stored form: ``v1.<kid>.<base64url(nonce || ciphertext+tag)>``. The first key in the ring (the
+newest in use) encrypts; every key in the ring decrypts, until ``journal encryption reencrypt`` has
+moved every row to the newest and the old one is removed. A new key is added in two phases, as
+signing keys are (api.auth.keys): accepted everywhere first, used after.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from api.auth.keys import PENDING, ring_files
 from api.settings import Settings
 
 VERSION = "v1"
@@ -89,13 +91,15 @@ def encryption_key_dir(settings: Settings) -> Path:
     return settings.data_dir / "keys" / "encryption"
 
 
-def write_new_encryption_key(directory: Path) -> str:
-    """A new key file, owner-only, named so that names sort by age; returns its key id."""
+def write_new_encryption_key(directory: Path, *, pending: bool = False) -> str:
+    """A new key file, owner-only, named so that names sort by age; returns its key id. A
+    ``pending`` key decrypts but does not encrypt until promoted (two-phase rotation, as for
+    signing keys: api.auth.keys)."""
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     key = secrets.token_bytes(32)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    path = directory / f"{stamp}-{key_id(key)}.key"
-    partial = path.with_suffix(".partial")
+    path = directory / f"{stamp}-{key_id(key)}.key{PENDING if pending else ''}"
+    partial = path.with_name(path.name + ".partial")
     fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(_b64(key))
@@ -116,11 +120,9 @@ def load_cipher(settings: Settings) -> FieldCipher:
             )
         return FieldCipher([_decode_key(k) for k in encoded])
     directory = encryption_key_dir(settings)
-    files = sorted(directory.glob("*.key")) if directory.exists() else []
-    if not files:
+    if not ring_files(directory, "*.key"):
         write_new_encryption_key(directory)
-        files = sorted(directory.glob("*.key"))
-    return FieldCipher([_decode_key(path.read_text()) for path in reversed(files)])
+    return FieldCipher([_decode_key(path.read_text()) for path in ring_files(directory, "*.key")])
 
 
 def new_key_text() -> str:

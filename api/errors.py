@@ -6,14 +6,17 @@ and Starlette's own errors, into ``application/problem+json``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import asyncpg
 import sqlalchemy.exc
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
+from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_dbapi
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -231,6 +234,9 @@ async def _validation_error(_request: Request, exc: Exception) -> Response:
 
 
 def _internal_error(exc: BaseException) -> Response:
+    failure = database_failure(exc)
+    if failure is not None:
+        return _unavailable(exc, failure)
     # The operator gets the type and where it happened; the client gets nothing it could use.
     logger.error("unhandled exception", **exception_summary(exc))
     body = {
@@ -278,17 +284,98 @@ DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
     TimeoutError,
 )
 RETRY_AFTER_SECONDS = "5"
+_RETRY = " Retry shortly: with the same Idempotency-Key, a retried write cannot be applied twice."
+
+
+@dataclass(frozen=True)
+class DatabaseFailure:
+    """Why a request could not be served by the database, for the client and the metrics."""
+
+    cause: str  # unreachable, busy, locked, statement-timeout, conflict
+    detail: str
+
+
+_UNREACHABLE = DatabaseFailure("unreachable", "The database is not reachable right now." + _RETRY)
+_LOST = DatabaseFailure(
+    "unreachable", "The connection to the database was lost during this request." + _RETRY
+)
+_BUSY = DatabaseFailure(
+    "busy", "Every database connection of this node is in use right now." + _RETRY
+)
+_LOCKED = DatabaseFailure(
+    "locked",
+    "Another request for the same account held a record this request needed for longer than "
+    "the lock timeout; nothing was written." + _RETRY,
+)
+_SLOW = DatabaseFailure(
+    "statement-timeout", "The database did not finish this request in time." + _RETRY
+)
+_CONFLICT = DatabaseFailure(
+    "conflict", "This request collided with another one at the database." + _RETRY
+)
+# SQLSTATE classes (PostgreSQL appendix A): 08 connection exception, 53 insufficient resources
+# (too many connections), 57P admin or crash shutdown, cannot connect now.
+_LOST_STATES = ("08", "53", "57P")
+
+
+def database_failure(exc: BaseException) -> DatabaseFailure | None:
+    """The 503 a database failure deserves, whichever driver path raised it (SQLAlchemy's, the
+    asyncpg statement path in ``api.statements``, a socket); None for anything else (an
+    integrity error is a bug to log, not a 503)."""
+    seen: BaseException | None = exc
+    for _ in range(6):  # the error, what it wraps (``orig``), and their causes
+        if seen is None:
+            return None
+        failure = _failure_of(seen)
+        if failure is not None:
+            return failure
+        orig = getattr(seen, "orig", None)
+        seen = orig if isinstance(orig, BaseException) else seen.__cause__
+    return None
+
+
+def _failure_of(exc: BaseException) -> DatabaseFailure | None:
+    if isinstance(exc, sqlalchemy.exc.TimeoutError):
+        return _BUSY
+    state = getattr(exc, "sqlstate", None)
+    if isinstance(state, str):
+        if state == "55P03":
+            return _LOCKED
+        if state == "57014":
+            return _SLOW
+        if state in ("40001", "40P01"):
+            return _CONFLICT
+        if state.startswith(_LOST_STATES):
+            return _LOST
+    if isinstance(exc, sqlalchemy.exc.DBAPIError) and exc.connection_invalidated:
+        return _LOST
+    if isinstance(
+        exc,
+        asyncpg.InterfaceError
+        | asyncpg.InternalClientError
+        | AsyncAdapt_asyncpg_dbapi.InterfaceError,
+    ):
+        # asyncpg's, or the SQLAlchemy adapter's DBAPI kind of it: a connection in a state
+        # where it cannot be used (closed, or lost mid-statement).
+        return _LOST
+    if isinstance(exc, TimeoutError):
+        return _SLOW
+    if isinstance(exc, ConnectionError | OSError | sqlalchemy.exc.OperationalError):
+        return _UNREACHABLE
+    return None
 
 
 async def _database_unavailable(_request: Request, exc: Exception) -> Response:
+    return _internal_error(exc)
+
+
+def _unavailable(exc: BaseException, failure: DatabaseFailure) -> Response:
     logger.warning(
-        "database unavailable", error_type=f"{type(exc).__module__}.{type(exc).__qualname__}"
+        "database unavailable",
+        cause=failure.cause,
+        error_type=f"{type(exc).__module__}.{type(exc).__qualname__}",
     )
-    problem = ServiceUnavailable(
-        "The database is not reachable right now: retry shortly (with the same Idempotency-Key, "
-        "a retried write cannot be applied twice).",
-        headers={"Retry-After": RETRY_AFTER_SECONDS},
-    )
+    problem = ServiceUnavailable(failure.detail, headers={"Retry-After": RETRY_AFTER_SECONDS})
     return problem_response(problem.status, problem.body(), problem.headers)
 
 
@@ -296,7 +383,14 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ProblemError, _problem_error)
     app.add_exception_handler(StarletteHTTPException, _http_exception)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    for unavailable in DATABASE_UNAVAILABLE:
+    # Each is answered 503 when it is a database failure (database_failure), else 500.
+    for unavailable in (
+        *DATABASE_UNAVAILABLE,
+        sqlalchemy.exc.DBAPIError,
+        asyncpg.PostgresError,
+        asyncpg.InterfaceError,
+        AsyncAdapt_asyncpg_dbapi.Error,
+    ):
         app.add_exception_handler(unavailable, _database_unavailable)
     app.add_exception_handler(Exception, _unexpected)
 
@@ -315,7 +409,9 @@ _DESCRIPTIONS = {
     422: "The request failed validation; `errors` says where.",
     428: "If-Match is required: read the resource first and send its ETag.",
     429: "Too many requests: wait `Retry-After` seconds. `RateLimit-*` headers show the budget.",
-    503: "The database is not reachable right now; retry after `Retry-After` seconds.",
+    503: "The node cannot serve this now (database unreachable, busy, a record locked for too "
+    "long, or the node is draining); `detail` says which. Retry after `Retry-After` seconds, "
+    "with the same Idempotency-Key.",
 }
 
 

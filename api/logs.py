@@ -28,21 +28,23 @@ _SHARED: list[Any] = [
 DATA_BEARING_LOGGERS = ("aiosqlite", "asyncpg", "sqlalchemy", "httpx", "httpcore")
 
 
-def configure_logging(level: str = "INFO") -> None:
+def configure_logging(level: str = "INFO", node: str = "") -> None:
     """Route the standard library's logging (uvicorn's included) and structlog through one JSON
-    formatter on stdout. Called once per process, from the app's lifespan."""
+    formatter on stdout. Called once per process, from the app's lifespan. Every line names the
+    ``node`` (JOURNAL_NODE_NAME): several processes write to one log."""
+    shared = [*_SHARED, _NodeName(node)]
     structlog.configure(
         # Level first: a line below the level costs nothing more.
         processors=[
             structlog.stdlib.filter_by_level,
-            *_SHARED,
+            *shared,
             structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
         ],
         logger_factory=structlog.stdlib.LoggerFactory(),
         cache_logger_on_first_use=True,
     )
     handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(json_formatter())
+    handler.setFormatter(json_formatter(shared))
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(level)
@@ -58,14 +60,23 @@ def configure_logging(level: str = "INFO") -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def json_formatter() -> logging.Formatter:
+def json_formatter(shared: list[Any] | None = None) -> logging.Formatter:
     return structlog.stdlib.ProcessorFormatter(
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.JSONRenderer(),
         ],
-        foreign_pre_chain=_SHARED,
+        foreign_pre_chain=_SHARED if shared is None else shared,
     )
+
+
+class _NodeName:
+    def __init__(self, node: str) -> None:
+        self.node = node
+
+    def __call__(self, _logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+        event.setdefault("node", self.node)
+        return event
 
 
 def exception_summary(exc: BaseException) -> dict[str, Any]:

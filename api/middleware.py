@@ -8,7 +8,13 @@ import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.errors import PayloadTooLarge, RequestTimeout, ServiceUnavailable, problem_response
+from api.errors import (
+    PayloadTooLarge,
+    RequestTimeout,
+    ServiceUnavailable,
+    TooManyRequests,
+    problem_response,
+)
 
 
 class BodySizeLimit:
@@ -155,7 +161,9 @@ class RequestId:
 
 class ConcurrencyLimit:
     """Serve at most ``limit`` requests at once; the others wait their turn, first come first
-    served, up to ``wait_seconds``, then get 503 with ``Retry-After``.
+    served, up to ``wait_seconds``, then get 503 with ``Retry-After``. One caller (a bearer
+    token, else a client address) has at most ``per_caller`` requests in flight, waiting or
+    served: the next is refused at once with 429, so no caller can fill a node's slots.
 
     A process on a small machine does more work per second with a few requests in hand than
     with every open connection's request interleaved: 64 requests at once cost up to twice the
@@ -163,16 +171,49 @@ class ConcurrencyLimit:
     backends busy). Waiting costs nothing but a place in the queue. Liveness is never queued.
     """
 
-    def __init__(self, app: ASGIApp, limit: int, wait_seconds: float, exempt: tuple[str, ...]):
+    def __init__(
+        self,
+        app: ASGIApp,
+        limit: int,
+        wait_seconds: float,
+        exempt: tuple[str, ...],
+        per_caller: int | None = None,
+    ):
         self.app = app
         self.slots = asyncio.Semaphore(limit)
         self.wait_seconds = wait_seconds
         self.exempt = exempt
+        self.per_caller = per_caller
+        # Requests in flight by caller, only while there are some (never logged or kept).
+        self.in_flight: dict[bytes, int] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in self.exempt:
             await self.app(scope, receive, send)
             return
+        caller = _caller(scope)
+        held = self.in_flight.get(caller, 0)
+        if self.per_caller is not None and held >= self.per_caller:
+            refused = TooManyRequests(
+                f"This caller already has {held} requests in flight on this node: wait for "
+                "their answers, then retry.",
+                headers={"Retry-After": "1"},
+            )
+            await problem_response(refused.status, refused.body(), refused.headers)(
+                scope, receive, send
+            )
+            return
+        self.in_flight[caller] = held + 1
+        try:
+            await self._served(scope, receive, send)
+        finally:
+            left = self.in_flight[caller] - 1
+            if left:
+                self.in_flight[caller] = left
+            else:
+                del self.in_flight[caller]
+
+    async def _served(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             if self.slots.locked():
                 async with asyncio.timeout(self.wait_seconds):
@@ -214,3 +255,12 @@ class HeadAsGet:
             await send(message)
 
         await self.app({**scope, "method": "GET"}, receive, send_without_body)
+
+
+def _caller(scope: Scope) -> bytes:
+    """Who is asking: the bearer token as sent, else the client's address."""
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            return bytes(value)
+    client = scope.get("client")
+    return f"address {client[0] if client else 'unknown'}".encode()

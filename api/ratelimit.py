@@ -11,12 +11,14 @@ Pairing-code lookups spend from a budget per address and one per patient (code g
 
 Keys hold HMAC-SHA256 digests under a server secret (derived from the newest encryption key),
 never a token or an email, and nothing anyone could link to an email without that secret. If
-Redis cannot be reached the limiter lets requests through and says so in the log: an outage of
-the limiter must not become an outage of the journal.
+Redis cannot be reached, or does not answer within JOURNAL_REDIS_TIMEOUT_SECONDS, the limiter lets
+requests through, says so in the log (once a minute at most) and readiness reports "degraded": an
+outage of the limiter must not become an outage of the journal.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import math
@@ -25,6 +27,7 @@ from dataclasses import dataclass
 
 import coredis
 import structlog
+from coredis.retry import NoRetryPolicy
 from limits import RateLimitItem, parse
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.storage import storage_from_string
@@ -36,6 +39,10 @@ from api.errors import TooManyRequests, problem_response
 from api.settings import Settings
 
 logger = structlog.get_logger("api.ratelimit")
+LOG_INTERVAL = 60.0  # seconds between two log lines about the same outage
+# After a failure, Redis is left alone this long: under an outage only one request in this
+# interval pays the timeout, the others pass at once.
+RETRY_AFTER_FAILURE = 1.0
 UNLIMITED_PATHS = ("/healthz", "/readyz", "/.well-known/", "/docs", "/openapi.json", "/redoc")
 # Limited in its route, per address and per account, instead of by the budget below.
 OWN_LIMITS = ("/v1/auth/token",)
@@ -61,14 +68,27 @@ class RateLimiter:
         prefix = settings.rate_limit_key_prefix
         self._key_secret = key_secret
         # Our own pool, so that shutting down closes its connections.
+        # Every connect and every answer bounded: a Redis that accepts and never answers must
+        # cost a request a fraction of a second, not hang it.
         self._pool = (
-            coredis.ConnectionPool.from_url(settings.redis_url) if settings.redis_url else None
+            coredis.ConnectionPool.from_url(
+                settings.redis_url,
+                connect_timeout=settings.redis_timeout_seconds,
+                stream_timeout=settings.redis_timeout_seconds,
+            )
+            if settings.redis_url
+            else None
         )
+        self._timeout = settings.redis_timeout_seconds
+        self._failed_at: float | None = None  # monotonic time of the last failure
+        self._logged_at: float | None = None
         if self._pool is not None:
             self._storage = storage_from_string(
                 f"async+{settings.redis_url}",
                 key_prefix=prefix,
                 connection_pool=self._pool,  # type: ignore[arg-type]  # passed through to coredis
+                # One try: the request that meets a silent Redis waits one timeout, not four.
+                retry_policy=NoRetryPolicy(),  # type: ignore[arg-type]  # passed through too
             )
         else:
             self._storage = storage_from_string("async+memory://", key_prefix=prefix)
@@ -88,16 +108,39 @@ class RateLimiter:
         """What a counter's key holds instead of ``key``: linkable only with the server's secret."""
         return hmac.new(self._key_secret, key.encode(), hashlib.sha256).hexdigest()[:32]
 
+    @property
+    def degraded(self) -> bool:
+        """Whether the store failed within the last interval (limits not enforced)."""
+        return self._failed_at is not None and time.monotonic() - self._failed_at < LOG_INTERVAL
+
     async def hit(self, item: RateLimitItem, kind: str, key: str) -> Verdict:
-        digest = self.digest(key)
-        try:
-            allowed = await self._strategy.hit(item, kind, digest)
-            stats = await self._strategy.get_window_stats(item, kind, digest)
-        except Exception as exc:
-            logger.warning("rate limiter unavailable", error_type=type(exc).__name__)
+        if self._failed_at is not None and time.monotonic() - self._failed_at < RETRY_AFTER_FAILURE:
+            # Redis failed a moment ago: let the request through without waiting on it again.
             return Verdict(True, item.amount, item.amount, 0)
+        try:
+            # Bounded as a whole too: a pool waiting for a connection has no timeout of its own.
+            async with asyncio.timeout(self._timeout * 4):
+                digest = self.digest(key)
+                allowed = await self._strategy.hit(item, kind, digest)
+                stats = await self._strategy.get_window_stats(item, kind, digest)
+        except Exception as exc:
+            self._failed(exc)
+            return Verdict(True, item.amount, item.amount, 0)
+        self._failed_at = None
         reset_after = max(0, math.ceil(stats.reset_time - time.time()))
         return Verdict(allowed, item.amount, stats.remaining, reset_after)
+
+    def _failed(self, exc: Exception) -> None:
+        now = time.monotonic()
+        self._failed_at = now
+        if self._logged_at is None or now - self._logged_at >= LOG_INTERVAL:
+            self._logged_at = now
+            # Once per interval: a Redis outage under load would otherwise log every request.
+            logger.warning(
+                "rate limiter unavailable: requests are let through",
+                error_type=type(exc).__name__,
+                again_in_seconds=LOG_INTERVAL,
+            )
 
     async def check_password_attempt(self, address: str, username: str | None) -> None:
         """Raise 429 when this address or this account has tried passwords too often.

@@ -6,6 +6,7 @@ import base64
 import binascii
 import json
 import re
+import socket
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -73,8 +74,24 @@ class Settings(BaseSettings):
     # Requests served at once by one process; the others wait their turn, each at most the pool
     # timeout, then 503. Unset: the pool size (each request holds at most one connection).
     max_concurrent_requests: int | None = Field(default=None, ge=1, le=1000)
+    # Requests one caller (a bearer token, else an address) may have in flight on one process,
+    # waiting or served; more are refused with 429. Unset: half the concurrent requests.
+    max_requests_per_caller: int | None = Field(default=None, ge=1, le=1000)
     # Longer than any honest wait for a row lock; a statement past it is answered 503.
     db_statement_timeout_seconds: float = Field(default=30.0, gt=0)
+    # A wait for a row another request holds (PostgreSQL's lock_timeout): past it the request
+    # is answered 503 saying so, and frees its slot and its connection.
+    db_lock_timeout_seconds: float = Field(default=5.0, gt=0)
+    # After SIGTERM, /readyz answers 503 at once while the process keeps serving this long (for
+    # the load balancer to stop sending), then shuts down gracefully. 0: shut down at once.
+    drain_seconds: float = Field(default=0.0, ge=0, le=300)
+    # The name of this process in every log line (and metrics): several nodes share one log.
+    node_name: str = Field(default_factory=socket.gethostname, max_length=64)
+    # Addresses or networks (comma-separated, e.g. "10.0.0.0/8,127.0.0.1") whose
+    # X-Forwarded-For and X-Forwarded-Proto are believed: the load balancers. The client
+    # address (per-address rate limits) is taken from them only. "*" trusts everyone: never in
+    # front of the internet.
+    trusted_proxies: str = "127.0.0.1"
 
     jwt_issuer: str = "kap-journal"
     jwt_audience: str = "kap-journal-api"
@@ -109,6 +126,9 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         default=None, validation_alias=AliasChoices("JOURNAL_REDIS_URL", "REDIS_URL")
     )
+    # Bound on connecting to Redis and on each answer: past it the limiter lets the request
+    # through (as for a refused Redis) and readiness reports "degraded".
+    redis_timeout_seconds: float = Field(default=0.25, gt=0, le=10)
     rate_limit_key_prefix: str = "journal"
     rate_limit_per_token: str = "600/minute"  # noqa: S105 - a rate, not a secret
     rate_limit_per_address: str = "120/minute"
@@ -273,6 +293,15 @@ class Settings(BaseSettings):
         if self.web_cookie_secure is None:
             return self.environment == "production"
         return self.web_cookie_secure
+
+    @property
+    def concurrency(self) -> int:
+        """Requests served at once by one process."""
+        return self.max_concurrent_requests or self.db_pool_size
+
+    @property
+    def per_caller(self) -> int:
+        return self.max_requests_per_caller or max(1, self.concurrency // 2)
 
     @property
     def is_sqlite(self) -> bool:

@@ -31,6 +31,7 @@ from typing import Any
 
 import asyncpg
 import sqlalchemy.exc
+from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_dbapi
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql import Executable
@@ -144,8 +145,28 @@ async def _fetch(
         _announce(connection, compiled.sql, args)
         records: list[Any] = await driver.fetch(compiled.sql, *args)
         return records
-    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as error:
+    except (
+        asyncpg.PostgresError,
+        asyncpg.InterfaceError,
+        asyncpg.InternalClientError,
+        OSError,
+        # What the adapter raises itself, already in its DBAPI kind (a BEGIN on a connection
+        # the database has closed).
+        AsyncAdapt_asyncpg_dbapi.Error,
+    ) as error:
         raise await _translated(connection, adapted, compiled.sql, args, error) from error
+
+
+# SQLSTATE classes that end the session (PostgreSQL appendix A): connection exception, and
+# operator intervention by shutdown (pg_terminate_backend, a restart, a failover).
+_LOST_STATES = ("08", "57P01", "57P02", "57P03")
+
+
+def _lost(error: Exception) -> bool:
+    state = getattr(error, "sqlstate", None)
+    return isinstance(error, AsyncAdapt_asyncpg_dbapi.InterfaceError) or (
+        isinstance(state, str) and state.startswith(_LOST_STATES)
+    )
 
 
 def _announce(connection: AsyncConnection, sql: str, args: Sequence[Any]) -> None:
@@ -166,6 +187,11 @@ async def _translated(
     ``sqlalchemy.exc.DBAPIError`` kind (a lost connection invalidated, so the pool replaces it),
     anything else (a timeout, a socket error) as it is."""
     dialect = connection.dialect
+    if isinstance(error, asyncpg.InternalClientError):
+        # The protocol lost its footing (the connection was cut in the middle of a statement):
+        # this connection can do nothing more.
+        await connection.invalidate()
+        return sqlalchemy.exc.InterfaceError(sql, tuple(args), error, connection_invalidated=True)
     try:
         adapted._handle_exception(error)  # raises the driver error as the DBAPI kind
     except Exception as dbapi_error:
@@ -177,7 +203,7 @@ async def _translated(
         tuple(args),
         error,
         dialect.loaded_dbapi.Error,
-        connection_invalidated=dialect.is_disconnect(error, adapted, None),
+        connection_invalidated=dialect.is_disconnect(error, adapted, None) or _lost(error),
     )
     if isinstance(wrapped, sqlalchemy.exc.DBAPIError) and wrapped.connection_invalidated:
         await connection.invalidate()

@@ -202,9 +202,10 @@ async def test_a_syncer_looping_through_concurrent_creates_sees_every_one(
     # 8 of each resource, with client ids; a third without an Idempotency-Key, so that requests
     # differ in the work they do between taking a change number and committing.
     writes = [(RESOURCE_NAMES[n % len(RESOURCE_NAMES)], new_id()) for n in range(40)]
-    # All 40 start at once, but at most 8 hold a pooled connection (the pool has 10): the syncer
-    # gets its turns while the creates race each other, instead of queueing behind all of them.
-    in_flight = asyncio.Semaphore(8)
+    # All 40 start at once, but at most 4 are in flight (one caller's share of a node is half
+    # its 10 slots): the syncer, the same caller, gets its turns while the creates race each
+    # other, instead of queueing behind all of them.
+    in_flight = asyncio.Semaphore(4)
     finished = asyncio.Event()
     seen: list[str] = []
 

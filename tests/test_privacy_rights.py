@@ -252,9 +252,11 @@ async def test_erasure_needs_the_password_field(client: httpx.AsyncClient) -> No
 async def test_the_export_holds_sign_ins_deletions_and_stored_answers_but_no_secret(
     client: httpx.AsyncClient, patient: Person
 ) -> None:
+    # A refresh sent with an Idempotency-Key keeps its answer (the new pair) for a replay.
     refreshed = await client.post(
         "/v1/auth/token",
         data={"grant_type": "refresh_token", "refresh_token": patient.refresh_token},
+        headers={"Idempotency-Key": "refresh-1"},
     )
     assert refreshed.status_code == 200
     headers = {"Authorization": f"Bearer {refreshed.json()['access_token']}"}
@@ -277,13 +279,24 @@ async def test_the_export_holds_sign_ins_deletions_and_stored_answers_but_no_sec
         (gone.json()["id"], "checkins")
     ]
     assert datetime.fromisoformat(export["deletions"][0]["deleted_at"]).tzinfo is not None
-    [answer] = export["stored_answers"]
-    assert answer["idempotency_key"] == "kept-1"
+    by_key = {answer["idempotency_key"]: answer for answer in export["stored_answers"]}
+    assert set(by_key) == {"refresh-1", "kept-1"}
+    # The token answer is listed, its credentials withheld: an export is no way into the account.
+    tokens = by_key["refresh-1"]["answer"]
+    assert (tokens["access_token"], tokens["refresh_token"]) == ("(withheld: a credential)",) * 2
+    assert tokens["token_type"] == refreshed.json()["token_type"]
+    answer = by_key["kept-1"]
     assert answer["status"] == 201
     assert answer["answer"] == kept.json()
     # Never a hash or a secret: no token, no fingerprint, no password hash.
     text_of_export = response.text
-    for secret in (patient.refresh_token, refreshed.json()["refresh_token"], "argon2"):
+    new_pair = refreshed.json()
+    for secret in (
+        patient.refresh_token,
+        new_pair["refresh_token"],
+        new_pair["access_token"],
+        "argon2",
+    ):
         assert secret not in text_of_export
     assert "fingerprint" not in text_of_export
     assert "hash" not in text_of_export

@@ -9,6 +9,7 @@ from api.auth.dependencies import PasswordsDep, SettingsDep, TokensDep
 from api.auth.schemas import JWKS, TokenResponse
 from api.database import SessionDep
 from api.errors import OAuthError, OAuthProblem, ProblemError, UnsupportedMediaType, problems
+from api.journal.idempotency import IdempotencyKey
 from api.ratelimit import client_address
 from api.routing import ApiRoute, api_router
 
@@ -29,6 +30,7 @@ MAX_FIELD = 4096  # no credential of ours is longer; longer input is refused unr
 
 @router.post(
     "/v1/auth/token",
+    response_model=TokenResponse,
     responses={
         400: {
             "model": OAuthProblem,
@@ -55,11 +57,14 @@ async def issue_token(
     scope: Annotated[
         str | None, Form(description="Ignored: a login token carries its account's role.")
     ] = None,
-) -> TokenResponse:
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
     """Sign in with email and password, or exchange a refresh token; form-encoded, as in RFC 6749.
 
     Each call returns a new access token (15 minutes) and a new refresh token; the refresh
-    token presented is used up.
+    token presented is used up. Send an `Idempotency-Key` with a refresh: if the answer is
+    lost, resending the same refresh token with the same key returns the same new pair. The
+    used refresh token sent again without that key, or with another, ends the whole login.
     """
     await request.app.state.limiter.check_password_attempt(client_address(request.scope), username)
     if any(
@@ -73,12 +78,14 @@ async def issue_token(
                 "invalid_request", "The password grant needs `username` and `password`."
             )
         return await service.password_grant(
-            session, passwords, tokens, settings, username, password
+            session, passwords, tokens, settings, username, password, idempotency_key
         )
     if grant_type == "refresh_token":
         if not refresh_token:
             raise OAuthError("invalid_request", "The refresh_token grant needs `refresh_token`.")
-        return await service.refresh_grant(session, tokens, settings, refresh_token)
+        return await service.refresh_grant(
+            session, tokens, settings, refresh_token, idempotency_key
+        )
     if grant_type is None:
         raise OAuthError("invalid_request", "Send `grant_type` as a form field.")
     raise OAuthError(

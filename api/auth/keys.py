@@ -3,10 +3,14 @@
 Keys are Ed25519 (JWS ``EdDSA``). A key's ``kid`` is its RFC 7638 JWK thumbprint, so the same key
 has the same id on every process and no registry of names is needed.
 
-Rotation: add a new key at the front (it signs from the next start), keep the old one until every
-token it signed has expired (15 minutes), then remove it. In the embedded mode the ring lives in
-``<data_dir>/keys/*.pem`` (mode 0600) and ``journal keys rotate`` / ``journal keys retire`` manage
-it; in production it is ``JOURNAL_SIGNING_KEYS``, a JSON array of PEMs, newest first.
+Rotation is in two phases, so that nodes restarted at different times always accept each
+other's tokens: a new key is first *accepted* by every node (it verifies and is published), and
+only once every node has it is it *used* (it signs); the old key keeps verifying until every
+token it signed has expired (15 minutes), then it is removed. In the embedded mode the ring lives
+in ``<data_dir>/keys/`` (mode 0600): ``*.pem`` in use (the newest signs), ``*.pem.next`` accepted
+only; ``journal keys rotate`` (phase 1), ``journal keys promote`` (phase 2) and ``journal keys
+retire`` manage it. In production it is ``JOURNAL_SIGNING_KEYS``, a JSON array of PEMs: the first
+signs, all verify; phase 1 appends the new key, phase 2 moves it first.
 """
 
 from __future__ import annotations
@@ -98,20 +102,43 @@ def key_dir(settings: Settings) -> Path:
     return settings.data_dir / "keys"
 
 
-def write_new_key(directory: Path) -> SigningKey:
-    """Create a key file readable by its owner only; file names sort by age, newest last."""
+PENDING = ".next"  # suffix of a key accepted (it verifies) but not yet used (it does not sign)
+
+
+def write_new_key(directory: Path, *, pending: bool = False) -> SigningKey:
+    """Create a key file readable by its owner only; file names sort by age, newest last.
+    A ``pending`` key verifies but does not sign until promoted (``promote_pending``)."""
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     pem = new_pem()
     key = load_pem(pem)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    path = directory / f"{stamp}-{key.kid}.pem"
+    path = directory / f"{stamp}-{key.kid}.pem{PENDING if pending else ''}"
     # Written aside and renamed, so a process starting beside this one never reads half a key.
-    partial = path.with_suffix(".partial")
+    partial = path.with_name(path.name + ".partial")
     fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(pem)
     partial.rename(path)
     return key
+
+
+def promote_pending(directory: Path, pattern: str) -> list[str]:
+    """Phase 2: every pending key matching ``pattern`` (``*.pem``) is used from the next start;
+    returns the promoted file names. Renamed in place: the name keeps its age, so the newest
+    key in use is the one just promoted."""
+    promoted = []
+    for path in sorted(directory.glob(pattern + PENDING)):
+        path.rename(path.with_name(path.name.removesuffix(PENDING)))
+        promoted.append(path.name.removesuffix(PENDING))
+    return promoted
+
+
+def ring_files(directory: Path, pattern: str) -> list[Path]:
+    """The key files in the order of a ring: in use, newest first, then the pending ones."""
+    if not directory.exists():
+        return []
+    used = sorted(directory.glob(pattern), reverse=True)
+    return [*used, *sorted(directory.glob(pattern + PENDING), reverse=True)]
 
 
 def load_key_ring(settings: Settings) -> KeyRing:
@@ -121,8 +148,6 @@ def load_key_ring(settings: Settings) -> KeyRing:
             raise ValueError("JOURNAL_SIGNING_KEYS must be a JSON array of PEM strings")
         return KeyRing([load_pem(p) for p in pems])
     directory = key_dir(settings)
-    files = sorted(directory.glob("*.pem")) if directory.exists() else []
-    if not files:
+    if not ring_files(directory, "*.pem"):
         write_new_key(directory)
-        files = sorted(directory.glob("*.pem"))
-    return KeyRing([load_pem(path.read_bytes()) for path in reversed(files)])
+    return KeyRing([load_pem(path.read_bytes()) for path in ring_files(directory, "*.pem")])

@@ -7,6 +7,7 @@ import secrets
 import uuid
 from datetime import timedelta
 
+from fastapi import Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.accounts.repository import AccountRepository
@@ -16,6 +17,7 @@ from api.auth.repository import LoginRepository
 from api.auth.schemas import TokenResponse
 from api.auth.tokens import InvalidToken, TokenCodec
 from api.errors import OAuthError
+from api.journal import idempotency
 from api.models import Role
 from api.models.base import utcnow
 from api.settings import Settings
@@ -26,6 +28,13 @@ REFRESH_PREFIX = "rt_"  # makes a leaked refresh token recognisable to secret sc
 def hash_refresh_token(token: str) -> bytes:
     # A fast hash is enough: the token has 256 bits of entropy, nothing to brute-force.
     return hashlib.sha256(token.encode()).digest()
+
+
+TOKEN_PATH = "/v1/auth/token"  # noqa: S105 - a path
+
+
+def _answer(tokens: TokenResponse) -> Response:
+    return Response(tokens.model_dump_json(), media_type="application/json")
 
 
 async def _issue(
@@ -56,7 +65,8 @@ async def password_grant(
     settings: Settings,
     username: str,
     password: str,
-) -> TokenResponse:
+    idempotency_key: str | None = None,
+) -> Response:
     try:
         email = normalize_email(username)
     except ValueError:
@@ -71,20 +81,41 @@ async def password_grant(
         raise OAuthError("invalid_grant", "This account has been deactivated by the operator.")
     if new_hash is not None:
         account.password_hash = new_hash
-    login = await LoginRepository(session).start(account.id)
-    return await _issue(session, tokens, settings, account.id, account.role, login.id)
+
+    async def produce() -> Response:
+        login = await LoginRepository(session).start(account.id)
+        return _answer(await _issue(session, tokens, settings, account.id, account.role, login.id))
+
+    # The password is checked before any replay, and is no part of the fingerprint (a hash of
+    # it would be a password hash stored without salt).
+    fingerprint = idempotency.fingerprint("POST", TOKEN_PATH, f"password {account.id}")
+    return await idempotency.once(session, account.id, idempotency_key, fingerprint, produce)
 
 
 async def refresh_grant(
-    session: AsyncSession, tokens: TokenCodec, settings: Settings, refresh_token: str
-) -> TokenResponse:
+    session: AsyncSession,
+    tokens: TokenCodec,
+    settings: Settings,
+    refresh_token: str,
+    idempotency_key: str | None = None,
+) -> Response:
+    """Exchange a refresh token for a new pair, once. Resent with the same Idempotency-Key and
+    the same refresh token (the first answer was lost), the same pair comes back; the used
+    token without that key, or with another, is reuse and ends the login."""
     logins = LoginRepository(session)
     token_hash = hash_refresh_token(refresh_token)
     record = await logins.find_refresh(token_hash)
     now = utcnow()
     if record is None or record.login_revoked or record.expires_at <= now:
         raise OAuthError("invalid_grant", "The refresh token is invalid, expired or revoked.")
+    fingerprint = idempotency.fingerprint("POST", TOKEN_PATH, f"refresh_token {token_hash.hex()}")
     if record.rotated or not await logins.mark_rotated(token_hash, now):
+        if idempotency_key is not None:
+            replay = await idempotency.replayed(
+                session, record.account_id, idempotency_key, fingerprint
+            )
+            if replay is not None:
+                return replay
         # A used refresh token came back: it was stolen, or the client that had it was. End the
         # whole login, and keep that even though this request fails.
         await logins.revoke(record.login_id, now)
@@ -92,7 +123,13 @@ async def refresh_grant(
         raise OAuthError(
             "invalid_grant", "The refresh token was already used; the login has been ended."
         )
-    return await _issue(session, tokens, settings, record.account_id, record.role, record.login_id)
+
+    async def produce() -> Response:
+        return _answer(
+            await _issue(session, tokens, settings, record.account_id, record.role, record.login_id)
+        )
+
+    return await idempotency.once(session, record.account_id, idempotency_key, fingerprint, produce)
 
 
 async def revoke(session: AsyncSession, tokens: TokenCodec, token: str) -> None:

@@ -110,7 +110,20 @@ async def _stored_answers(
             created_at=record.created_at,
             expires_at=record.created_at + ttl,
             status=record.status_code,
-            answer=answer,
+            answer=_without_credentials(answer),
         )
         for record, answer in await idempotency.stored_answers(session, caller.id)
     ]
+
+
+# A sign-in or refresh sent with an Idempotency-Key keeps its answer (the new token pair) for a
+# replay. The export says such an answer is kept, and when it goes, but never hands out the
+# credentials themselves: a copy of the journal must not be a way into the account.
+CREDENTIALS = frozenset({"access_token", "refresh_token"})
+WITHHELD = "(withheld: a credential)"
+
+
+def _without_credentials(answer: Any) -> Any:
+    if isinstance(answer, dict):
+        return {name: WITHHELD if name in CREDENTIALS else value for name, value in answer.items()}
+    return answer

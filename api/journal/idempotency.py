@@ -180,6 +180,18 @@ async def sweep_forever(
         await asyncio.sleep(min(every, 1.0) if swept >= batch else every)
 
 
+async def replayed(
+    session: AsyncSession, owner_id: uuid.UUID, key: str, request_fingerprint: bytes
+) -> Response | None:
+    """The stored answer to this very request under ``key``, or None when there is none (no
+    record, or one for another request): for callers that must decide before doing anything."""
+    _check_key(key)
+    record = await _stored(session, owner_id, key)
+    if record is None or record.fingerprint != request_fingerprint:
+        return None
+    return await _replay(session, owner_id, key, request_fingerprint)
+
+
 # Built once, on the table rather than the mapped class (plain SQL, no ORM machinery): it runs
 # on every POST that carries a key.
 _RECORDS = table_of(IdempotencyRecord)

@@ -24,7 +24,12 @@ from jinja2.runtime import Context
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.exceptions import HTTPException
 
-from api.errors import DATABASE_UNAVAILABLE, RETRY_AFTER_SECONDS, ProblemError
+from api.errors import (
+    DATABASE_UNAVAILABLE,
+    RETRY_AFTER_SECONDS,
+    ProblemError,
+    database_failure,
+)
 from api.logs import exception_summary
 from api.web.local_time import UTC_TIME, LocalTime
 
@@ -180,7 +185,7 @@ def _error_page_for(exc: Exception) -> HTMLResponse:
         return error_page(400, "Part of the address or the form is not valid.")
     if isinstance(exc, HTTPException):
         return error_page(exc.status_code, "That did not work.")
-    if isinstance(exc, DATABASE_UNAVAILABLE):
+    if database_failure(exc) is not None:
         logger.warning(
             "database unavailable", error_type=f"{type(exc).__module__}.{type(exc).__qualname__}"
         )
