@@ -83,7 +83,7 @@ TAGS = [
     },
     {
         "name": "sync",
-        "description": "Offline clients: every change since a cursor; batches applied all or nothing.",
+        "description": "Offline clients: every change since a cursor; batches answered per operation.",
     },
     {
         "name": "summary",
