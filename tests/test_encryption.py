@@ -34,7 +34,7 @@ from api.models import JOURNAL_MODELS, Intention, JournalEntry, SafetyFlag
 from api.settings import Settings
 from tests.conftest import SERVER_URL, make_settings
 from tests.support.databases import fresh_database, migrate
-from tests.support.people import Person, register
+from tests.support.people import Person, invitations_on, register
 from tests.support.sharing import bearer, give_grant, mint
 
 CANARY = "okapi-canary-93c1"
@@ -261,7 +261,7 @@ async def test_a_stored_answer_moved_to_another_record_is_not_replayed(
 @pytest.fixture
 def own_database(tmp_path: Path) -> Iterator[str]:
     """Re-encryption walks the whole database: it gets one of its own."""
-    with fresh_database(SERVER_URL, tmp_path) as url:
+    with fresh_database(SERVER_URL, tmp_path) as url, invitations_on(url):
         migrate(url)
         yield url
 

@@ -45,6 +45,8 @@ async def test_head_answers_wherever_get_does(
     }
     grant = await give_grant(client, patient, therapist)
     read = bearer(await mint(client, therapist, grant["id"]))
+    pairing = await client.post("/v1/pairing-codes", headers=therapist.headers)
+    assert pairing.status_code == 201, pairing.text
     gets = [path for path, item in spec_operations(app).items() if "get" in item]
     assert len(gets) >= 25
     for template in [*gets, "/openapi.json", "/docs"]:
@@ -53,6 +55,7 @@ async def test_head_answers_wherever_get_does(
             "entry_id": entries.get(resource or "", ""),
             "grant_id": grant["id"],
             "patient_id": str(patient.id),
+            "code": pairing.json()["code"],
         }
         path = fill(template, values)
         headers = (
