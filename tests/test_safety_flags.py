@@ -15,7 +15,9 @@ from fastapi import FastAPI
 from sqlalchemy import func, select, update
 
 from api.models import AuditRecord, SafetyFlag
+from api.web.local_time import ago
 from tests.support.browser import csrf_of, web_sign_in
+from tests.support.clock import Clock
 from tests.support.journal import Json, assert_problem, iso, now, phq9
 from tests.support.people import Person, register
 from tests.support.sharing import bearer, give_grant, mint
@@ -468,6 +470,43 @@ async def test_patients_with_open_flags_come_first_with_their_count(
     html = (await web.get("/therapist/")).text
     assert html.index("Zoe Flagged") < html.index("Aaron Calm") < html.index("Mia Checkins")
     assert "2 open" in html
+
+
+async def test_the_web_list_says_how_long_flags_wait_and_titles_count_them(
+    client: httpx.AsyncClient, therapist: Person, web: httpx.AsyncClient, clock: Clock
+) -> None:
+    """Flags show before a patient is opened: a badge with how long the oldest open one has
+    waited, and the count in the list's and the patient's page titles."""
+    flagged = await register(client, "patient", "Zoe Waiting")
+    await give_grant(client, flagged, therapist, ["summary:read"])
+    await flagged_phq9(client, flagged)
+    await flagged_phq9(client, flagged)
+    clock.move(timedelta(days=3, hours=6))  # the flags have waited 3 days and 6 hours
+
+    assert (await web_sign_in(web, therapist.email)).status_code == 303
+    listing = (await web.get("/therapist/")).text
+    assert "<title>2 open safety flags, Your patients" in listing
+    assert "2 open</span>, the oldest" in listing
+    assert "received 3 days ago</time>" in listing
+    page = (await web.get(f"/therapist/patients/{flagged.id}")).text
+    assert "<title>2 open safety flags, Zoe Waiting" in page
+
+
+def test_how_long_ago_is_said_in_whole_units_rounded_down() -> None:
+    now = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    cases = {
+        timedelta(0): "just now",
+        timedelta(seconds=59): "just now",
+        timedelta(minutes=1): "1 minute ago",
+        timedelta(minutes=59, seconds=59): "59 minutes ago",
+        timedelta(hours=1): "1 hour ago",
+        timedelta(hours=23, minutes=59): "23 hours ago",
+        timedelta(days=1): "1 day ago",
+        timedelta(days=20, hours=23): "20 days ago",
+        -timedelta(minutes=5): "just now",  # a clock a little ahead says nothing odd
+    }
+    for before, said in cases.items():
+        assert ago(now - before, now) == said, before
 
 
 # --- the web page's Acknowledge form -------------------------------------------------------------

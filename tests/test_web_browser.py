@@ -282,8 +282,10 @@ async def test_the_patient_page_shows_flags_scores_chart_and_never_private_entri
     await page.get_by_role("link", name="Older entries").click()
     older = re.compile(r"^Journal, entries before \w{3} \d+ \w{3} \d{4}, \d\d:\d\d UTC$")
     await page.get_by_role("heading", name=older).wait_for()
-    # The tab's title says which page of the journal this is.
-    assert re.match(r"Maya Lindqvist, journal entries before .+ UTC · ", await page.title())
+    # The tab's title says which page of the journal this is,
+    # and that flags are open (the demo journal has two).
+    title = await page.title()
+    assert re.match(r"2 open safety flags, Maya Lindqvist, journal entries before .+ UTC · ", title)
     assert demo.private_text not in await page.content()
     assert await page.locator("svg.mood-chart").count() == 0
 

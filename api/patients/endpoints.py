@@ -25,7 +25,7 @@ from api.models import AuditOutcome, ReadScope, Role
 from api.models.base import utcnow
 from api.patients.access import ReadAccess, require
 from api.routing import api_router
-from api.safety_flags.repository import FLAG_SCOPES, flag_counts
+from api.safety_flags.repository import FLAG_SCOPES, OpenFlags, flag_counts
 from api.summary.endpoints import Days, Tz, parse_tz
 from api.summary.schemas import Summary
 from api.summary.service import build_summary, time_zone_of
@@ -86,7 +86,7 @@ async def list_patients(request: Request, caller: CallerDep, session: SessionDep
             grant_id=grant.id,
             scopes=grant.scopes,
             expires_at=grant.expires_at,
-            open_safety_flags=counts[grant.patient_id] if _shows_flags(grant.scopes) else None,
+            open_safety_flags=_open_count(counts[grant.patient_id], grant.scopes),
         )
         for grant, patient_name, *_therapist in rows
     ]
@@ -95,8 +95,11 @@ async def list_patients(request: Request, caller: CallerDep, session: SessionDep
     return SharedPatients(items=items)
 
 
-def _shows_flags(scopes: list[str]) -> bool:
-    return any(scope.value in scopes for scope in FLAG_SCOPES)
+def _open_count(flags: OpenFlags | None, scopes: list[str]) -> int | None:
+    """The count this grant may show: None when it carries neither flag scope."""
+    if flags is None or not any(scope.value in scopes for scope in FLAG_SCOPES):
+        return None
+    return flags.open_count
 
 
 def add_read_routes(resource: Resource) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -146,22 +146,33 @@ def item_value(answers: list[int]) -> int:
     return answers[PHQ9_SAFETY_ITEM - 1]
 
 
-async def flag_counts(session: AsyncSession, grants: list[Grant]) -> dict[uuid.UUID, int | None]:
+class OpenFlags(NamedTuple):
+    """A patient's open flags on shared questionnaires, for a therapist's list of patients."""
+
+    open_count: int
+    oldest_received_at: datetime | None  # None when the count is 0
+
+
+async def flag_counts(
+    session: AsyncSession, grants: list[Grant]
+) -> dict[uuid.UUID, OpenFlags | None]:
     """Open flags on shared questionnaires per patient, for a therapist's list of patients: None
     for a patient whose grant lets the therapist see no flags (no `assessments:read` nor
     `summary:read`), whose flags are not counted."""
     wanted = {scope.value for scope in FLAG_SCOPES}
     counted = [grant.patient_id for grant in grants if wanted & set(grant.scopes)]
-    counts: dict[uuid.UUID, int | None] = {grant.patient_id: None for grant in grants}
-    counts.update(dict.fromkeys(counted, 0))
+    counts: dict[uuid.UUID, OpenFlags | None] = {grant.patient_id: None for grant in grants}
+    counts.update(dict.fromkeys(counted, OpenFlags(0, None)))
     if counted:
         counts.update(await _open_counts(session, counted))
     return counts
 
 
-async def _open_counts(session: AsyncSession, patient_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
+async def _open_counts(
+    session: AsyncSession, patient_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, OpenFlags]:
     statement = (
-        select(SafetyFlag.owner_id, func.count())
+        select(SafetyFlag.owner_id, func.count(), func.min(SafetyFlag.received_at))
         .join(Assessment, Assessment.id == SafetyFlag.assessment_id)
         .where(
             SafetyFlag.owner_id.in_(patient_ids),
@@ -170,7 +181,9 @@ async def _open_counts(session: AsyncSession, patient_ids: list[uuid.UUID]) -> d
         )
         .group_by(SafetyFlag.owner_id)
     )
-    return {row[0]: int(row[1]) for row in (await session.execute(statement)).all()}
+    return {
+        row[0]: OpenFlags(int(row[1]), row[2]) for row in (await session.execute(statement)).all()
+    }
 
 
 async def seen_by_a_therapist(session: AsyncSession, patient_id: uuid.UUID, now: datetime) -> bool:

@@ -334,11 +334,16 @@ async def _patients_page(
         if kept is None or (grant.created_at, grant.id) > (kept[0].created_at, kept[0].id):
             newest[grant.patient_id] = (grant, patient_name)
     counts = await flag_counts(session, [grant for grant, _name in newest.values()])
+
+    def open_count(patient_id: uuid.UUID) -> int:
+        flags = counts.get(patient_id)
+        return 0 if flags is None else flags.open_count
+
     # Patients with open safety flags first, then by name.
     shared = sorted(
         newest.values(),
         key=lambda pair: (
-            0 if counts.get(pair[0].patient_id) else 1,
+            0 if open_count(pair[0].patient_id) else 1,
             pair[1].casefold(),
             str(pair[0].id),
         ),
@@ -351,6 +356,8 @@ async def _patients_page(
         csrf_token=current.csrf_token,
         pairing=pairing,
         pairing_error=pairing_error,
+        now=utcnow(),
+        open_flags_total=sum(open_count(patient_id) for patient_id in newest),
         shared=[
             {
                 "patient_id": grant.patient_id,

@@ -76,6 +76,17 @@ class LocalTime:
 UTC_TIME = LocalTime(UTC, UTC_NAME)
 
 
+def ago(at: datetime, now: datetime) -> str:
+    """How long before ``now`` ``at`` was, in words a glance takes in: "3 days ago". Whole units,
+    rounded down; the same in every zone."""
+    seconds = max(0, int((now - at).total_seconds()))
+    for unit, length in (("day", 86_400), ("hour", 3_600), ("minute", 60)):
+        if seconds >= length:
+            count = seconds // length
+            return f"{count} {unit}{'' if count == 1 else 's'} ago"
+    return "just now"
+
+
 def local_time(name: str | None) -> LocalTime:
     """The zone an IANA name names; UTC for none, or for a name this machine does not know (the
     API only stores names it knows, but the zone database can change under a stored name)."""

@@ -31,7 +31,7 @@ from api.errors import (
     database_failure,
 )
 from api.logs import exception_summary
-from api.web.local_time import UTC_TIME, LocalTime
+from api.web.local_time import UTC_TIME, LocalTime, ago
 
 HERE = Path(__file__).parent
 STATIC_PATH = "/therapist/static"
@@ -102,7 +102,9 @@ environment = Environment(
 environment.filters.update(
     when=_when, day=_day, weekday=_weekday, words=_words, signed=_signed, listing=_listing
 )
-environment.globals.update(stylesheet=f"{STATIC_PATH}/therapist.css?v={STYLESHEET_VERSION}")
+environment.globals.update(
+    stylesheet=f"{STATIC_PATH}/therapist.css?v={STYLESHEET_VERSION}", ago=ago
+)
 
 
 def render(
