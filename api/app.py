@@ -32,10 +32,13 @@ from api.journal.endpoints import build_router
 from api.journal.idempotency import sweep_forever
 from api.journal.registry import RESOURCES
 from api.logs import AccessLog, configure_logging
+from api.metrics import PATH as METRICS_PATH
+from api.metrics import install_metrics
 from api.middleware import (
     BodySizeLimit,
     ConcurrencyLimit,
     HeadAsGet,
+    Load,
     RequestId,
     SecurityHeaders,
 )
@@ -201,6 +204,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # cost about 0.1-0.2 ms a request here. The routers carry their full paths and set no
         # include options, so the app serves and documents the same routes either way.
         app.router.routes.extend(router.routes)
+    load = Load()
+    # Off unless asked for: then /metrics is an unknown path, and requests pay nothing for it.
+    metrics = (
+        install_metrics(app, load, settings.concurrency, settings.metrics_networks)
+        if settings.metrics_enabled
+        else None
+    )
     # Listed inside out: each wraps the ones above it, so every answer, 413, 429 and 500
     # included, gets the security headers, the request id and an access log line.
     app.add_middleware(CatchAll)
@@ -208,8 +218,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ConcurrencyLimit,
         limit=settings.concurrency,
         wait_seconds=settings.db_pool_timeout_seconds,
-        exempt=("/healthz", "/readyz"),
+        # Pressure is visible while there is pressure: a scrape never waits for a slot.
+        exempt=("/healthz", "/readyz", METRICS_PATH) if metrics else ("/healthz", "/readyz"),
         per_caller=settings.per_caller,
+        load=load,
     )
     app.add_middleware(
         BodySizeLimit,
@@ -242,7 +254,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ],
         )
     app.add_middleware(HeadAsGet)
-    app.add_middleware(AccessLog)
+    app.add_middleware(AccessLog, observe=metrics.observe if metrics else None)
     app.add_middleware(RequestId)
     # Outermost: the client's address (rate limits per address, logs) is the one a trusted load
     # balancer forwarded, whichever server runs the app (uvicorn's own handling, fed from here).

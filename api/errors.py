@@ -7,7 +7,7 @@ and Starlette's own errors, into ``application/problem+json``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal, get_args
 
 import asyncpg
 import sqlalchemy.exc
@@ -56,15 +56,44 @@ class OAuthProblem(Problem):
     error_description: str
 
 
+# Why a request was answered 429 or 503, for the metrics (``api.metrics``): noted in the
+# request's state where the answer is decided, counted once with the answer. A closed set, so
+# that no label can carry anything a client sent.
+Refusal = Literal[
+    "rate-limit",  # a budget of the rate limiter (per token, address, account, pairing)
+    "per-caller",  # one caller's requests in flight on this node (ConcurrencyLimit)
+    "busy",  # no request slot free within the wait (ConcurrencyLimit)
+    "draining",  # /readyz after SIGTERM
+    "database-unreachable",
+    "database-busy",  # no pooled connection free within the pool timeout
+    "database-locked",
+    "database-statement-timeout",
+    "database-conflict",
+]
+REFUSAL_CAUSES: frozenset[str] = frozenset(get_args(Refusal))
+
+
+def note_refusal(scope: Scope, cause: Refusal) -> None:
+    scope.setdefault("state", {})["refusal"] = cause
+
+
 class ProblemError(Exception):
     status: ClassVar[int] = 500
     title: ClassVar[str] = "Internal Server Error"
     slug: ClassVar[str] = "internal-error"
 
-    def __init__(self, detail: str, *, headers: dict[str, str] | None = None, **extra: Any) -> None:
+    def __init__(
+        self,
+        detail: str,
+        *,
+        headers: dict[str, str] | None = None,
+        cause: Refusal | None = None,
+        **extra: Any,
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.headers = headers or {}
+        self.cause = cause  # why a 429 or 503 was answered, for the metrics (never shown)
         self.extra = extra
 
     def body(self) -> dict[str, Any]:
@@ -168,8 +197,10 @@ _STATUS_SLUGS = {
 }
 
 
-async def _problem_error(_request: Request, exc: Exception) -> Response:
+async def _problem_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ProblemError)
+    if exc.cause is not None:
+        note_refusal(request.scope, exc.cause)
     return problem_response(exc.status, exc.body(), exc.headers)
 
 
@@ -233,9 +264,10 @@ async def _validation_error(_request: Request, exc: Exception) -> Response:
     return problem_response(422, body)
 
 
-def _internal_error(exc: BaseException) -> Response:
+def _internal_error(exc: BaseException, scope: Scope) -> Response:
     failure = database_failure(exc)
     if failure is not None:
+        note_refusal(scope, failure.refusal)
         return _unavailable(exc, failure)
     # The operator gets the type and where it happened; the client gets nothing it could use.
     logger.error("unhandled exception", **exception_summary(exc))
@@ -248,8 +280,8 @@ def _internal_error(exc: BaseException) -> Response:
     return problem_response(500, body)
 
 
-async def _unexpected(_request: Request, exc: Exception) -> Response:
-    return _internal_error(exc)
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    return _internal_error(exc, request.scope)
 
 
 class CatchAll:
@@ -272,7 +304,7 @@ class CatchAll:
         except Exception as exc:
             if started or scope["type"] != "http":
                 raise
-            await _internal_error(exc)(scope, receive, send)
+            await _internal_error(exc, scope)(scope, receive, send)
 
 
 # Failures to reach the database, as opposed to errors in what was asked of it.
@@ -291,8 +323,21 @@ _RETRY = " Retry shortly: with the same Idempotency-Key, a retried write cannot 
 class DatabaseFailure:
     """Why a request could not be served by the database, for the client and the metrics."""
 
-    cause: str  # unreachable, busy, locked, statement-timeout, conflict
+    cause: Literal["unreachable", "busy", "locked", "statement-timeout", "conflict"]
     detail: str
+
+    @property
+    def refusal(self) -> Refusal:
+        return _DATABASE_REFUSALS[self.cause]
+
+
+_DATABASE_REFUSALS: dict[str, Refusal] = {
+    "unreachable": "database-unreachable",
+    "busy": "database-busy",
+    "locked": "database-locked",
+    "statement-timeout": "database-statement-timeout",
+    "conflict": "database-conflict",
+}
 
 
 _UNREACHABLE = DatabaseFailure("unreachable", "The database is not reachable right now." + _RETRY)
@@ -365,8 +410,8 @@ def _failure_of(exc: BaseException) -> DatabaseFailure | None:
     return None
 
 
-async def _database_unavailable(_request: Request, exc: Exception) -> Response:
-    return _internal_error(exc)
+async def _database_unavailable(request: Request, exc: Exception) -> Response:
+    return _internal_error(exc, request.scope)
 
 
 def _unavailable(exc: BaseException, failure: DatabaseFailure) -> Response:

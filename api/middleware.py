@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
+from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -13,6 +14,7 @@ from api.errors import (
     RequestTimeout,
     ServiceUnavailable,
     TooManyRequests,
+    note_refusal,
     problem_response,
 )
 
@@ -159,6 +161,14 @@ class RequestId:
         await self.app(scope, receive, send_with_id)
 
 
+@dataclass
+class Load:
+    """A ``ConcurrencyLimit``'s requests now: holding a slot, and waiting for one."""
+
+    serving: int = 0
+    waiting: int = 0
+
+
 class ConcurrencyLimit:
     """Serve at most ``limit`` requests at once; the others wait their turn, first come first
     served, up to ``wait_seconds``, then get 503 with ``Retry-After``. One caller (a bearer
@@ -178,6 +188,7 @@ class ConcurrencyLimit:
         wait_seconds: float,
         exempt: tuple[str, ...],
         per_caller: int | None = None,
+        load: Load | None = None,
     ):
         self.app = app
         self.slots = asyncio.Semaphore(limit)
@@ -186,6 +197,8 @@ class ConcurrencyLimit:
         self.per_caller = per_caller
         # Requests in flight by caller, only while there are some (never logged or kept).
         self.in_flight: dict[bytes, int] = {}
+        # Read by the metrics at scrape time (plain counts: nothing to do per request but add).
+        self.load = load or Load()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in self.exempt:
@@ -194,6 +207,7 @@ class ConcurrencyLimit:
         caller = _caller(scope)
         held = self.in_flight.get(caller, 0)
         if self.per_caller is not None and held >= self.per_caller:
+            note_refusal(scope, "per-caller")
             refused = TooManyRequests(
                 f"This caller already has {held} requests in flight on this node: wait for "
                 "their answers, then retry.",
@@ -214,13 +228,19 @@ class ConcurrencyLimit:
                 del self.in_flight[caller]
 
     async def _served(self, scope: Scope, receive: Receive, send: Send) -> None:
+        load = self.load
         try:
             if self.slots.locked():
-                async with asyncio.timeout(self.wait_seconds):
-                    await self.slots.acquire()
+                load.waiting += 1
+                try:
+                    async with asyncio.timeout(self.wait_seconds):
+                        await self.slots.acquire()
+                finally:
+                    load.waiting -= 1
             else:
                 await self.slots.acquire()  # a slot is free: taken at once, no timer needed
         except TimeoutError:
+            note_refusal(scope, "busy")
             busy = ServiceUnavailable(
                 "The service is busy right now: retry shortly (with the same Idempotency-Key, "
                 "a retried write cannot be applied twice).",
@@ -228,9 +248,11 @@ class ConcurrencyLimit:
             )
             await problem_response(busy.status, busy.body(), busy.headers)(scope, receive, send)
             return
+        load.serving += 1
         try:
             await self.app(scope, receive, send)
         finally:
+            load.serving -= 1
             self.slots.release()
 
 
@@ -254,7 +276,13 @@ class HeadAsGet:
                 message = {**message, "body": b""}
             await send(message)
 
-        await self.app({**scope, "method": "GET"}, receive, send_without_body)
+        as_get = {**scope, "method": "GET"}
+        try:
+            await self.app(as_get, receive, send_without_body)
+        finally:
+            # The route the GET matched names the HEAD too, in the access log and the metrics.
+            if "route" in as_get:
+                scope["route"] = as_get["route"]
 
 
 def _caller(scope: Scope) -> bytes:

@@ -35,7 +35,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.accounts.schemas import normalize_email
 from api.auth.tokens import InvalidToken, TokenCodec
-from api.errors import TooManyRequests, problem_response
+from api.errors import TooManyRequests, note_refusal, problem_response
 from api.settings import Settings
 
 logger = structlog.get_logger("api.ratelimit")
@@ -81,6 +81,7 @@ class RateLimiter:
         )
         self._timeout = settings.redis_timeout_seconds
         self._failed_at: float | None = None  # monotonic time of the last failure
+        self.failures = 0  # calls to Redis that failed or timed out, for the metrics
         self._logged_at: float | None = None
         if self._pool is not None:
             self._storage = storage_from_string(
@@ -133,6 +134,7 @@ class RateLimiter:
     def _failed(self, exc: Exception) -> None:
         now = time.monotonic()
         self._failed_at = now
+        self.failures += 1
         if self._logged_at is None or now - self._logged_at >= LOG_INTERVAL:
             self._logged_at = now
             # Once per interval: a Redis outage under load would otherwise log every request.
@@ -205,6 +207,7 @@ def too_many(verdict: Verdict) -> TooManyRequests:
     return TooManyRequests(
         f"Too many requests: try again in {retry_after} seconds.",
         headers={**verdict.headers(), "Retry-After": str(retry_after)},
+        cause="rate-limit",
     )
 
 
@@ -231,6 +234,7 @@ class RateLimit:
         else:
             verdict = await limiter.hit(limiter.per_address, "address", client_address(scope))
         if not verdict.allowed:
+            note_refusal(scope, "rate-limit")
             problem = too_many(verdict)
             await problem_response(problem.status, problem.body(), problem.headers)(
                 scope, receive, send

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import json
 import re
 import socket
@@ -92,6 +93,11 @@ class Settings(BaseSettings):
     # address (per-address rate limits) is taken from them only. "*" trusts everyone: never in
     # front of the internet.
     trusted_proxies: str = "127.0.0.1"
+    # GET /metrics (Prometheus text format): off unless set; when off, the path is unknown (404).
+    metrics_enabled: bool = False
+    # Addresses or networks (comma-separated) allowed to read /metrics; everyone else gets 403.
+    # The address is the client's as the trusted proxies forwarded it.
+    metrics_allow: str = "127.0.0.1/32,::1"
 
     jwt_issuer: str = "kap-journal"
     jwt_audience: str = "kap-journal-api"
@@ -228,6 +234,19 @@ class Settings(BaseSettings):
             raise ValueError(f"REDIS_URL must start with {', '.join(REDIS_SCHEMES)}")
         return value
 
+    @field_validator("metrics_allow")
+    @classmethod
+    def _metrics_allow(cls, value: str) -> str:
+        for entry in value.split(","):
+            try:
+                ipaddress.ip_network(entry.strip(), strict=False)
+            except ValueError:
+                raise ValueError(
+                    "JOURNAL_METRICS_ALLOW holds addresses or networks, comma-separated "
+                    f"(e.g. '127.0.0.1/32,10.0.0.0/8'), not {entry.strip()!r}"
+                ) from None
+        return value
+
     @field_validator("cors_origins")
     @classmethod
     def _origins(cls, value: list[str]) -> list[str]:
@@ -293,6 +312,13 @@ class Settings(BaseSettings):
         if self.web_cookie_secure is None:
             return self.environment == "production"
         return self.web_cookie_secure
+
+    @property
+    def metrics_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return tuple(
+            ipaddress.ip_network(entry.strip(), strict=False)
+            for entry in self.metrics_allow.split(",")
+        )
 
     @property
     def concurrency(self) -> int:

@@ -34,6 +34,7 @@ async def readyz(request: Request) -> Health:
         raise ServiceUnavailable(
             "This node is shutting down: send requests to another node.",
             headers={"Retry-After": "5"},
+            cause="draining",
         )
     engine: AsyncEngine = request.app.state.health_engine
     try:
@@ -41,6 +42,8 @@ async def readyz(request: Request) -> Health:
             await connection.execute(text("SELECT 1"))
     except Exception:  # any failure to reach the database means "not ready", never a 500
         raise ServiceUnavailable(
-            "The database is not reachable.", headers={"Retry-After": "5"}
+            "The database is not reachable.",
+            headers={"Retry-After": "5"},
+            cause="database-unreachable",
         ) from None
     return Health(status="degraded" if request.app.state.limiter.degraded else "ok")

@@ -23,12 +23,14 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context
 from jinja2.runtime import Context
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.exceptions import HTTPException
+from starlette.types import Scope
 
 from api.errors import (
     DATABASE_UNAVAILABLE,
     RETRY_AFTER_SECONDS,
     ProblemError,
     database_failure,
+    note_refusal,
 )
 from api.logs import exception_summary
 from api.web.local_time import UTC_TIME, LocalTime, ago
@@ -157,7 +159,7 @@ class WebRoute(APIRoute):
                 response = await handler(request)
             except Exception as exc:
                 await _roll_back(request)
-                response = _error_page_for(exc)
+                response = _error_page_for(exc, request.scope)
             response.headers.update(PAGE_HEADERS)
             return response
 
@@ -180,14 +182,18 @@ async def _roll_back(request: Request) -> None:
             await session.rollback()
 
 
-def _error_page_for(exc: Exception) -> HTMLResponse:
+def _error_page_for(exc: Exception, scope: Scope) -> HTMLResponse:
     if isinstance(exc, ProblemError):
+        if exc.cause is not None:
+            note_refusal(scope, exc.cause)
         return error_page(exc.status, exc.detail, _kept_headers(exc.headers))
     if isinstance(exc, RequestValidationError):
         return error_page(400, "Part of the address or the form is not valid.")
     if isinstance(exc, HTTPException):
         return error_page(exc.status_code, "That did not work.")
-    if database_failure(exc) is not None:
+    failure = database_failure(exc)
+    if failure is not None:
+        note_refusal(scope, failure.refusal)
         logger.warning(
             "database unavailable", error_type=f"{type(exc).__module__}.{type(exc).__qualname__}"
         )
