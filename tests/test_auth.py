@@ -110,6 +110,21 @@ async def test_token_request_errors(
     assert body["detail"] == body["error_description"]
 
 
+@pytest.mark.parametrize("key", ["", "x" * 256, "caf\u00e9"])
+async def test_a_bad_idempotency_key_on_the_token_endpoint_is_an_oauth_error(
+    client: httpx.AsyncClient, patient: Person, key: str
+) -> None:
+    """Found by schemathesis after the merge: the key's own 400 lacked RFC 6749's `error`."""
+    form = {"grant_type": "password", "username": patient.email, "password": PASSWORD}
+    response = await client.post(
+        "/v1/auth/token", data=form, headers={"Idempotency-Key": key.encode("utf-8")}
+    )
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_request"
+    assert response.json()["error_description"] == response.json()["detail"]
+    assert "Idempotency-Key" in response.json()["detail"]
+
+
 async def test_json_body_to_the_token_endpoint_is_an_invalid_request(
     client: httpx.AsyncClient, patient: Person
 ) -> None:

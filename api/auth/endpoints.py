@@ -9,7 +9,7 @@ from api.auth.dependencies import PasswordsDep, SettingsDep, TokensDep
 from api.auth.schemas import JWKS, TokenResponse
 from api.database import SessionDep
 from api.errors import OAuthError, OAuthProblem, ProblemError, UnsupportedMediaType, problems
-from api.journal.idempotency import IdempotencyKey
+from api.journal.idempotency import IdempotencyKey, check_key
 from api.ratelimit import client_address
 from api.routing import ApiRoute, api_router
 
@@ -67,6 +67,12 @@ async def issue_token(
     used refresh token sent again without that key, or with another, ends the whole login.
     """
     await request.app.state.limiter.check_password_attempt(client_address(request.scope), username)
+    if idempotency_key is not None:
+        try:
+            check_key(idempotency_key)
+        except ProblemError as refused:
+            # As every error of this endpoint: with RFC 6749's `error`, for OAuth clients.
+            raise OAuthError("invalid_request", refused.detail) from None
     if any(
         value is not None and len(value) > MAX_FIELD
         for value in (username, password, refresh_token)

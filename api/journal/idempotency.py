@@ -54,7 +54,8 @@ def fingerprint(method: str, path: str, canonical_body: str) -> bytes:
     return hashlib.sha256(f"{method} {path}\n{canonical_body}".encode()).digest()
 
 
-def _check_key(key: str) -> None:
+def check_key(key: str) -> None:
+    """Refuse (400) a key that is empty, longer than 255 or not printable ASCII."""
     if not 1 <= len(key) <= 255 or not all(" " <= ch <= "~" for ch in key):
         raise BadRequest("Idempotency-Key must be 1-255 printable ASCII characters.")
 
@@ -69,7 +70,7 @@ async def once(
     """Run ``produce`` once per key; replay its response for every later identical request."""
     if key is None:
         return await produce()
-    _check_key(key)
+    check_key(key)
     try:
         response = await produce()
     except ProblemError:
@@ -185,7 +186,7 @@ async def replayed(
 ) -> Response | None:
     """The stored answer to this very request under ``key``, or None when there is none (no
     record, or one for another request): for callers that must decide before doing anything."""
-    _check_key(key)
+    check_key(key)
     record = await _stored(session, owner_id, key)
     if record is None or record.fingerprint != request_fingerprint:
         return None
