@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 
+from api.app import create_app
 from api.journal.registry import RESOURCES
+from tests.conftest import make_settings
 from tests.support.journal import body_for, create
 from tests.support.people import PASSWORD, register
 
@@ -24,6 +27,21 @@ pytestmark = pytest.mark.postgres_only
 ROUNDS = 5
 WRITERS = 24
 BOUND = 60.0  # a bound on the whole round, not an expectation
+
+
+@pytest.fixture(scope="module")
+async def app(
+    tmp_path_factory: pytest.TempPathFactory, database_url: str
+) -> AsyncIterator[FastAPI]:
+    """The suite's app, but one caller may have every writer in flight at once: the race is
+    the point here, and the per-caller share (which would answer some of them 429) has tests
+    of its own."""
+    settings = make_settings(
+        tmp_path_factory.mktemp("data"), database_url, max_requests_per_caller=WRITERS + 1
+    )
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
 
 
 async def leftovers(app: FastAPI, owner_id: str) -> dict[str, int]:
