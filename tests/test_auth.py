@@ -117,7 +117,7 @@ async def test_a_bad_idempotency_key_on_the_token_endpoint_is_an_oauth_error(
     """Found by schemathesis after the merge: the key's own 400 lacked RFC 6749's `error`."""
     form = {"grant_type": "password", "username": patient.email, "password": PASSWORD}
     response = await client.post(
-        "/v1/auth/token", data=form, headers={"Idempotency-Key": key.encode("utf-8")}
+        "/v1/auth/token", data=form, headers={b"Idempotency-Key": key.encode("utf-8")}
     )
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_request"
