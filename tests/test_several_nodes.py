@@ -192,7 +192,9 @@ async def test_one_patient_holding_a_row_cannot_fill_the_node_and_readiness_stay
                 )
                 for i in range(36)
             ]
-            await until_lock_waiters(monitor, 2, on="change_counters")
+            # Its share waits: one on the counter, the other on the account row that every write
+            # locks first (issue 15's one lock order): count every lock waiter.
+            await until_lock_waiters(monitor, 2)
             written = await bounded(
                 write_checkin(client, other, checkin(str(uuid.uuid4()), 7, "o"), "other")
             )
