@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
+from api.auth.schemas import PasswordGrant, RefreshTokenGrant
 from api.errors import (
     PROBLEM_MEDIA_TYPE,
     BadRequest,
@@ -24,7 +25,17 @@ from api.errors import (
     UnprocessableContent,
     UnsupportedMediaType,
 )
-from api.ratelimit import UNLIMITED_PATHS
+from api.headers import (
+    HEADERS,
+    RATE_LIMIT,
+    REPLAYED,
+    REQUEST_ID,
+    RETRY_AFTER,
+    WWW_AUTHENTICATE,
+    header_refs,
+)
+from api.preconditions import IF_MATCH
+from api.ratelimit import OWN_LIMITS, UNLIMITED_PATHS
 
 TOO_MANY = "Too many requests: wait `Retry-After` seconds. `RateLimit-*` headers show the budget."
 UNAVAILABLE = "The database is unreachable or busy: retry after `Retry-After` seconds."
@@ -229,6 +240,122 @@ def _problem_example(
     return example
 
 
+def _declare_headers(path: str, operation: dict[str, Any]) -> None:
+    """The headers the middlewares send, on the answers they send them with.
+
+    Every answer has its request id (``RequestId``); the rate limiter reports the caller's budget
+    on every answer of the paths it limits, and with every 429; 429 and 503 say when to retry;
+    a 401 carries the bearer challenge. An operation taking an ``Idempotency-Key`` marks a
+    replayed answer.
+    """
+    limited = not path.startswith(UNLIMITED_PATHS + OWN_LIMITS)
+    reads_for_a_therapist = any(READ_SCHEME in scheme for scheme in operation.get("security", []))
+    idempotent = any(
+        p["name"].lower() == "idempotency-key" for p in operation.get("parameters", [])
+    )
+    for status, response in operation["responses"].items():
+        headers = response.setdefault("headers", {})
+        headers.update(header_refs(REQUEST_ID))
+        if status in ("429", "503"):
+            headers.update(header_refs(RETRY_AFTER))
+        if limited or status == "429":
+            headers.update(header_refs(*RATE_LIMIT))
+        if status == "401":
+            headers.update(header_refs(WWW_AUTHENTICATE))
+        if status == "403" and reads_for_a_therapist:
+            # A read token without the scope the route needs: `error="insufficient_scope"`.
+            challenge = {k: v for k, v in HEADERS[WWW_AUTHENTICATE].items() if k != "required"}
+            headers[WWW_AUTHENTICATE] = challenge
+        if idempotent and status.startswith("2"):
+            headers.update(header_refs(REPLAYED))
+
+
+def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """``X | None`` as ``X``, for what HTTP can only leave out (a parameter, a form field)."""
+    options = schema.get("anyOf")
+    if not options or {"type": "null"} not in options:
+        return schema
+    (kept,) = [option for option in options if option != {"type": "null"}]
+    return {**{k: v for k, v in schema.items() if k not in ("anyOf", "default")}, **kept}
+
+
+def _tidy_parameters(operation: dict[str, Any]) -> None:
+    """Parameters as HTTP has them: an optional one is left out, never null; `If-Match` is
+    required (the server answers 428 without it, so it is not declared required in the route,
+    where FastAPI would answer 422 first)."""
+    for parameter in operation.get("parameters", []):
+        parameter["schema"] = _without_null(parameter.get("schema", {}))
+        if parameter["in"] == "header" and parameter["name"].lower() == IF_MATCH:
+            parameter["required"] = True
+
+
+def _referenced(node: Any, found: set[str]) -> set[str]:
+    """The component schemas a part of the document names, directly or through others."""
+    if isinstance(node, dict):
+        ref = node.get("$ref", "")
+        if ref.startswith("#/components/schemas/"):
+            found.add(ref.rsplit("/", 1)[-1])
+        for value in node.values():
+            _referenced(value, found)
+    elif isinstance(node, list):
+        for value in node:
+            _referenced(value, found)
+    return found
+
+
+def _closure(names: set[str], schemas: dict[str, Any]) -> set[str]:
+    pending, seen = list(names), set[str]()
+    while pending:
+        name = pending.pop()
+        if name not in seen:
+            seen.add(name)
+            pending.extend(_referenced(schemas[name], set()) - seen)
+    return seen
+
+
+def _answers_are_whole(spec: dict[str, Any]) -> None:
+    """Every member of an answer's schema is required: answers are serialised whole
+    (``model_dump_json`` with nothing excluded), so a member with a default is still always
+    sent, as null when it has no value. pydantic leaves such members out of ``required`` in
+    its serialisation schemas, which generated clients then type as maybe missing. Schemas that
+    are also read from requests keep pydantic's own ``required``."""
+    schemas = spec["components"]["schemas"]
+    requests, answers = set[str](), set[str]()
+    for path_item in spec["paths"].values():
+        for operation in path_item.values():
+            _referenced(operation.get("requestBody", {}), requests)
+            _referenced(operation.get("parameters", []), requests)
+            _referenced(operation["responses"], answers)
+    for name in _closure(answers, schemas) - _closure(requests, schemas):
+        properties = schemas[name].get("properties")
+        if properties:
+            schemas[name]["required"] = list(properties)
+
+
+READ_SCHEME = "patient_read"  # the security scheme of a patient-scoped read token (api.patients)
+TOKEN_FORMS = (PasswordGrant, RefreshTokenGrant)
+
+
+def _token_request(schemas: dict[str, Any]) -> None:
+    """The token request as one form per grant, told apart by `grant_type`, so that a client
+    generated from the spec cannot send a password grant without a password."""
+    mapping = {}
+    for form in TOKEN_FORMS:
+        schema = form.model_json_schema(ref_template="#/components/schemas/{model}")
+        for name, member in schema["properties"].items():
+            schema["properties"][name] = _without_null(member)  # a form field is never null
+        schemas[form.__name__] = schema
+        mapping[schema["properties"]["grant_type"]["const"]] = (
+            f"#/components/schemas/{form.__name__}"
+        )
+    schemas["Body_issue_token"] = {
+        "title": "Body_issue_token",
+        "description": "Form-encoded (RFC 6749): a password grant or a refresh_token grant.",
+        "oneOf": [{"$ref": ref} for ref in mapping.values()],
+        "discriminator": {"propertyName": "grant_type", "mapping": mapping},
+    }
+
+
 def build_openapi(app: FastAPI) -> dict[str, Any]:
     if app.openapi_schema:
         return app.openapi_schema
@@ -252,6 +379,8 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
                 operation["responses"].setdefault("415", _problem(WRONG_MEDIA_TYPE))
             if path not in NO_DATABASE:
                 operation["responses"].setdefault("503", _problem(UNAVAILABLE))
+            _declare_headers(path, operation)
+            _tidy_parameters(operation)
             for status, response in operation.get("responses", {}).items():
                 content = response.get("content", {})
                 if status[0] in "45" and "application/json" in content:
@@ -263,6 +392,9 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
                 for media_type, media in content.items():
                     if media_type in MEDIA_TYPE_EXAMPLES:
                         media.setdefault("example", MEDIA_TYPE_EXAMPLES[media_type])
+    spec["components"]["headers"] = HEADERS
+    _token_request(schemas)
+    _answers_are_whole(spec)
     # FastAPI's own validation schemas are replaced by ValidationProblem on every route.
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)

@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from fastapi import Header
+
 from api.errors import PreconditionFailed, PreconditionRequired
+
+IF_MATCH = "if-match"
+# Optional to FastAPI, so that a request without it is our 428 and not a 422; the spec declares
+# it required (api.openapi).
+IfMatch = Annotated[
+    str | None,
+    Header(
+        max_length=200,
+        description="The ETag from your last read. Required: 428 without it, 412 when stale.",
+    ),
+]
 
 
 def etag(version: int) -> str:

@@ -15,6 +15,7 @@ from hypothesis import settings as hypothesis_settings
 
 from api.app import create_app
 from api.settings import Settings
+from tests.support.conformance import conforming_client
 from tests.support.databases import fresh_database, migrate
 from tests.support.people import Person, register, use_database
 
@@ -80,8 +81,7 @@ async def app(settings: Settings) -> AsyncIterator[FastAPI]:
 
 @pytest.fixture
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+    async with conforming_client(app) as http:
         yield http
 
 

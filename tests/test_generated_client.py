@@ -134,7 +134,7 @@ async def sign_up(kit: Kit, role: str, name: str) -> tuple[Any, Any]:
     assert (account.email, account.role, account.display_name) == (email, m.Role(role), name)
     tokens = await kit.op("auth.issue_token").asyncio(
         client=anonymous,
-        body=m.BodyIssueToken(grant_type="password", username=email, password=PASSWORD),
+        body=m.PasswordGrant(grant_type="password", username=email, password=PASSWORD),
     )
     assert isinstance(tokens, m.TokenResponse), tokens
     assert tokens.token_type == "Bearer"

@@ -1,36 +1,33 @@
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import Header, Response, status
+from fastapi import Response, status
 
 from api.accounts import service
 from api.accounts.schemas import AccountCreate, AccountErase, AccountRead, AccountUpdate
 from api.auth.dependencies import CallerDep, PasswordAttemptsDep, PasswordsDep
 from api.database import SessionDep
 from api.errors import problems
-from api.preconditions import etag
+from api.headers import ETAG, LOCATION, sends
+from api.preconditions import IfMatch, etag
 from api.routing import api_router
 
 router = api_router(prefix="/v1", tags=["accounts"])
-
-IfMatch = Annotated[
-    str | None,
-    Header(description="The ETag from your last read. Required: 428 without it, 412 when stale."),
-]
 
 
 @router.post(
     "/accounts",
     status_code=status.HTTP_201_CREATED,
-    responses=problems(
-        403,
-        409,
-        413,
-        422,
-        d403="A therapist sign-up without a valid invitation code for this email: nothing was created.",
-        d409="An account with this email already exists.",
-    ),
+    responses={
+        **problems(
+            403,
+            409,
+            413,
+            422,
+            d403="A therapist sign-up without a valid invitation code for this email: nothing was created.",
+            d409="An account with this email already exists.",
+        ),
+        **sends(201, LOCATION, ETAG),
+    },
 )
 async def create_account(
     data: AccountCreate, session: SessionDep, passwords: PasswordsDep, response: Response
@@ -47,7 +44,7 @@ async def create_account(
     return AccountRead.model_validate(account)
 
 
-@router.get("/me", responses=problems(401))
+@router.get("/me", responses={**problems(401), **sends(200, ETAG)})
 async def get_me(caller: CallerDep, session: SessionDep, response: Response) -> AccountRead:
     """The account the access token belongs to, with its ETag."""
     account = await caller.account(session)
@@ -57,7 +54,7 @@ async def get_me(caller: CallerDep, session: SessionDep, response: Response) -> 
 
 @router.patch(
     "/me",
-    responses=problems(401, 412, 413, 422, 428, 429),
+    responses={**problems(401, 412, 413, 422, 428, 429), **sends(200, ETAG)},
 )
 async def update_me(
     data: AccountUpdate,

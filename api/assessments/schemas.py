@@ -6,7 +6,14 @@ from typing import Annotated, Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.config import JsonDict
 
-from api.assessments.scoring import Instrument, InvalidAnswers, validate_answers
+from api.assessments.scoring import (
+    ITEM_COUNT,
+    ITEM_MAX,
+    Band,
+    Instrument,
+    InvalidAnswers,
+    validate_answers,
+)
 from api.journal.schemas import EntryCreate, EntryRead, EntryTime
 from api.safety_flags.schemas import FlagNotice
 
@@ -40,26 +47,50 @@ class CrisisResource(BaseModel):
 
 
 Answers = Annotated[
-    list[Annotated[int, Field(strict=True)]],
+    list[
+        Annotated[
+            int,
+            Field(strict=True, json_schema_extra={"minimum": 0, "maximum": max(ITEM_MAX.values())}),
+        ]
+    ],
     Field(
-        max_length=20,
+        json_schema_extra={"minItems": min(ITEM_COUNT.values())},
+        max_length=max(ITEM_COUNT.values()),
         description="One integer per item, in order: PHQ-9 9 items 0-3, GAD-7 7 items 0-3, PCL-5 20 items 0-4.",
     ),
 ]
 
 
-class AssessmentCreate(EntryCreate):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "instrument": "phq9",
-                    "answers": [1, 1, 2, 1, 0, 1, 1, 0, 0],
-                    "completed_at": "2026-11-21T08:40:00+01:00",
-                }
-            ]
+def _answers_per_instrument(schema: JsonDict) -> None:
+    """Each instrument's number of items and answer range, from the scoring tables, as JSON
+    Schema conditions (the model's validator checks the same, with a message that names the
+    instrument)."""
+    schema["examples"] = [
+        {
+            "instrument": "phq9",
+            "answers": [1, 1, 2, 1, 0, 1, 1, 0, 0],
+            "completed_at": "2026-11-21T08:40:00+01:00",
         }
-    )
+    ]
+    schema["allOf"] = [
+        {
+            "if": {"properties": {"instrument": {"const": instrument.value}}},
+            "then": {
+                "properties": {
+                    "answers": {
+                        "minItems": ITEM_COUNT[instrument],
+                        "maxItems": ITEM_COUNT[instrument],
+                        "items": {"maximum": ITEM_MAX[instrument]},
+                    }
+                }
+            },
+        }
+        for instrument in Instrument
+    ]
+
+
+class AssessmentCreate(EntryCreate):
+    model_config = ConfigDict(json_schema_extra=_answers_per_instrument)
 
     instrument: Instrument
     answers: Answers
@@ -83,7 +114,7 @@ class AssessmentRead(EntryRead):
     answers: list[int]
     completed_at: datetime
     total: int
-    band: str = Field(
+    band: Band = Field(
         description="PHQ-9: minimal, mild, moderate, moderately_severe, severe. GAD-7: minimal, mild, "
         "moderate, severe. PCL-5: provisional_positive (total >= 33) or below_threshold."
     )

@@ -7,6 +7,7 @@ signals defined by the instrument's authors, reported as such.
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Literal
 
 
 class Instrument(StrEnum):
@@ -32,6 +33,17 @@ ITEM_MAX: dict[Instrument, int] = {
     Instrument.GAD7: 3,
     Instrument.PCL5: 4,
 }
+
+# Every band name below, as a closed set for the API (tests/unit/test_closed_sets.py checks it).
+Band = Literal[
+    "minimal",
+    "mild",
+    "moderate",
+    "moderately_severe",
+    "severe",
+    "provisional_positive",
+    "below_threshold",
+]
 
 # Each band is (highest total in the band, name); the lowest total of a band is one above the
 # previous band's highest, so the table cannot leave gaps or overlaps.

@@ -2,11 +2,19 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.config import JsonDict
 
+from api.journal.schemas import ResourceName
 from api.models import AuditOutcome
+
+# What a therapist's request was about: a kind of entry, the summary, the safety flags, the
+# journal as a whole (`grant`: opened with a read token, or refused at the grant) or the patient
+# list. And what was done with it.
+AuditResource = Literal[ResourceName, "summary", "safety_flags", "grant", "patients"]
+AuditAction = Literal["list", "read", "summary", "acknowledge", "open"]
 
 ACCESS_LOG_EXAMPLE: JsonDict = {
     "at": "2026-11-21T09:20:03.016Z",
@@ -36,13 +44,14 @@ class AccessLogEntry(BaseModel):
     )
     therapist_clinic: str | None
     grant_id: uuid.UUID | None
-    resource: str = Field(
-        description="`sessions`, `intentions`, `reflections`, `checkins`, `assessments`, `summary`, "
-        "`safety_flags`, or `grant` (a therapist's web page refused at the grant, before anything "
-        "was read)."
+    resource: AuditResource = Field(
+        description="A kind of entry, `summary`, `safety_flags`, `grant` (the journal as a whole: "
+        "opened with a read token, or a web page refused at the grant before anything was read) "
+        "or `patients` (you were shown in the therapist's list of patients)."
     )
-    action: str = Field(
-        description="`list`, `read`, `summary`, or `acknowledge` (a safety flag, in `entry_ids`)."
+    action: AuditAction = Field(
+        description="`list`, `read`, `summary`, `open` (the journal, with a read token), or "
+        "`acknowledge` (a safety flag, in `entry_ids`)."
     )
     entry_ids: list[uuid.UUID] = Field(description="The entries shown.")
     count: int

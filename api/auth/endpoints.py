@@ -6,7 +6,7 @@ from fastapi import Form, Request, Response
 
 from api.auth import service
 from api.auth.dependencies import PasswordsDep, SettingsDep, TokensDep
-from api.auth.schemas import JWKS, TokenResponse
+from api.auth.schemas import JWKS, MAX_FIELD, TokenResponse
 from api.database import SessionDep
 from api.errors import OAuthError, OAuthProblem, ProblemError, UnsupportedMediaType, problems
 from api.journal.idempotency import IdempotencyKey, check_key
@@ -25,7 +25,6 @@ class OAuthRoute(ApiRoute):
 router = api_router(tags=["auth"], route_class=OAuthRoute)
 
 OptionalField = Annotated[str | None, Form()]
-MAX_FIELD = 4096  # no credential of ours is longer; longer input is refused unread
 
 
 @router.post(
@@ -113,7 +112,9 @@ async def revoke_token(
     token: Annotated[
         str, Form(max_length=MAX_FIELD, description="An access, refresh or read token.")
     ],
-    token_type_hint: Annotated[str | None, Form(description="Accepted and not needed.")] = None,
+    token_type_hint: Annotated[
+        str | None, Form(max_length=MAX_FIELD, description="Accepted and not needed.")
+    ] = None,
 ) -> Response:
     """End the login a token belongs to (RFC 7009): its refresh token, every access token and every read token it minted stop working.
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -59,3 +59,32 @@ class JWKS(BaseModel):
     )
 
     keys: list[JWK]
+
+
+# The token request as integrators see it in the spec: one form per grant (api.openapi puts them
+# in place of the form FastAPI derives from the endpoint's fields). The endpoint reads the fields
+# itself, so that every refusal is an RFC 6749 error; these say what it accepts.
+MAX_FIELD = 4096  # no credential of ours is longer; longer input is refused unread
+Ignored = Annotated[
+    str,
+    Field(max_length=MAX_FIELD, description="Ignored: a login token carries its account's role."),
+]
+
+
+class PasswordGrant(BaseModel):
+    """Sign in (RFC 6749, 4.3.2)."""
+
+    grant_type: Literal["password"]
+    username: str = Field(min_length=1, max_length=MAX_FIELD, description="The account's email.")
+    password: str = Field(min_length=1, max_length=MAX_FIELD)
+    scope: Ignored | None = None
+
+
+class RefreshTokenGrant(BaseModel):
+    """Exchange the last refresh token for a new pair (RFC 6749, 6)."""
+
+    grant_type: Literal["refresh_token"]
+    refresh_token: str = Field(
+        min_length=1, max_length=MAX_FIELD, description="The last refresh token."
+    )
+    scope: Ignored | None = None

@@ -10,6 +10,7 @@ from api.errors import Forbidden, problems
 from api.export import fhir
 from api.export.schemas import FHIR_BUNDLE_SCHEMA, JournalExport
 from api.export.service import gather
+from api.headers import CONTENT_DISPOSITION, header_refs
 from api.models import Role
 from api.routing import api_router
 from api.serialization import json_bytes
@@ -22,7 +23,10 @@ FHIR_JSON = "application/fhir+json"
     "/export",
     response_model=JournalExport,
     responses={
-        200: {"content": {FHIR_JSON: {"schema": FHIR_BUNDLE_SCHEMA}}},
+        200: {
+            "content": {FHIR_JSON: {"schema": FHIR_BUNDLE_SCHEMA}},
+            "headers": header_refs(CONTENT_DISPOSITION),
+        },
         **problems(401, 403, 422),
     },
 )
@@ -44,7 +48,7 @@ async def export_me(
         raise Forbidden("Exports are of a patient's journal; a therapist account holds none.")
     export = await gather(session, caller, settings)
     headers = {
-        "Content-Disposition": f'attachment; filename="journal-{export.exported_at:%Y%m%d}.json"'
+        CONTENT_DISPOSITION: f'attachment; filename="journal-{export.exported_at:%Y%m%d}.json"'
     }
     if format == "fhir":
         bundle: dict[str, Any] = fhir.to_bundle(export)

@@ -15,7 +15,8 @@ Mapping (the README's integrator section has it as a table):
   `Observation` (LOINC panel code) whose `hasMember` are one `Observation` per item and the total
   score `Observation`, the band as a coded interpretation; PCL-5's cluster counts as components of
   its total;
-- a `Flag` per PHQ-9 whose item 9 is above 0;
+- a `Flag` per PHQ-9 whose item 9 is above 0, with the safety flag's own id and state: `active`
+  while it is open, `inactive` from its acknowledgement (the end of its `period`);
 - a `DocumentReference` with the text per intention and per reflection.
 
 Every reference is to a `urn:uuid:` fullUrl inside the Bundle. Entries the patient marked private
@@ -44,6 +45,7 @@ from api.export.schemas import JournalExport
 from api.intentions.schemas import IntentionRead
 from api.models import Route
 from api.reflections.schemas import ReflectionRead
+from api.safety_flags.schemas import FlagState, SafetyFlagRead
 
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
@@ -383,7 +385,18 @@ def _questionnaire(instrument: Instrument) -> str:
     return f"{QUESTIONNAIRE_BASE}/{instrument.value}"
 
 
-def _assessment(assessment: AssessmentRead, subject: dict[str, str]) -> list[dict[str, Any]]:
+def _flag_state(flag: SafetyFlagRead | None) -> dict[str, Any]:
+    """A Flag's status and period from the safety-flag record: `active` while it is open,
+    `inactive` from its acknowledgement on. A questionnaire with no record (never expected: one
+    is raised with every such PHQ-9) stays `active`, so a flag is never lost by export."""
+    if flag is None or flag.state is FlagState.OPEN or flag.acknowledged_at is None:
+        return {"status": "active"}
+    return {"status": "inactive", "period_end": flag.acknowledged_at.isoformat()}
+
+
+def _assessment(
+    assessment: AssessmentRead, subject: dict[str, str], flag: SafetyFlagRead | None = None
+) -> list[dict[str, Any]]:
     instrument = assessment.instrument
     name = DISPLAY_NAME[instrument]
     entry_id = str(assessment.id)
@@ -457,11 +470,15 @@ def _assessment(assessment: AssessmentRead, subject: dict[str, str]) -> list[dic
     )
     resources = [response, panel, *items, total]
     if instrument is Instrument.PHQ9 and assessment.answers[PHQ9_SAFETY_ITEM - 1] > 0:
+        state = _flag_state(flag)
+        period = {"start": when}
+        if "period_end" in state:
+            period["end"] = state["period_end"]
         resources.append(
             {
                 "resourceType": "Flag",
-                "id": _derived(entry_id, "flag"),
-                "status": "active",
+                "id": str(flag.id) if flag is not None else _derived(entry_id, "flag"),
+                "status": state["status"],
                 "category": [
                     {
                         "coding": [
@@ -471,7 +488,7 @@ def _assessment(assessment: AssessmentRead, subject: dict[str, str]) -> list[dic
                 ],
                 "code": _local(SAFETY_FLAG_CODE),
                 "subject": subject,
-                "period": {"start": when},
+                "period": period,
                 # R4 Flag has no evidence element; the core flag-detail extension points at it.
                 "extension": [
                     {
@@ -571,12 +588,13 @@ def _entries(resources: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 def to_bundle(export: JournalExport) -> dict[str, Any]:
     patient = _patient(export)
     subject = _ref(patient["id"])
+    flags = {flag.assessment_id: flag for flag in export.safety_flags}
     resources = [
         code_system(),
         patient,
         *_sessions(export, subject),
         *_checkins(export, subject),
-        *(r for a in export.assessments for r in _assessment(a, subject)),
+        *(r for a in export.assessments for r in _assessment(a, subject, flags.get(a.id))),
         *_writing(export, subject),
     ]
     return {

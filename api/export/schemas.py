@@ -12,6 +12,7 @@ from api.audit.schemas import ACCESS_LOG_EXAMPLE, AccessLogEntry
 from api.checkins.schemas import CHECKIN_EXAMPLE, CheckinRead
 from api.grants.schemas import GRANT_EXAMPLE, GrantRead
 from api.intentions.schemas import INTENTION_EXAMPLE, IntentionRead
+from api.journal.schemas import ResourceName
 from api.reflections.schemas import REFLECTION_EXAMPLE, ReflectionRead
 from api.safety_flags.schemas import FLAG_EXAMPLE, SafetyFlagRead
 from api.sessions.schemas import SESSION_EXAMPLE, DosingSessionRead
@@ -41,7 +42,7 @@ class DeletionMarker(BaseModel):
     """An entry you deleted: only its id and kind are kept, so other devices learn of it."""
 
     id: uuid.UUID
-    resource: str
+    resource: ResourceName
     deleted_at: datetime
 
 

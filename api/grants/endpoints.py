@@ -11,6 +11,7 @@ from api.database import SessionDep
 from api.errors import problems
 from api.grants import service
 from api.grants.schemas import GrantCreate, GrantPage, GrantRead, ReadTokenResponse
+from api.headers import LOCATION, sends
 from api.journal import idempotency
 from api.journal.endpoints import Cursor, Limit, json_response
 from api.models import Role
@@ -24,18 +25,21 @@ router = api_router(prefix="/v1/grants", tags=["grants"])
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=GrantRead,
-    responses=problems(
-        400,
-        401,
-        403,
-        404,
-        413,
-        422,
-        429,
-        d403="Only patients give grants.",
-        d404="No such pairing code waiting: never made, mistyped, used or expired (one answer for all).",
-        d429="Too many pairing codes tried: wait for Retry-After.",
-    ),
+    responses={
+        **problems(
+            400,
+            401,
+            403,
+            404,
+            413,
+            422,
+            429,
+            d403="Only patients give grants.",
+            d404="No such pairing code waiting: never made, mistyped, used or expired (one answer for all).",
+            d429="Too many pairing codes tried: wait for Retry-After.",
+        ),
+        **sends(201, LOCATION),
+    },
 )
 async def create_grant(
     data: GrantCreate,

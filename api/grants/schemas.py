@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 from pydantic.config import JsonDict
@@ -112,7 +112,7 @@ class GrantRead(BaseModel):
     created_at: datetime
     expires_at: datetime
     revoked_at: datetime | None
-    revoked_by: str | None = Field(
+    revoked_by: Literal["patient", "therapist", "operator"] | None = Field(
         description="`patient` (revoked), `therapist` (given up) or `operator` (the therapist's "
         "account was deactivated)."
     )

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Literal
 
 from fastapi import Request
 from pydantic import BaseModel, Field
@@ -15,7 +16,7 @@ router = api_router(tags=["health"])
 
 
 class Health(BaseModel):
-    status: str = Field(
+    status: Literal["ok", "degraded"] = Field(
         description="`ok`; from /readyz also `degraded`: serving, with the shared rate-limit "
         "store (Redis) unreachable, so limits are not enforced."
     )

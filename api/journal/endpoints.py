@@ -8,26 +8,23 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.dependencies import CallerDep, SettingsDep
 from api.database import SessionDep
 from api.errors import Forbidden, problems
+from api.headers import ETAG, LOCATION, sends
 from api.journal import idempotency, service
 from api.journal.repository import EntryRow, PageRequest, Scope
 from api.journal.resource import Resource
 from api.journal.schemas import QueryTime
 from api.models import Role
-from api.preconditions import etag
+from api.preconditions import IfMatch, etag
 from api.routing import api_router
 from api.settings import Settings
 
-IfMatch = Annotated[
-    str | None,
-    Header(description="The ETag from your last read. Required: 428 without it, 412 when stale."),
-]
 Limit = Annotated[int, Query(ge=1, le=200, description="Page size, 1-200.")]
 Cursor = Annotated[
     str | None, Query(max_length=200, description="`next_cursor` from the previous page.")
@@ -163,7 +160,7 @@ def build_router(resource: Resource) -> APIRouter:
         summary=f"Create {a_noun}",
         description=f"Record {a_noun}. Send your own `id` to create offline; resending the same id and "
         "body (or the same `Idempotency-Key` and body) returns the first answer and writes nothing.",
-        responses=problems(400, 401, 403, 409, 413, 422),
+        responses={**problems(400, 401, 403, 409, 413, 422), **sends(201, LOCATION, ETAG)},
     )
 
     async def list_entries(
@@ -200,7 +197,7 @@ def build_router(resource: Resource) -> APIRouter:
         response_model=read,
         summary=f"Read {a_noun}",
         description=f"One {noun}, with its ETag for a later PATCH or DELETE.",
-        responses=problems(401, 403, 404, 422),
+        responses={**problems(401, 403, 404, 422), **sends(200, ETAG)},
     )
 
     if resource.update is not None:
@@ -234,7 +231,7 @@ def build_router(resource: Resource) -> APIRouter:
             "when it names an older version, the edit is a conflict (412, nothing written, the "
             "problem's `current` member holding the entry as it is now), unless every field sent "
             "already holds that value (a resend whose answer was lost: 200, nothing written twice).",
-            responses=problems(401, 403, 404, 412, 413, 422, 428),
+            responses={**problems(401, 403, 404, 412, 413, 422, 428), **sends(200, ETAG)},
         )
 
     async def delete_entry(

@@ -33,12 +33,16 @@ from api.models import IdempotencyRecord
 from api.models.base import table_of, utcnow
 from api.statements import Statement
 
+# Documented, not validated by FastAPI: a bad key is our 400 (an OAuth error at the token
+# endpoint), from check_key below.
+KEY_SCHEMA: dict[str, Any] = {"minLength": 1, "maxLength": 255, "pattern": "^[ -~]+$"}
 IdempotencyKey = Annotated[
     str | None,
     Header(
         description="Any unique string (1-255 printable ASCII characters; a UUID is ideal). "
         "Resending the same request with the same key returns the first answer and writes nothing; "
         "the same key with a different request is 422.",
+        json_schema_extra=KEY_SCHEMA,
     ),
 ]
 REPLAYED_HEADER = "Idempotent-Replayed"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, ClassVar, Generic, Self, TypeVar, get_args
+from typing import Annotated, Any, ClassVar, Generic, Literal, Self, TypeVar, get_args
 
 from pydantic import (
     AfterValidator,
@@ -12,11 +12,18 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    GetJsonSchemaHandler,
     ValidationInfo,
     model_validator,
 )
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 from api.models.base import utcnow
+
+# The kinds of journal entry, by their plural (a path's and a sync group's name). Checked against
+# the registry by tests/unit/test_closed_sets.py.
+ResourceName = Literal["sessions", "intentions", "reflections", "checkins", "assessments"]
 
 FUTURE_TOLERANCE = timedelta(minutes=5)  # clocks on phones drift; more than this is an error
 
@@ -99,6 +106,22 @@ class EntryUpdate(BaseModel):
 
     def changes(self) -> dict[str, Any]:
         return self.model_dump(exclude_unset=True)
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        """The documented body refuses null where the validator above does (``not_null``)."""
+        schema = handler(core_schema)
+        properties = handler.resolve_ref_schema(schema).get("properties", {})
+        for name in cls.not_null:
+            field = properties.get(name, {})
+            options = field.get("anyOf")
+            if options and {"type": "null"} in options:
+                (kept,) = [option for option in options if option != {"type": "null"}]
+                field.pop("anyOf")
+                field.update(kept)
+        return schema
 
 
 class EntryRead(BaseModel):

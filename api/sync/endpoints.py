@@ -54,7 +54,8 @@ async def push_changes(
     idempotency_key: Annotated[
         str,
         Header(
-            description="Required here: resending the batch with the same key returns the first answer."
+            description="Required here: resending the batch with the same key returns the first answer.",
+            json_schema_extra=idempotency.KEY_SCHEMA,
         ),
     ],
 ) -> Response:

@@ -10,10 +10,9 @@ from api.assessments.schemas import ASSESSMENT_EXAMPLE, AssessmentRead
 from api.checkins.schemas import CHECKIN_EXAMPLE, CheckinRead
 from api.errors import ValidationIssue
 from api.intentions.schemas import INTENTION_EXAMPLE, IntentionRead
+from api.journal.schemas import ResourceName
 from api.reflections.schemas import REFLECTION_EXAMPLE, ReflectionRead
 from api.sessions.schemas import SESSION_EXAMPLE, DosingSessionRead
-
-ResourceName = Literal["sessions", "intentions", "reflections", "checkins", "assessments"]
 
 
 class Changes(BaseModel):
@@ -149,8 +148,8 @@ class OperationProblem(BaseModel):
 
 
 class OperationResult(BaseModel):
-    op: str
-    resource: str
+    op: Literal["create", "update", "delete"]
+    resource: ResourceName
     id: uuid.UUID
     status: int = Field(
         description="What the resource's own route would have answered: 201, 200 or 204 when "

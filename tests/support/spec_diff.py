@@ -127,7 +127,7 @@ class _Differ:
                 self.add("input newly required", where)
             if old_param is not None:
                 self.compare(
-                    old_param.get("schema", {}), new_param.get("schema", {}), "input", where
+                    _parameter_schema(old_param), _parameter_schema(new_param), "input", where
                 )
 
     def request_body(self, label: str, old: Json | None, new: Json | None) -> None:
@@ -432,3 +432,15 @@ def _names(types: frozenset[str]) -> str:
 
 def _values(values: frozenset[str]) -> str:
     return ", ".join(sorted(values))
+
+
+def _parameter_schema(parameter: Json) -> Json:
+    """A parameter's schema without its `null` option: a query or header parameter is text or
+    absent, never JSON null, so a spec that stops listing null takes nothing from any client."""
+    schema: Json = parameter.get("schema", {})
+    options = schema.get("anyOf")
+    if not options or {"type": "null"} not in options:
+        return schema
+    kept = [option for option in options if option != {"type": "null"}]
+    rest = {k: v for k, v in schema.items() if k not in ("anyOf", "default")}
+    return {**rest, **kept[0]} if len(kept) == 1 else {**rest, "anyOf": kept}
