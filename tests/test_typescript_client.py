@@ -25,6 +25,7 @@ import subprocess
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.support.cluster import ROOT
 from tests.support.people import PASSWORD, register, unique_email
@@ -90,11 +91,14 @@ def compile_script(node: str, work: Path) -> Path:
     )
     tsc = APP / "node_modules" / "typescript" / "bin" / "tsc"
     compiled = _run([node, str(tsc), "-p", "tsconfig.json", "--pretty", "false"], work)
-    errors = _with_source(compiled.stdout + compiled.stderr, work)
-    assert compiled.returncode == 0, (
-        f"{SCRIPT} does not compile against the types of openapi/openapi.json "
-        f"({errors.count(': error TS')} errors):\n{errors}"
-    )
+    if compiled.returncode != 0:
+        errors = _with_source(compiled.stdout + compiled.stderr, work)
+        # Only tsc's errors: each is a place where the spec is looser than the server.
+        pytest.fail(
+            f"{SCRIPT} does not compile against the types of openapi/openapi.json "
+            f"({errors.count(': error TS')} errors):\n{errors}",
+            pytrace=False,
+        )
     return work / "build" / SCRIPT.replace(".ts", ".js")
 
 
@@ -129,5 +133,8 @@ async def test_a_patients_day_and_a_therapists_read_in_typescript(
         )
         output, _ = await asyncio.wait_for(day.communicate(), NODE_SECONDS)
         text = output.decode(errors="replace")
-        assert day.returncode == 0, f"{SCRIPT} failed:\n{text}\n--- server:\n{server.log_tail()}"
+        if day.returncode != 0:
+            pytest.fail(
+                f"{SCRIPT} failed:\n{text}\n--- server:\n{server.log_tail()}", pytrace=False
+            )
     assert "patient day and therapist read: ok" in text, text

@@ -199,6 +199,32 @@ const ENDED_BY: { [who in NonNullable<Schemas["GrantRead"]["revoked_by"]>]: stri
   operator: "the service ended it",
 };
 
+const WINDOW_LABELS: { [name in Schemas["MoodWindowOut"]["name"]]: string } = {
+  before: "72 hours before",
+  during: "during the session",
+  day_0_1: "first day after",
+  days_1_3: "days 1-3",
+  days_3_7: "days 3-7",
+  days_7_14: "days 7-14",
+};
+const KIND_LABELS: { [kind in Schemas["DeletionMarker"]["resource"]]: string } = {
+  sessions: "a dosing session",
+  intentions: "an intention",
+  reflections: "a reflection",
+  checkins: "a mood check-in",
+  assessments: "a questionnaire",
+};
+
+function windowLabel(window: Schemas["MoodWindowOut"]): string {
+  const label: string = WINDOW_LABELS[window.name];
+  return label;
+}
+
+function deletedLabel(marker: Schemas["DeletionMarker"]): string {
+  const label: string = KIND_LABELS[marker.resource];
+  return `you deleted ${label}`;
+}
+
 function bandLabel(assessment: Schemas["AssessmentRead"]): string {
   const label: string = BAND_LABELS[assessment.band];
   return label;
@@ -486,6 +512,7 @@ const acuteEnd: string | null = dosing.acute_end;
 if (acuteEnd === null) fail("summary: acute_end of a session that ended");
 sameInstant(acuteEnd, endedAt, "summary acute_end is the session's end");
 same(dosing.acute_end_assumed, false, "acute_end_assumed");
+same(dosing.windows.map(windowLabel), ["72 hours before", "during the session", "first day after", "days 1-3", "days 3-7", "days 7-14"], "mood windows around the session");
 const durabilityDays: number | null = dosing.durability_days;
 const durabilityWithheld: string | null = dosing.durability_withheld;
 check((durabilityDays === null) === (durabilityWithheld !== null), `durability or why it is withheld: ${durabilityDays} ${durabilityWithheld}`);
@@ -627,7 +654,7 @@ same(exported.access_log.length, log.items.length, "export access log");
 const login = only(exported.sign_ins, "export sign-ins");
 const loginEnded: string | null = login.ended_at;
 same([login.client, loginEnded, login.refreshes.map((refresh) => refresh.used_at !== null)], ["app", null, [true, false]], "export sign-in");
-same(exported.deletions.map((d) => [d.id, d.resource]), [[evening.id, "checkins"]], "export deletions");
+same(exported.deletions.map((d) => [d.id, deletedLabel(d)]), [[evening.id, "you deleted a mood check-in"]], "export deletions");
 check(exported.stored_answers.some((answer) => answer.idempotency_key === morningKey), "export keeps the check-in's stored answer");
 check(
   sentHeader<operations["export_me"], 200>(exportAnswer, "Content-Disposition").startsWith("attachment;"),
