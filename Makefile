@@ -12,7 +12,7 @@ BIN := $(VENV)/bin
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help install run migrate test test-pg test-cluster lint lint-spec format typecheck openapi check bench bench-profile clean chromium axe mutants
+.PHONY: help install run migrate test test-pg test-cluster lint lint-spec format typecheck openapi check bench bench-profile clean chromium axe ts-client mutants
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}'
@@ -34,7 +34,7 @@ run: migrate ## Install, migrate and serve on HOST:PORT (default 127.0.0.1:8000)
 	$(BIN)/uvicorn api.main:app --host $(HOST) --port $(PORT) --no-access-log --timeout-graceful-shutdown 20 \
 		--forwarded-allow-ips "$${JOURNAL_TRUSTED_PROXIES:-127.0.0.1}"
 
-test: install chromium axe ## Install and run the whole suite (SQLite; TEST_DATABASE_URL=postgresql+asyncpg://... for PostgreSQL)
+test: install chromium axe ts-client ## Install and run the whole suite (SQLite; TEST_DATABASE_URL=postgresql+asyncpg://... for PostgreSQL)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test-cluster: install ## Three nodes behind Debian's HAProxy (deploy/), PostgreSQL and Redis on loopback: kill -9, rolling key rotation; prints acknowledged / lost / duplicated
@@ -54,7 +54,13 @@ tests/axe/node_modules/axe-core/axe.min.js: tests/axe/package.json tests/axe/pac
 	npm ci --prefix tests/axe --no-audit --no-fund --loglevel=error
 	@touch $@
 
-test-pg: install chromium axe ## The suite against the local PostgreSQL (a fresh database, dropped afterwards)
+ts-client: openapi/ts-client/node_modules/.package-lock.json ## TypeScript, openapi-typescript and openapi-fetch for the integrator's TypeScript check (npm ci, pinned in openapi/ts-client/package-lock.json)
+
+openapi/ts-client/node_modules/.package-lock.json: openapi/ts-client/package.json openapi/ts-client/package-lock.json
+	npm ci --prefix openapi/ts-client --no-audit --no-fund --loglevel=error
+	@touch $@
+
+test-pg: install chromium axe ts-client ## The suite against the local PostgreSQL (a fresh database, dropped afterwards)
 	TEST_DATABASE_URL=$${TEST_DATABASE_URL:-postgresql+asyncpg://postgres@127.0.0.1:5432/postgres} $(BIN)/pytest $(PYTEST_ARGS)
 
 lint: install ## ruff lint and format check
