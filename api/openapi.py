@@ -348,6 +348,10 @@ def _token_request(schemas: dict[str, Any]) -> None:
         mapping[schema["properties"]["grant_type"]["const"]] = (
             f"#/components/schemas/{form.__name__}"
         )
+    for name, schema in schemas.items():
+        if name.startswith("Body_"):  # FastAPI's schemas of the form bodies
+            for field, member in schema.get("properties", {}).items():
+                schema["properties"][field] = _without_null(member)
     schemas["Body_issue_token"] = {
         "title": "Body_issue_token",
         "description": "Form-encoded (RFC 6749): a password grant or a refresh_token grant.",
@@ -379,6 +383,9 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
                 operation["responses"].setdefault("415", _problem(WRONG_MEDIA_TYPE))
             if path not in NO_DATABASE:
                 operation["responses"].setdefault("503", _problem(UNAVAILABLE))
+            if operation.get("operationId") == "issue_token":
+                # Without a body there is no grant_type: 400 invalid_request.
+                operation["requestBody"]["required"] = True
             _declare_headers(path, operation)
             _tidy_parameters(operation)
             for status, response in operation.get("responses", {}).items():

@@ -5,6 +5,7 @@ from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.config import JsonDict
+from typing_extensions import TypedDict
 
 from api.assessments.scoring import (
     ITEM_COUNT,
@@ -37,6 +38,15 @@ ASSESSMENT_EXAMPLE: JsonDict = {
     "crisis_resources": [],
     "raised_flag": None,
 }
+
+
+class Clusters(TypedDict):
+    """PCL-5 items endorsed per DSM-5 symptom cluster."""
+
+    B: int
+    C: int
+    D: int
+    E: int
 
 
 class CrisisResource(BaseModel):
@@ -121,7 +131,7 @@ class AssessmentRead(EntryRead):
     safety_flag: bool = Field(
         description="PHQ-9 item 9 answered above 0. Shown with crisis resources."
     )
-    clusters: dict[str, int] | None = Field(
+    clusters: Clusters | None = Field(
         description="PCL-5: endorsed items (answer >= 2) in DSM-5 clusters B, C, D, E; null otherwise."
     )
     provisional_positive: bool | None = Field(description="PCL-5: total >= 33; null otherwise.")

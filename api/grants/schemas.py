@@ -146,7 +146,7 @@ class ReadTokenResponse(BaseModel):
     access_token: str = Field(
         description="A patient-scoped read token (JWT), valid on /v1/patients/{patient_id}/... only."
     )
-    token_type: str = "Bearer"  # noqa: S105 - a token type, not a secret
+    token_type: Literal["Bearer"] = "Bearer"  # noqa: S105 - a token type, not a secret
     expires_in: int = Field(description="Seconds: at most 900, and never past the grant's expiry.")
     scope: str = Field(description="The scopes granted to this token, space-separated.")
     patient_id: uuid.UUID

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -71,8 +72,12 @@ class InstrumentTrendOut(BaseModel):
     )
 
 
+# The windows of api.summary.calculations, in order (tests/unit/test_closed_sets.py checks it).
+WindowName = Literal["before", "during", "day_0_1", "days_1_3", "days_3_7", "days_7_14"]
+
+
 class MoodWindowOut(BaseModel):
-    name: str = Field(
+    name: WindowName = Field(
         description="`before` (72 h before the start), `during` (the acute phase), then "
         "`day_0_1` (end of the acute phase to 24 h after the start), `days_1_3`, `days_3_7`, "
         "`days_7_14` (after the start)."
