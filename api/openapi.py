@@ -313,12 +313,8 @@ def _closure(names: set[str], schemas: dict[str, Any]) -> set[str]:
     return seen
 
 
-def _answers_are_whole(spec: dict[str, Any]) -> None:
-    """Every member of an answer's schema is required: answers are serialised whole
-    (``model_dump_json`` with nothing excluded), so a member with a default is still always
-    sent, as null when it has no value. pydantic leaves such members out of ``required`` in
-    its serialisation schemas, which generated clients then type as maybe missing. Schemas that
-    are also read from requests keep pydantic's own ``required``."""
+def answer_schemas(spec: dict[str, Any]) -> set[str]:
+    """The component schemas only answers use (none that a request body or parameter names)."""
     schemas = spec["components"]["schemas"]
     requests, answers = set[str](), set[str]()
     for path_item in spec["paths"].values():
@@ -326,7 +322,17 @@ def _answers_are_whole(spec: dict[str, Any]) -> None:
             _referenced(operation.get("requestBody", {}), requests)
             _referenced(operation.get("parameters", []), requests)
             _referenced(operation["responses"], answers)
-    for name in _closure(answers, schemas) - _closure(requests, schemas):
+    return _closure(answers, schemas) - _closure(requests, schemas)
+
+
+def _answers_are_whole(spec: dict[str, Any]) -> None:
+    """Every member of an answer's schema is required: answers are serialised whole
+    (``model_dump_json`` with nothing excluded), so a member with a default is still always
+    sent, as null when it has no value. pydantic leaves such members out of ``required`` in
+    its serialisation schemas, which generated clients then type as maybe missing. Schemas that
+    are also read from requests keep pydantic's own ``required``."""
+    schemas = spec["components"]["schemas"]
+    for name in answer_schemas(spec):
         properties = schemas[name].get("properties")
         if properties:
             schemas[name]["required"] = list(properties)

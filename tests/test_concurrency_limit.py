@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
 from api.middleware import ConcurrencyLimit
+from tests.support.conformance import conforming_client
 
 
 class HeldApp:
@@ -42,7 +43,7 @@ async def held() -> HeldApp:
 
 
 def client_for(app: ConcurrencyLimit) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
+    return conforming_client(transport=httpx.ASGITransport(app=app), base_url="http://t")
 
 
 @pytest.fixture

@@ -33,6 +33,7 @@ from api.logs import json_formatter
 from api.models import JOURNAL_MODELS, Intention, JournalEntry, SafetyFlag
 from api.settings import Settings
 from tests.conftest import SERVER_URL, make_settings
+from tests.support.conformance import conforming_client
 from tests.support.databases import fresh_database, migrate
 from tests.support.people import Person, invitations_on, register
 from tests.support.sharing import bearer, give_grant, mint
@@ -279,7 +280,7 @@ async def test_rotation_reencrypts_every_row_in_resumable_batches(
     app = own_app
     settings: Settings = app.state.settings
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+    async with conforming_client(transport=transport, base_url="http://testserver") as client:
         patient = await register(client)
         ids = await write_everything(client, patient)
         # A new key joins the ring: the old one still reads, the new one writes.

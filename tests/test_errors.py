@@ -11,6 +11,7 @@ import pytest
 from api.app import create_app
 from api.settings import Settings
 from tests.conftest import make_settings
+from tests.support.conformance import conforming_client
 from tests.support.journal import assert_problem
 
 
@@ -81,7 +82,7 @@ async def crashing_client(tmp_path: Path, settings: Settings) -> AsyncIterator[h
 
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        async with conforming_client(transport=transport, base_url="http://testserver") as http:
             yield http
 
 
@@ -106,7 +107,7 @@ async def cors_client(tmp_path: Path, settings: Settings) -> AsyncIterator[httpx
     )
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        async with conforming_client(transport=transport, base_url="http://testserver") as http:
             yield http
 
 

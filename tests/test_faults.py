@@ -37,6 +37,7 @@ from tests.support.cluster import (
     migrated_database,
     throwaway_cluster,
 )
+from tests.support.conformance import conforming_client
 from tests.support.people import PASSWORD, Person, register
 from tests.support.server import ServerProcess, running_server, service_environment
 from tests.support.sharing import bearer, give_grant, mint
@@ -142,7 +143,7 @@ async def until_lock_waiters(monitor: Any, count: int, on: str = "") -> None:
 
 @contextlib.asynccontextmanager
 async def client_for(server: ServerProcess, **options: Any) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(
+    async with conforming_client(
         base_url=server.base_url, **{"timeout": REQUEST_TIMEOUT, **options}
     ) as client:
         yield client

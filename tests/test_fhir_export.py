@@ -24,6 +24,7 @@ from fhir.resources.R4B.bundle import Bundle
 
 from tests.support.entries import body, iso
 from tests.support.people import Person
+from tests.support.sharing import bearer, give_grant, mint
 
 ROOT = Path(__file__).resolve().parents[1]
 VALIDATOR_DIR = ROOT / "tests" / "fhir"
@@ -441,3 +442,42 @@ async def test_medplum_refuses_a_broken_bundle(journal: dict[str, Any], medplum:
     assert "Observation.status" in found
     assert "Observation.value[x]" in found
     assert "Flag.colour" in found
+
+
+async def test_the_flag_takes_its_state_from_the_safety_flag_record(
+    client: httpx.AsyncClient, patient: Person, therapist: Person
+) -> None:
+    """Open: `active`, with the record's own id. Acknowledged by a therapist: `inactive`, its
+    period ending at the acknowledgement, so an EHR does not raise an alarm already answered."""
+    answers = [0, 0, 0, 0, 0, 0, 0, 0, 2]
+    created = await client.post(
+        "/v1/assessments", headers=patient.headers, json={"instrument": "phq9", "answers": answers}
+    )
+    assert created.status_code == 201, created.text
+    [record] = (await client.get("/v1/me/safety-flags", headers=patient.headers)).json()["items"]
+
+    async def exported_flag() -> dict[str, Any]:
+        response = await client.get("/v1/me/export?format=fhir", headers=patient.headers)
+        assert response.status_code == 200, response.text
+        [flag] = Index(response.json()).of("Flag")
+        return flag
+
+    flag = await exported_flag()
+    assert (flag["id"], flag["status"]) == (record["id"], "active")
+    assert "end" not in flag["period"]
+
+    grant = await give_grant(client, patient, therapist, ["assessments:read"])
+    token = await mint(client, therapist, grant["id"])
+    acknowledged = await client.post(
+        f"/v1/patients/{patient.id}/safety-flags/{record['id']}/acknowledgement",
+        json={},
+        headers=bearer(token),
+    )
+    assert acknowledged.status_code == 200, acknowledged.text
+    [record] = (await client.get("/v1/me/safety-flags", headers=patient.headers)).json()["items"]
+    assert record["state"] == "acknowledged"
+
+    flag = await exported_flag()
+    assert (flag["id"], flag["status"]) == (record["id"], "inactive")
+    assert flag["period"]["end"] == record["acknowledged_at"].replace("Z", "+00:00")
+    assert flag["period"]["start"] < flag["period"]["end"]

@@ -42,6 +42,7 @@ from api.models import Grant
 from api.models.base import utcnow
 from api.settings import Settings
 from tests.conftest import make_settings
+from tests.support.conformance import conforming_client
 from tests.support.entries import EDITABLE, RESOURCES, body
 from tests.support.people import Person, register
 
@@ -515,7 +516,7 @@ def test_grants_tokens_and_reads_follow_the_model(settings: Settings, tmp_path: 
         loop.run_until_complete(stack.enter_async_context(app.router.lifespan_context(app)))
         client = loop.run_until_complete(
             stack.enter_async_context(
-                httpx.AsyncClient(
+                conforming_client(
                     transport=httpx.ASGITransport(app=app), base_url="http://testserver"
                 )
             )

@@ -7,6 +7,7 @@ import httpx
 
 from api.app import create_app
 from tests.conftest import make_settings
+from tests.support.conformance import conforming_client
 
 
 async def test_healthz(client: httpx.AsyncClient) -> None:
@@ -26,7 +27,7 @@ async def test_readyz_is_503_when_the_database_is_unreachable(tmp_path: Path) ->
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        async with conforming_client(transport=transport, base_url="http://testserver") as client:
             async with asyncio.timeout(10):
                 ready = await client.get("/readyz")
             live = await client.get("/healthz")
@@ -45,7 +46,7 @@ async def test_data_routes_are_503_with_retry_after_when_the_database_is_unreach
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        async with conforming_client(transport=transport, base_url="http://testserver") as client:
             async with asyncio.timeout(20):
                 responses = [
                     await client.post(

@@ -22,6 +22,7 @@ from api.app import create_app
 from api.middleware import ConcurrencyLimit
 from api.settings import Settings
 from tests.conftest import make_settings
+from tests.support.conformance import conforming_client
 from tests.support.journal import assert_problem
 from tests.support.people import Person, register
 
@@ -34,7 +35,7 @@ async def app_client(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.A
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        async with conforming_client(transport=transport, base_url="http://testserver") as http:
             yield app, http
 
 
@@ -191,7 +192,7 @@ async def test_one_caller_gets_at_most_its_share_and_others_are_served_beside_it
     held = HeldApp()
     limit = ConcurrencyLimit(held, limit=4, wait_seconds=30, exempt=(), per_caller=2)
     transport = httpx.ASGITransport(app=limit)
-    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+    async with conforming_client(transport=transport, base_url="http://t") as client:
         greedy = {"Authorization": "Bearer greedy"}
         inside = [asyncio.create_task(client.get("/v1/x", headers=greedy)) for _ in range(2)]
         async with held.entered:

@@ -19,6 +19,7 @@ from api.app import create_app
 from api.crypto import load_cipher
 from api.settings import Settings
 from tests.conftest import make_settings
+from tests.support.conformance import conforming_client
 from tests.support.journal import assert_problem
 from tests.support.people import PASSWORD, register
 
@@ -37,7 +38,7 @@ def limited(tmp_path: Path, settings: Settings) -> Client:
         )
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            async with conforming_client(transport=transport, base_url="http://testserver") as http:
                 yield http
 
     return start
@@ -122,10 +123,10 @@ async def test_processes_share_counters_through_redis(tmp_path: Path, settings: 
     async with (
         first_app.router.lifespan_context(first_app),
         second_app.router.lifespan_context(second_app),
-        httpx.AsyncClient(
+        conforming_client(
             transport=httpx.ASGITransport(app=first_app), base_url="http://one"
         ) as one,
-        httpx.AsyncClient(
+        conforming_client(
             transport=httpx.ASGITransport(app=second_app), base_url="http://two"
         ) as two,
     ):
@@ -238,7 +239,7 @@ async def test_redis_keys_cannot_be_linked_to_an_email_without_the_servers_secre
     app = create_app(app_settings)
     async with (
         app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client,
+        conforming_client(transport=httpx.ASGITransport(app=app), base_url="http://t") as client,
     ):
         person = await register(client)
         assert (await sign_in(client, person.email, "a wrong guess")).status_code == 400

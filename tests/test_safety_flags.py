@@ -18,6 +18,7 @@ from api.models import AuditRecord, SafetyFlag
 from api.web.local_time import ago
 from tests.support.browser import csrf_of, web_sign_in
 from tests.support.clock import Clock
+from tests.support.conformance import conforming_client
 from tests.support.journal import Json, assert_problem, iso, now, phq9
 from tests.support.people import Person, register
 from tests.support.sharing import bearer, give_grant, mint
@@ -29,7 +30,7 @@ FLAGGED = phq9(14, item9=2)
 async def web(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     """A browser-like client of its own: its own cookie jar, redirects not followed."""
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+    async with conforming_client(transport=transport, base_url="http://testserver") as http:
         yield http
 
 

@@ -10,6 +10,7 @@ import pytest
 from fastapi import FastAPI
 
 from tests.support.browser import web_sign_in
+from tests.support.conformance import conforming_client
 from tests.support.journal import iso, now
 from tests.support.people import Person
 from tests.support.sharing import give_grant
@@ -21,7 +22,7 @@ MEETS_PATTERN = [2] * 20
 @pytest.fixture
 async def web(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+    async with conforming_client(transport=transport, base_url="http://testserver") as http:
         yield http
 
 

@@ -26,6 +26,7 @@ import pytest
 
 from tests.support.cluster import ROOT, Cluster, create_database, migrated_database
 from tests.support.cluster import throwaway_cluster as _throwaway_cluster
+from tests.support.conformance import conforming_client
 from tests.support.people import PASSWORD, Person, register
 from tests.support.server import (
     ServerProcess,
@@ -249,7 +250,7 @@ async def from_address(server: ServerProcess, address: str) -> AsyncIterator[htt
     """A client whose connections come from ``address`` (another loopback address: another
     host, as far as the server can tell)."""
     transport = httpx.AsyncHTTPTransport(local_address=address)
-    async with httpx.AsyncClient(
+    async with conforming_client(
         base_url=server.base_url, transport=transport, timeout=httpx.Timeout(BOUND)
     ) as client:
         yield client

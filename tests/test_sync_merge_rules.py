@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 from api.app import create_app
 from api.settings import Settings
 from tests.conftest import make_settings
+from tests.support.conformance import conforming_client
 from tests.support.people import Person, register
 
 FIELDS = ("mood", "anxiety")
@@ -238,7 +239,7 @@ def test_two_phones_offline_end_as_the_rules_say(settings: Settings, tmp_path: P
         loop.run_until_complete(stack.enter_async_context(app.router.lifespan_context(app)))
         client = loop.run_until_complete(
             stack.enter_async_context(
-                httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
+                conforming_client(transport=httpx.ASGITransport(app=app), base_url="http://t")
             )
         )
 

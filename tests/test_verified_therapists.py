@@ -24,6 +24,7 @@ from api.pairing.codes import ALPHABET, BITS, normalize
 from api.settings import Settings
 from api.therapists import service as therapists
 from tests.support.browser import csrf_of, web_sign_in
+from tests.support.conformance import conforming_client
 from tests.support.journal import assert_problem
 from tests.support.people import PASSWORD, Person, invite, register, token, unique_email
 from tests.support.sharing import ALL_SCOPES, bearer, give_grant, mint
@@ -146,7 +147,7 @@ async def test_invite_register_pair_preview_grant_read_logout_and_deactivate(
     read_token = await mint(client, therapist, grant["id"])
     assert (await client.get(checkins, headers=bearer(read_token))).status_code == 200
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as web:
+    async with conforming_client(transport=transport, base_url="http://testserver") as web:
         assert (await web_sign_in(web, email)).status_code == 303
         assert (await web.get(f"/therapist/patients/{patient.id}")).status_code == 200
 
@@ -391,7 +392,7 @@ async def default_limits(settings: Settings, tmp_path: Any) -> AsyncIterator[htt
     )
     async with application.router.lifespan_context(application):
         transport = httpx.ASGITransport(app=application)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        async with conforming_client(transport=transport, base_url="http://testserver") as http:
             yield http
 
 
@@ -439,7 +440,7 @@ async def test_the_address_limit_holds_across_patients(settings: Settings, tmp_p
     )
     async with application.router.lifespan_context(application):
         transport = httpx.ASGITransport(app=application)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        async with conforming_client(transport=transport, base_url="http://testserver") as client:
             statuses = []
             for _ in range(4):
                 patient = await register(client)  # a fresh patient each time, one address
@@ -504,7 +505,7 @@ async def test_asking_about_a_patient_who_never_shared_is_kept_for_the_operator(
         assert_problem(response, 404)
     # Through the web view too.
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as web:
+    async with conforming_client(transport=transport, base_url="http://testserver") as web:
         await web_sign_in(web, therapist.email)
         assert (await web.get(f"/therapist/patients/{stranger.id}")).status_code == 404
 
@@ -581,7 +582,7 @@ async def test_the_patient_list_makes_a_pairing_code(
     client: httpx.AsyncClient, app: FastAPI, therapist: Person, patient: Person
 ) -> None:
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as web:
+    async with conforming_client(transport=transport, base_url="http://testserver") as web:
         assert (await web_sign_in(web, therapist.email)).status_code == 303
         home = await web.get("/therapist/")
         assert "Make a pairing code" in home.text

@@ -454,7 +454,7 @@ def _assessment(
         total["component"] = [
             {
                 "code": _local(f"pcl5-cluster-{cluster.lower()}"),
-                "valueInteger": assessment.clusters[cluster],
+                "valueInteger": dict(assessment.clusters)[cluster],
             }
             for cluster, _name in PCL5_CLUSTERS
         ] + [
