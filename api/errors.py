@@ -49,6 +49,15 @@ class ValidationProblem(Problem):
     errors: list[ValidationIssue]
 
 
+class StaleProblem(Problem):
+    """A 412 of an edit or delete made against an older version: with the entry as it is now."""
+
+    current: dict[str, Any] = Field(
+        description="The entry as it is now, as its GET answers it: merge, then retry with its "
+        "`version` as the ETag."
+    )
+
+
 class OAuthProblem(Problem):
     """A token-endpoint error: a problem that also carries RFC 6749's ``error`` members."""
 
@@ -460,17 +469,20 @@ _DESCRIPTIONS = {
 }
 
 
-def problems(*statuses: int, **descriptions: str) -> dict[int | str, dict[str, Any]]:
+def problems(
+    *statuses: int, kinds: dict[int, type[Problem]] | None = None, **descriptions: str
+) -> dict[int | str, dict[str, Any]]:
     """The ``responses=`` entries for the problems a route can answer with.
 
     Each is declared as ``application/problem+json`` (see ``api.openapi``). A description given
-    as ``d404="..."`` replaces the generic one.
+    as ``d404="..."`` replaces the generic one; ``kinds`` names the problem schema of a status
+    whose problem carries members of its own (``{412: StaleProblem}``).
     """
     declared: dict[int | str, dict[str, Any]] = {}
     if 413 in statuses:
         statuses = tuple(sorted({*statuses, 408}))  # a route that takes a body can time out on it
     for status in statuses:
-        model = {422: ValidationProblem}.get(status, Problem)
+        model = {422: ValidationProblem, **(kinds or {})}.get(status, Problem)
         declared[status] = {
             "model": model,
             "description": descriptions.get(f"d{status}", _DESCRIPTIONS[status]),

@@ -19,6 +19,7 @@ CONTENT_DISPOSITION = "Content-Disposition"
 REQUEST_ID = "X-Request-ID"
 RETRY_AFTER = "Retry-After"
 WWW_AUTHENTICATE = "WWW-Authenticate"
+ALLOW_ORIGIN = "Access-Control-Allow-Origin"
 RATE_LIMIT = ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset")
 
 _SECONDS = {"type": "integer", "minimum": 0}
@@ -66,6 +67,11 @@ HEADERS: dict[str, dict[str, Any]] = {
         "(`invalid_token`, `insufficient_scope`) when the request carried a token.",
         "schema": {"type": "string", "maxLength": 200},
         "example": 'Bearer error="invalid_token"',
+    },
+    ALLOW_ORIGIN: {
+        "description": "Only when the service is configured to answer browsers of other origins "
+        "(`JOURNAL_CORS_ORIGINS`) and the request's `Origin` is one of them: that origin.",
+        "schema": {"type": "string", "format": "uri", "maxLength": 200},
     },
     "RateLimit-Limit": {
         "description": "Requests allowed in the current window for this caller's budget.",

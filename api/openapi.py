@@ -26,6 +26,7 @@ from api.errors import (
     UnsupportedMediaType,
 )
 from api.headers import (
+    ALLOW_ORIGIN,
     HEADERS,
     RATE_LIMIT,
     REPLAYED,
@@ -93,6 +94,7 @@ COMPONENT_EXAMPLES: dict[str, list[dict[str, Any]]] = {
                     "grant_id": "04100423-b6a0-410e-9b72-b7394471b0cb",
                     "scopes": ["checkins:read", "summary:read"],
                     "expires_at": "2027-02-19T09:12:44.913000+00:00",
+                    "open_safety_flags": 0,
                 }
             ]
         }
@@ -226,7 +228,17 @@ def _problem_example(
 ) -> dict[str, Any]:
     ref = response["content"][PROBLEM_MEDIA_TYPE].get("schema", {}).get("$ref", "")
     if ref.endswith("/OAuthProblem"):
-        return OAUTH_PROBLEM_EXAMPLE
+        kind = PROBLEM_KINDS[status]
+        if status == OAUTH_PROBLEM_EXAMPLE["status"]:
+            return OAUTH_PROBLEM_EXAMPLE
+        return {
+            **OAUTH_PROBLEM_EXAMPLE,
+            "title": kind.title,
+            "status": status,
+            "detail": response["description"],
+            "error": "invalid_request",
+            "error_description": response["description"],
+        }
     kind = PROBLEM_KINDS.get(status, ProblemError)
     example: dict[str, Any] = {
         "type": f"/problems/{kind.slug}",
@@ -243,7 +255,7 @@ def _problem_example(
 def _declare_headers(path: str, operation: dict[str, Any]) -> None:
     """The headers the middlewares send, on the answers they send them with.
 
-    Every answer has its request id (``RequestId``); the rate limiter reports the caller's budget
+    Every answer has its request id (``RequestId``), and the CORS origin when configured; the rate limiter reports the caller's budget
     on every answer of the paths it limits, and with every 429; 429 and 503 say when to retry;
     a 401 carries the bearer challenge. An operation taking an ``Idempotency-Key`` marks a
     replayed answer.
@@ -255,7 +267,7 @@ def _declare_headers(path: str, operation: dict[str, Any]) -> None:
     )
     for status, response in operation["responses"].items():
         headers = response.setdefault("headers", {})
-        headers.update(header_refs(REQUEST_ID))
+        headers.update(header_refs(REQUEST_ID, ALLOW_ORIGIN))
         if status in ("429", "503"):
             headers.update(header_refs(RETRY_AFTER))
         if limited or status == "429":

@@ -8,6 +8,7 @@ from pydantic.config import JsonDict
 from typing_extensions import TypedDict
 
 from api.assessments.scoring import (
+    DISPLAY_NAME,
     ITEM_COUNT,
     ITEM_MAX,
     Band,
@@ -24,6 +25,7 @@ ASSESSMENT_EXAMPLE: JsonDict = {
     "version": 1,
     "created_at": "2026-11-21T07:40:26.330Z",
     "updated_at": "2026-11-21T07:40:26.330Z",
+    "clock_adjusted": False,
     "instrument": "phq9",
     "answers": [1, 1, 2, 1, 0, 1, 1, 0, 0],
     "completed_at": "2026-11-21T07:40:00Z",
@@ -57,14 +59,8 @@ class CrisisResource(BaseModel):
 
 
 Answers = Annotated[
-    list[
-        Annotated[
-            int,
-            Field(strict=True, json_schema_extra={"minimum": 0, "maximum": max(ITEM_MAX.values())}),
-        ]
-    ],
+    list[Annotated[int, Field(strict=True)]],
     Field(
-        json_schema_extra={"minItems": min(ITEM_COUNT.values())},
         max_length=max(ITEM_COUNT.values()),
         description="One integer per item, in order: PHQ-9 9 items 0-3, GAD-7 7 items 0-3, PCL-5 20 items 0-4.",
     ),
@@ -72,9 +68,10 @@ Answers = Annotated[
 
 
 def _answers_per_instrument(schema: JsonDict) -> None:
-    """Each instrument's number of items and answer range, from the scoring tables, as JSON
-    Schema conditions (the model's validator checks the same, with a message that names the
-    instrument)."""
+    """The answers as the shapes the scoring tables allow: an instrument's number of items, each
+    in its range (no two instruments have the same number of items, so an answer list fits one
+    shape). The model's validator checks the same against the instrument named, with a message
+    that names it."""
     schema["examples"] = [
         {
             "instrument": "phq9",
@@ -82,18 +79,18 @@ def _answers_per_instrument(schema: JsonDict) -> None:
             "completed_at": "2026-11-21T08:40:00+01:00",
         }
     ]
-    schema["allOf"] = [
+    answers = schema["properties"]["answers"]  # type: ignore[index,call-overload]
+    answers.pop("items")
+    answers.pop("minItems", None)
+    answers.pop("maxItems", None)
+    answers.pop("type")
+    answers["oneOf"] = [
         {
-            "if": {"properties": {"instrument": {"const": instrument.value}}},
-            "then": {
-                "properties": {
-                    "answers": {
-                        "minItems": ITEM_COUNT[instrument],
-                        "maxItems": ITEM_COUNT[instrument],
-                        "items": {"maximum": ITEM_MAX[instrument]},
-                    }
-                }
-            },
+            "title": DISPLAY_NAME[instrument],
+            "type": "array",
+            "minItems": ITEM_COUNT[instrument],
+            "maxItems": ITEM_COUNT[instrument],
+            "items": {"type": "integer", "minimum": 0, "maximum": ITEM_MAX[instrument]},
         }
         for instrument in Instrument
     ]

@@ -23,6 +23,10 @@ class OAuthRoute(ApiRoute):
 
 
 router = api_router(tags=["auth"], route_class=OAuthRoute)
+UNREAD_MEDIA_TYPE = (
+    "The body is not form-encoded (`application/x-www-form-urlencoded`): RFC 6749's "
+    "`invalid_request`."
+)
 
 OptionalField = Annotated[str | None, Form()]
 
@@ -36,6 +40,7 @@ OptionalField = Annotated[str | None, Form()]
             "description": "RFC 6749 errors (`invalid_request`, `invalid_grant`, "
             "`unsupported_grant_type`), as problem+json with `error` and `error_description`.",
         },
+        415: {"model": OAuthProblem, "description": UNREAD_MEDIA_TYPE},
         **problems(413, 422, 429),
     },
 )
@@ -103,6 +108,7 @@ async def issue_token(
     response_class=Response,
     responses={
         200: {"description": "Revoked, or there was nothing to revoke."},
+        415: {"model": OAuthProblem, "description": UNREAD_MEDIA_TYPE},
         **problems(413, 422),
     },
 )

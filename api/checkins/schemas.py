@@ -20,6 +20,7 @@ CHECKIN_EXAMPLE: JsonDict = {
     "version": 1,
     "created_at": "2026-11-21T07:31:02.118Z",
     "updated_at": "2026-11-21T07:31:02.118Z",
+    "clock_adjusted": False,
     "recorded_at": "2026-11-21T07:30:00Z",
     "backfilled": False,
     "mood": 6,

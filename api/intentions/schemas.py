@@ -23,6 +23,7 @@ INTENTION_EXAMPLE: JsonDict = {
     "version": 1,
     "created_at": "2026-11-19T20:14:03.511Z",
     "updated_at": "2026-11-19T20:14:03.511Z",
+    "clock_adjusted": False,
     "text": "Be gentler with myself",
     "session_id": "89e82e70-28e7-44f9-98f3-5fcf96b2a491",
     "status": "active",

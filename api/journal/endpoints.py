@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.dependencies import CallerDep, SettingsDep
 from api.database import SessionDep
-from api.errors import Forbidden, problems
+from api.errors import Forbidden, StaleProblem, problems
 from api.headers import ETAG, LOCATION, sends
 from api.journal import idempotency, service
 from api.journal.repository import EntryRow, PageRequest, Scope
@@ -231,7 +231,10 @@ def build_router(resource: Resource) -> APIRouter:
             "when it names an older version, the edit is a conflict (412, nothing written, the "
             "problem's `current` member holding the entry as it is now), unless every field sent "
             "already holds that value (a resend whose answer was lost: 200, nothing written twice).",
-            responses={**problems(401, 403, 404, 412, 413, 422, 428), **sends(200, ETAG)},
+            responses={
+                **problems(401, 403, 404, 412, 413, 422, 428, kinds={412: StaleProblem}),
+                **sends(200, ETAG),
+            },
         )
 
     async def delete_entry(
@@ -258,6 +261,6 @@ def build_router(resource: Resource) -> APIRouter:
         description="Deleted for good; sync reports the id as deleted. Needs `If-Match`: a delete "
         "made against an older version never discards the edit made since (412, the problem's "
         "`current` member holding the entry as it is now).",
-        responses=problems(401, 403, 404, 412, 422, 428),
+        responses=problems(401, 403, 404, 412, 422, 428, kinds={412: StaleProblem}),
     )
     return router

@@ -50,6 +50,7 @@ REFLECTION_EXAMPLE: JsonDict = {
     "version": 1,
     "created_at": "2026-11-20T18:42:40.907Z",
     "updated_at": "2026-11-20T18:42:40.907Z",
+    "clock_adjusted": False,
     "text": "A wide open feeling, then tiredness. I was kinder to myself than I expected.",
     "session_id": "89e82e70-28e7-44f9-98f3-5fcf96b2a491",
     "prompts": [{"prompt": "What surprised you?", "answer": "How calm it was."}],

@@ -29,6 +29,7 @@ SESSION_EXAMPLE: JsonDict = {
     "version": 1,
     "created_at": "2026-11-20T09:05:12.204Z",
     "updated_at": "2026-11-20T09:05:12.204Z",
+    "clock_adjusted": False,
     "started_at": "2026-11-20T09:00:00Z",
     "ended_at": "2026-11-20T10:30:00Z",
     "route": "sublingual",

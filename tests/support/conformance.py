@@ -28,6 +28,7 @@ from jsonschema import Draft202012Validator  # type: ignore[import-untyped]  # n
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
+from api.errors import Problem
 from api.headers import HEADERS
 from api.openapi import answer_schemas
 
@@ -36,6 +37,13 @@ SPEC_URI = "urn:kap-journal:openapi"
 OWN_HEADERS = {name.lower(): name for name in HEADERS}
 JSON_TYPES = ("application/json", "application/problem+json", "application/fhir+json")
 Json = Any
+
+
+def _problem_models(model: type[Problem]) -> set[str]:
+    return {model.__name__}.union(*(_problem_models(sub) for sub in model.__subclasses__()))
+
+
+PROBLEM_SCHEMAS = _problem_models(Problem)
 REPORT = os.environ.get("CONFORMANCE_REPORT", "")
 
 
@@ -85,10 +93,12 @@ def _escape(part: str) -> str:
 def _closed(spec: Json) -> Json:
     """The spec with every answer's object schemas closed (``additionalProperties: false``
     where it says nothing): a member the server sends that the spec does not name is drift
-    too. Schemas read from requests stay as they are."""
+    too. Schemas read from requests stay as they are, and so do the problem schemas: RFC 9457
+    (3.2) lets a problem carry extension members, which clients must ignore (the sync's
+    `operation`, for one, is described in words)."""
     spec = copy.deepcopy(spec)
     schemas = spec["components"]["schemas"]
-    for name in answer_schemas(spec):
+    for name in answer_schemas(spec) - PROBLEM_SCHEMAS:
         if "properties" in schemas[name]:
             schemas[name].setdefault("additionalProperties", False)
     return spec
