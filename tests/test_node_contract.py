@@ -192,7 +192,7 @@ async def test_one_caller_gets_at_most_its_share_and_others_are_served_beside_it
     held = HeldApp()
     limit = ConcurrencyLimit(held, limit=4, wait_seconds=30, exempt=(), per_caller=2)
     transport = httpx.ASGITransport(app=limit)
-    async with conforming_client(transport=transport, base_url="http://t") as client:
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         greedy = {"Authorization": "Bearer greedy"}
         inside = [asyncio.create_task(client.get("/v1/x", headers=greedy)) for _ in range(2)]
         async with held.entered:
