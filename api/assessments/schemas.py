@@ -79,7 +79,10 @@ def _answers_per_instrument(schema: JsonDict) -> None:
             "completed_at": "2026-11-21T08:40:00+01:00",
         }
     ]
-    answers = schema["properties"]["answers"]  # type: ignore[index,call-overload]
+    properties = schema["properties"]
+    assert isinstance(properties, dict)
+    answers = properties["answers"]
+    assert isinstance(answers, dict)
     answers.pop("items")
     answers.pop("minItems", None)
     answers.pop("maxItems", None)
