@@ -12,13 +12,10 @@ from api.audit.schemas import AccessLogEntry, AccessLogPage
 from api.errors import BadRequest
 from api.journal.cursors import InvalidCursor, decode_cursor, encode_cursor
 from api.models import AuditOutcome, AuditRecord
+from api.resources import RESOURCES
 
 NOUNS = {
-    "sessions": "dosing sessions",
-    "intentions": "intentions",
-    "reflections": "reflections",
-    "checkins": "mood check-ins",
-    "assessments": "questionnaires",
+    **{resource.name: resource.nouns for resource in RESOURCES},
     "safety_flags": "safety flags",
     # A therapist web page refused at its grant, before any kind of entry was read.
     "grant": "journal",

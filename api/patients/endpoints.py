@@ -19,11 +19,11 @@ from api.grants.repository import GrantRepository
 from api.journal import service
 from api.journal.endpoints import PageQuery, json_response, page_model, page_query, read_page
 from api.journal.references import hide_unseen_references
-from api.journal.registry import RESOURCES
 from api.journal.resource import Resource
 from api.models import AuditOutcome, ReadScope, Role
 from api.models.base import utcnow
 from api.patients.access import ReadAccess, require
+from api.resources import RESOURCES
 from api.routing import api_router
 from api.safety_flags.repository import FLAG_SCOPES, OpenFlags, flag_counts
 from api.summary.endpoints import Days, Tz, parse_tz
@@ -103,7 +103,7 @@ def _open_count(flags: OpenFlags | None, scopes: list[str]) -> int | None:
 
 
 def add_read_routes(resource: Resource) -> None:
-    needed = ReadScope(f"{resource.name}:read")
+    needed = resource.scope
 
     async def list_shared(
         settings: SettingsDep,
