@@ -12,15 +12,14 @@ from fastapi import APIRouter, Depends, Query, Response, status
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.auth.dependencies import CallerDep, SettingsDep
+from api.auth.dependencies import PatientDep, SettingsDep
 from api.database import SessionDep
-from api.errors import Forbidden, StaleProblem, problems
+from api.errors import StaleProblem, problems
 from api.headers import ETAG, LOCATION, sends
 from api.journal import idempotency, service
 from api.journal.repository import EntryRow, PageRequest, Scope
 from api.journal.resource import Resource
 from api.journal.schemas import QueryTime
-from api.models import Role
 from api.preconditions import IfMatch, etag
 from api.routing import api_router
 from api.settings import Settings
@@ -36,9 +35,7 @@ SessionFilter = Annotated[
 ]
 
 
-async def own_scope(caller: CallerDep) -> Scope:
-    if caller.role is not Role.PATIENT:
-        raise Forbidden("Only patients keep a journal; therapists read what patients share.")
+async def own_scope(caller: PatientDep) -> Scope:
     return Scope.own(caller.id)
 
 

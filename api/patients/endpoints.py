@@ -12,15 +12,15 @@ from fastapi import Depends, Request, Response
 from pydantic import BaseModel, Field
 
 from api.audit.repository import record_seen
-from api.auth.dependencies import CallerDep, SettingsDep
+from api.auth.dependencies import SettingsDep, TherapistDep
 from api.database import SessionDep
-from api.errors import Forbidden, NotFound, problems
+from api.errors import NotFound, problems
 from api.grants.repository import GrantRepository
 from api.journal import service
 from api.journal.endpoints import PageQuery, json_response, page_model, page_query, read_page
 from api.journal.references import hide_unseen_references
 from api.journal.resource import Resource
-from api.models import AuditOutcome, ReadScope, Role
+from api.models import AuditOutcome, ReadScope
 from api.models.base import utcnow
 from api.patients.access import ReadAccess, require
 from api.resources import RESOURCES
@@ -61,14 +61,14 @@ class SharedPatients(BaseModel):
 
 
 @router.get("", responses=problems(401, 403))
-async def list_patients(request: Request, caller: CallerDep, session: SessionDep) -> SharedPatients:
+async def list_patients(
+    request: Request, caller: TherapistDep, session: SessionDep
+) -> SharedPatients:
     """Patients with an active grant to you (therapist login token), with the scopes each granted and their open
     safety flags: patients with open flags come first.
 
     Each patient listed sees it in their access log.
     """
-    if caller.role is not Role.THERAPIST:
-        raise Forbidden("Only therapists have patients.")
     rows = await GrantRepository(session, caller.id, caller.role).active_patients(utcnow())
     await record_seen(
         session,
