@@ -16,6 +16,7 @@ from api.auth.passwords import Passwords
 from api.auth.tokens import InvalidToken, TokenCodec
 from api.database import SessionDep
 from api.errors import Forbidden, Unauthorized
+from api.journal.repository import Scope
 from api.models import Account, Role
 from api.ratelimit import RateLimiter, client_address
 from api.settings import Settings
@@ -135,3 +136,11 @@ PatientDep = Annotated[
     ),
 ]
 TherapistDep = Annotated[Caller, Depends(only(Role.THERAPIST, "Only therapists have patients."))]
+
+
+async def own_scope(caller: PatientDep) -> Scope:
+    """The patient's own data, everything in it: the scope of every route of a patient's own."""
+    return Scope.own(caller.id)
+
+
+OwnScope = Annotated[Scope, Depends(own_scope)]

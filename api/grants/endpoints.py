@@ -13,10 +13,11 @@ from api.grants import service
 from api.grants.schemas import GrantCreate, GrantPage, GrantRead, ReadTokenResponse
 from api.headers import LOCATION, sends
 from api.journal import idempotency
-from api.journal.endpoints import Cursor, Limit, json_response
 from api.models import Role
+from api.paging import Cursor, Limit
 from api.ratelimit import client_address
 from api.routing import api_router
+from api.serialization import json_response
 
 router = api_router(prefix="/v1/grants", tags=["grants"])
 SharerDep = Annotated[

@@ -6,13 +6,14 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api import paging
 from api.accounts.repository import AccountRepository
 from api.auth.dependencies import Caller
 from api.auth.tokens import TokenCodec
 from api.errors import BadRequest, Forbidden, NotFound, UnprocessableContent
 from api.grants.repository import GrantRepository
 from api.grants.schemas import GrantCreate, GrantRead, Party, ReadTokenResponse, TherapistParty
-from api.journal.cursors import InvalidCursor, decode_cursor, encode_cursor
+from api.journal.cursors import encode_cursor
 from api.models import Account, Grant, GrantState, ReadScope, Role
 from api.models.base import utcnow
 from api.pairing import service as pairing
@@ -101,13 +102,8 @@ async def get_grant(session: AsyncSession, caller: Caller, grant_id: uuid.UUID) 
 async def list_grants(
     session: AsyncSession, caller: Caller, limit: int, cursor: str | None
 ) -> tuple[list[GrantRead], str | None]:
-    try:
-        after = decode_cursor(cursor) if cursor else None
-    except InvalidCursor:
-        raise BadRequest(
-            "`cursor` is not valid: pass the `next_cursor` of the previous page."
-        ) from None
-    rows, more = await GrantRepository(session, caller.id, caller.role).page(limit, after)
+    start = paging.after(cursor)
+    rows, more = await GrantRepository(session, caller.id, caller.role).page(limit, start)
     grants = [present(row) for row in rows]
     last = rows[-1][0] if rows else None
     return grants, encode_cursor(last.created_at, last.id) if more and last else None

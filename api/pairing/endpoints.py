@@ -8,12 +8,12 @@ from api.auth.dependencies import Caller, only
 from api.database import SessionDep
 from api.errors import problems
 from api.journal import idempotency
-from api.journal.endpoints import json_response
 from api.models import Role
 from api.pairing import service
 from api.pairing.schemas import PairingCodeRead, PairingPreview
 from api.ratelimit import client_address
 from api.routing import api_router
+from api.serialization import json_response
 
 router = api_router(prefix="/v1/pairing-codes", tags=["grants"])
 PairingTherapistDep = Annotated[

@@ -17,7 +17,7 @@ from api.database import SessionDep
 from api.errors import NotFound, problems
 from api.grants.repository import GrantRepository
 from api.journal import service
-from api.journal.endpoints import PageQuery, json_response, page_model, page_query, read_page
+from api.journal.pages import PageQuery, page_model, page_query, read_page
 from api.journal.references import hide_unseen_references
 from api.journal.resource import Resource
 from api.models import AuditOutcome, ReadScope
@@ -26,6 +26,7 @@ from api.patients.access import ReadAccess, require
 from api.resources import RESOURCES
 from api.routing import api_router
 from api.safety_flags.repository import FLAG_SCOPES, OpenFlags, flag_counts
+from api.serialization import json_response
 from api.summary.endpoints import Days, Tz, parse_tz
 from api.summary.schemas import Summary
 from api.summary.service import build_summary, time_zone_of

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.assessments.scoring import DISPLAY_NAME, band_of
 from api.journal.cursors import decode_cursor
-from api.journal.endpoints import PageQuery, read_page
+from api.journal.pages import PageQuery, read_page
 from api.journal.references import hide_unseen_references
 from api.journal.repository import EntryRepository, PageRequest
 from api.journal.schemas import FUTURE_TOLERANCE
