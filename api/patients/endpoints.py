@@ -75,21 +75,21 @@ async def list_patients(
         session,
         request.state.request_id,
         caller.id,
-        [(grant.patient_id, grant.id) for grant, *_ in rows],
+        [(row.grant.patient_id, row.grant.id) for row in rows],
         "patients",
         "list",
     )
-    counts = await flag_counts(session, [row[0] for row in rows])
+    counts = await flag_counts(session, [row.grant for row in rows])
     items = [
         SharedPatient(
-            patient_id=grant.patient_id,
-            display_name=patient_name,
-            grant_id=grant.id,
-            scopes=grant.scopes,
-            expires_at=grant.expires_at,
-            open_safety_flags=_open_count(counts[grant.patient_id], grant.scopes),
+            patient_id=row.grant.patient_id,
+            display_name=row.patient_name,
+            grant_id=row.grant.id,
+            scopes=row.grant.scopes,
+            expires_at=row.grant.expires_at,
+            open_safety_flags=_open_count(counts[row.grant.patient_id], row.grant.scopes),
         )
-        for grant, patient_name, *_therapist in rows
+        for row in rows
     ]
     # Stable: within each group, the order stays by name.
     items.sort(key=lambda item: 0 if item.open_safety_flags else 1)

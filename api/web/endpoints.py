@@ -314,13 +314,14 @@ async def _patients_page(
         session,
         request.state.request_id,
         therapist.id,
-        [(grant.patient_id, grant.id) for grant, *_ in rows],
+        [(row.grant.patient_id, row.grant.id) for row in rows],
         "patients",
         "list",
     )
     # One line per patient: the newest grant stands for the patient, as on the patient's page.
     newest: dict[uuid.UUID, tuple[Grant, str]] = {}
-    for grant, patient_name, *_therapist in rows:
+    for row in rows:
+        grant, patient_name = row.grant, row.patient_name
         kept = newest.get(grant.patient_id)
         if kept is None or (grant.created_at, grant.id) > (kept[0].created_at, kept[0].id):
             newest[grant.patient_id] = (grant, patient_name)
