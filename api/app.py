@@ -28,7 +28,7 @@ from api.export.endpoints import router as export_router
 from api.grants.endpoints import router as grants_router
 from api.health.draining import drain_on_sigterm
 from api.health.endpoints import router as health_router
-from api.journal.endpoints import build_router
+from api.journal.endpoints import build_router as build_resource_router
 from api.journal.idempotency import sweep_forever
 from api.logs import AccessLog, configure_logging
 from api.metrics import PATH as METRICS_PATH
@@ -43,7 +43,7 @@ from api.middleware import (
 )
 from api.openapi import build_openapi
 from api.pairing.endpoints import router as pairing_router
-from api.patients.endpoints import router as patients_router
+from api.patients.endpoints import build_router as build_patients_router
 from api.ratelimit import RateLimit, RateLimiter
 from api.resources import RESOURCES
 from api.routing import operation_id
@@ -169,13 +169,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (
         accounts_router,
         auth_router,
-        *map(build_router, RESOURCES),
+        *map(build_resource_router, RESOURCES),
         sync_router,
         summary_router,
         own_flags_router,
         grants_router,
         pairing_router,
-        patients_router,
+        build_patients_router(RESOURCES),
         therapist_flags_router,
         audit_router,
         export_router,

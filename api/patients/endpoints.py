@@ -5,10 +5,11 @@ built per resource, which FastAPI must see as objects, not as names to look up.
 """
 
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 
 from api.audit.repository import record_seen
@@ -23,7 +24,6 @@ from api.journal.resource import Resource
 from api.models import AuditOutcome, ReadScope
 from api.models.base import utcnow
 from api.patients.access import ReadAccess, require
-from api.resources import RESOURCES
 from api.routing import api_router
 from api.safety_flags.repository import FLAG_SCOPES, OpenFlags, flag_counts
 from api.serialization import json_response
@@ -31,7 +31,6 @@ from api.summary.endpoints import Days, Tz, parse_tz
 from api.summary.schemas import Summary
 from api.summary.service import build_summary, time_zone_of
 
-router = api_router(prefix="/v1/patients", tags=["therapist"])
 READ_ERRORS = problems(
     400,
     401,
@@ -61,7 +60,6 @@ class SharedPatients(BaseModel):
     items: list[SharedPatient]
 
 
-@router.get("", responses=problems(401, 403))
 async def list_patients(
     request: Request, caller: TherapistDep, session: SessionDep
 ) -> SharedPatients:
@@ -103,7 +101,7 @@ def _open_count(flags: OpenFlags | None, scopes: list[str]) -> int | None:
     return flags.open_count
 
 
-def add_read_routes(resource: Resource) -> None:
+def add_read_routes(router: APIRouter, resource: Resource) -> None:
     needed = resource.scope
 
     async def list_shared(
@@ -155,11 +153,6 @@ def add_read_routes(resource: Resource) -> None:
     )
 
 
-for _resource in RESOURCES:
-    add_read_routes(_resource)
-
-
-@router.get("/{patient_id}/summary", responses=READ_ERRORS)
 async def get_patient_summary(
     settings: SettingsDep,
     access: Annotated[ReadAccess, Depends(require(ReadScope.SUMMARY, "summary", "summary"))],
@@ -180,3 +173,15 @@ async def get_patient_summary(
     )
     await access.allowed([], count=0)
     return summary
+
+
+def build_router(resources: Iterable[Resource]) -> APIRouter:
+    """The therapist's routes: the patients list, each resource's shared reads, the summary."""
+    router = api_router(prefix="/v1/patients", tags=["therapist"])
+    router.add_api_route("", list_patients, methods=["GET"], responses=problems(401, 403))
+    for resource in resources:
+        add_read_routes(router, resource)
+    router.add_api_route(
+        "/{patient_id}/summary", get_patient_summary, methods=["GET"], responses=READ_ERRORS
+    )
+    return router
