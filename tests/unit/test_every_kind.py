@@ -8,7 +8,6 @@ export, it would be missing from the patient's copy of their data).
 from __future__ import annotations
 
 import json
-import uuid
 from pathlib import Path
 from typing import Any, get_args
 
@@ -20,12 +19,13 @@ from api.audit.service import NOUNS, describe
 from api.export.schemas import JournalExport
 from api.journal.resource import Resource
 from api.journal.schemas import ResourceName
-from api.models import JOURNAL_MODELS, AuditOutcome, AuditRecord, ReadScope
+from api.models import JOURNAL_MODELS, AuditOutcome, ReadScope
 from api.resources import BY_NAME, RESOURCES
 from api.sync.schemas import Changes, Deletions, WatermelonChanges
 from api.web import patient_page
 from tests.support.entries import EDIT, EDITABLE, body
 from tests.support.sharing import ALL_SCOPES
+from tests.unit.test_access_log_wording import record
 
 NAMES = [resource.name for resource in RESOURCES]
 ROOT = Path(__file__).resolve().parents[2]
@@ -67,26 +67,11 @@ def test_the_export_has_every_kind_in_order_and_refuses_any_other_key() -> None:
         JournalExport.model_validate({**example, "unknown": []})
 
 
-def _record(resource: str) -> AuditRecord:
-    return AuditRecord(
-        request_id="r",
-        therapist_id=uuid.uuid4(),
-        patient_id=uuid.uuid4(),
-        grant_id=None,
-        resource=resource,
-        action="list",
-        entry_ids=[],
-        count=2,
-        outcome=AuditOutcome.ALLOWED.value,
-    )
-
-
 @pytest.mark.parametrize("resource", RESOURCES, ids=NAMES)
 def test_the_access_log_names_every_kind_in_its_own_words(resource: Resource) -> None:
     assert NOUNS[resource.name] == resource.nouns
-    assert (
-        describe(_record(resource.name), "Dr Lee") == f"Dr Lee viewed 2 of your {resource.nouns}."
-    )
+    seen = record(resource.name, "list", AuditOutcome.ALLOWED, count=2)
+    assert describe(seen, "Dr Lee") == f"Dr Lee viewed 2 of your {resource.nouns}."
 
 
 @pytest.mark.parametrize("resource", RESOURCES, ids=NAMES)
