@@ -28,9 +28,8 @@ from api.export.endpoints import router as export_router
 from api.grants.endpoints import router as grants_router
 from api.health.draining import drain_on_sigterm
 from api.health.endpoints import router as health_router
-from api.journal.endpoints import build_router
+from api.journal.endpoints import build_router as build_resource_router
 from api.journal.idempotency import sweep_forever
-from api.journal.registry import RESOURCES
 from api.logs import AccessLog, configure_logging
 from api.metrics import PATH as METRICS_PATH
 from api.metrics import install_metrics
@@ -44,8 +43,9 @@ from api.middleware import (
 )
 from api.openapi import build_openapi
 from api.pairing.endpoints import router as pairing_router
-from api.patients.endpoints import router as patients_router
+from api.patients.endpoints import build_router as build_patients_router
 from api.ratelimit import RateLimit, RateLimiter
+from api.resources import RESOURCES
 from api.routing import operation_id
 from api.safety_flags.endpoints import own_router as own_flags_router
 from api.safety_flags.endpoints import therapist_router as therapist_flags_router
@@ -67,23 +67,7 @@ TAGS = [
         "name": "auth",
         "description": "OAuth 2 style tokens: password and refresh_token grants, revocation.",
     },
-    {"name": "sessions", "description": "Dosing sessions: when, route, dose, setting, notes."},
-    {
-        "name": "intentions",
-        "description": "What the patient wants to work on, optionally tied to a session.",
-    },
-    {
-        "name": "reflections",
-        "description": "Post-session reflections: text, prompts, emotions, intentions revisited.",
-    },
-    {
-        "name": "checkins",
-        "description": "Quick mood check-ins: mood, anxiety, energy, sleep, note.",
-    },
-    {
-        "name": "assessments",
-        "description": "PHQ-9, GAD-7 and PCL-5, scored by the server. Never edited.",
-    },
+    *({"name": resource.name, "description": resource.description} for resource in RESOURCES),
     {
         "name": "sync",
         "description": "Offline clients: every change since a cursor; batches answered per operation.",
@@ -185,13 +169,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (
         accounts_router,
         auth_router,
-        *map(build_router, RESOURCES),
+        *map(build_resource_router, RESOURCES),
         sync_router,
         summary_router,
         own_flags_router,
         grants_router,
         pairing_router,
-        patients_router,
+        build_patients_router(RESOURCES),
         therapist_flags_router,
         audit_router,
         export_router,

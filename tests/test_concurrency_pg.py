@@ -23,9 +23,9 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.auth.service import hash_refresh_token
-from api.journal.registry import RESOURCES
 from api.journal.repository import EntryRepository, Scope, next_seq
 from api.models import Checkin, DosingSession, Login, RefreshToken
+from api.resources import RESOURCES
 from tests.support.journal import (
     RESOURCE_NAMES,
     Json,

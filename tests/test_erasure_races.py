@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from api.app import create_app
-from api.journal.registry import RESOURCES
+from api.resources import RESOURCES
 from tests.conftest import make_settings
 from tests.support.journal import body_for, create
 from tests.support.people import PASSWORD, register

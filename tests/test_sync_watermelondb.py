@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from api.journal.registry import RESOURCES
+from api.resources import RESOURCES
 from api.sync.watermelondb import columns
 from tests.support.journal import Json, assert_problem, create, edit, new_id, phq9, remove
 from tests.support.people import Person

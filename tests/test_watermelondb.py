@@ -16,7 +16,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from api.journal.registry import RESOURCES
+from api.resources import RESOURCES
 from api.sync.watermelondb import columns
 from tests.support.cluster import ROOT
 from tests.support.server import running_server, service_environment

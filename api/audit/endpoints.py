@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from api.audit.schemas import AccessLogPage
 from api.audit.service import access_log
+from api.auth.dependencies import OwnScope
 from api.database import SessionDep
 from api.errors import problems
-from api.journal.endpoints import Cursor, Limit, OwnScope
+from api.paging import Cursor, Limit
 from api.routing import api_router
 
 router = api_router(prefix="/v1/me", tags=["privacy"])

@@ -7,18 +7,15 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api import paging
 from api.audit.repository import page_for_patient
 from api.audit.schemas import AccessLogEntry, AccessLogPage
-from api.errors import BadRequest
-from api.journal.cursors import InvalidCursor, decode_cursor, encode_cursor
+from api.journal.cursors import encode_cursor
 from api.models import AuditOutcome, AuditRecord
+from api.resources import RESOURCES
 
 NOUNS = {
-    "sessions": "dosing sessions",
-    "intentions": "intentions",
-    "reflections": "reflections",
-    "checkins": "mood check-ins",
-    "assessments": "questionnaires",
+    **{resource.name: resource.nouns for resource in RESOURCES},
     "safety_flags": "safety flags",
     # A therapist web page refused at its grant, before any kind of entry was read.
     "grant": "journal",
@@ -74,13 +71,8 @@ def present(row: Any) -> AccessLogEntry:
 async def access_log(
     session: AsyncSession, patient_id: uuid.UUID, limit: int, cursor: str | None
 ) -> AccessLogPage:
-    try:
-        after = decode_cursor(cursor) if cursor else None
-    except InvalidCursor:
-        raise BadRequest(
-            "`cursor` is not valid: pass the `next_cursor` of the previous page."
-        ) from None
-    rows, more = await page_for_patient(session, patient_id, limit, after)
+    start = paging.after(cursor)
+    rows, more = await page_for_patient(session, patient_id, limit, start)
     last = rows[-1][0] if rows and more else None
     return AccessLogPage(
         items=[present(row) for row in rows],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -14,7 +15,8 @@ from api.accounts.repository import AccountRepository
 from api.auth.passwords import Passwords
 from api.auth.tokens import InvalidToken, TokenCodec
 from api.database import SessionDep
-from api.errors import Unauthorized
+from api.errors import Forbidden, Unauthorized
+from api.journal.repository import Scope
 from api.models import Account, Role
 from api.ratelimit import RateLimiter, client_address
 from api.settings import Settings
@@ -112,3 +114,33 @@ async def current_caller(
 
 
 CallerDep = Annotated[Caller, Depends(current_caller)]
+
+
+def only(role: Role, refusal: str) -> Callable[[Caller], Awaitable[Caller]]:
+    """A dependency: the caller, when of ``role``; else 403 with ``refusal``, the route's own
+    words for why. Every role check of the API is one of these, declared in the route's
+    signature, so no endpoint or service checks a role inline."""
+
+    async def caller_of_role(caller: CallerDep) -> Caller:
+        if caller.role is not role:
+            raise Forbidden(refusal)
+        return caller
+
+    return caller_of_role
+
+
+PatientDep = Annotated[
+    Caller,
+    Depends(
+        only(Role.PATIENT, "Only patients keep a journal; therapists read what patients share.")
+    ),
+]
+TherapistDep = Annotated[Caller, Depends(only(Role.THERAPIST, "Only therapists have patients."))]
+
+
+async def own_scope(caller: PatientDep) -> Scope:
+    """The patient's own data, everything in it: the scope of every route of a patient's own."""
+    return Scope.own(caller.id)
+
+
+OwnScope = Annotated[Scope, Depends(own_scope)]

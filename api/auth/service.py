@@ -10,8 +10,7 @@ from datetime import timedelta
 from fastapi import Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.accounts.repository import AccountRepository
-from api.accounts.schemas import normalize_email
+from api.auth.credentials import check_credentials
 from api.auth.passwords import Passwords
 from api.auth.repository import LoginRepository
 from api.auth.schemas import TokenResponse
@@ -67,20 +66,11 @@ async def password_grant(
     password: str,
     idempotency_key: str | None = None,
 ) -> Response:
-    try:
-        email = normalize_email(username)
-    except ValueError:
-        email = None
-    accounts = AccountRepository(session)
-    account = await accounts.by_email(email) if email else None
-    # Unknown email and wrong password take the same time and give the same answer.
-    matches, new_hash = await passwords.verify(password, account.password_hash if account else None)
-    if account is None or not matches:
+    account = await check_credentials(session, passwords, username, password)
+    if account is None:
         raise OAuthError("invalid_grant", "The email or password is incorrect.")
     if account.deactivated_at is not None:
         raise OAuthError("invalid_grant", "This account has been deactivated by the operator.")
-    if new_hash is not None:
-        account.password_hash = new_hash
 
     async def produce() -> Response:
         login = await LoginRepository(session).start(account.id)

@@ -2,11 +2,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import Query, Response
+from fastapi import Depends, Query, Response
 
-from api.auth.dependencies import CallerDep, SettingsDep
+from api.auth.dependencies import Caller, SettingsDep, only
 from api.database import SessionDep
-from api.errors import Forbidden, problems
+from api.errors import problems
 from api.export import fhir
 from api.export.schemas import FHIR_BUNDLE_SCHEMA, JournalExport
 from api.export.service import gather
@@ -17,6 +17,12 @@ from api.serialization import json_bytes
 
 router = api_router(prefix="/v1/me", tags=["privacy"])
 FHIR_JSON = "application/fhir+json"
+ExporterDep = Annotated[
+    Caller,
+    Depends(
+        only(Role.PATIENT, "Exports are of a patient's journal; a therapist account holds none.")
+    ),
+]
 
 
 @router.get(
@@ -31,7 +37,7 @@ FHIR_JSON = "application/fhir+json"
     },
 )
 async def export_me(
-    caller: CallerDep,
+    caller: ExporterDep,
     session: SessionDep,
     settings: SettingsDep,
     format: Annotated[
@@ -44,8 +50,6 @@ async def export_me(
     """Your own copy of everything the service holds about you: account, journal (private entries included),
     scored questionnaires, grants and the access log. `format=fhir` gives the journal as a FHIR R4 Bundle an EHR
     can take."""
-    if caller.role is not Role.PATIENT:
-        raise Forbidden("Exports are of a patient's journal; a therapist account holds none.")
     export = await gather(session, caller, settings)
     headers = {
         CONTENT_DISPOSITION: f'attachment; filename="journal-{export.exported_at:%Y%m%d}.json"'

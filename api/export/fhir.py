@@ -41,11 +41,13 @@ from api.assessments.scoring import (
     Instrument,
     band_of,
 )
+from api.checkins.schemas import CheckinRead
 from api.export.schemas import JournalExport
 from api.intentions.schemas import IntentionRead
 from api.models import Route
 from api.reflections.schemas import ReflectionRead
 from api.safety_flags.schemas import FlagState, SafetyFlagRead
+from api.sessions.schemas import DosingSessionRead
 
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
@@ -307,7 +309,7 @@ def _scale(value: int) -> dict[str, Any]:
 
 def _checkins(export: JournalExport, subject: dict[str, str]) -> list[dict[str, Any]]:
     resources = []
-    for checkin in export.checkins:
+    for checkin in export.entries(CheckinRead):
         components: list[dict[str, Any]] = []
         for (code, _display, direction), value in zip(
             SCALES, (checkin.mood, checkin.anxiety, checkin.energy), strict=True
@@ -503,7 +505,7 @@ def _assessment(
 
 def _sessions(export: JournalExport, subject: dict[str, str]) -> list[dict[str, Any]]:
     resources = []
-    for session in export.sessions:
+    for session in export.entries(DosingSessionRead):
         route: dict[str, Any] = {"text": session.route.value}
         if session.route in ROUTE:
             code, display = ROUTE[session.route]
@@ -551,7 +553,7 @@ def _document(
 
 
 def _writing(export: JournalExport, subject: dict[str, str]) -> list[dict[str, Any]]:
-    sessions = {str(s.id) for s in export.sessions}
+    sessions = {str(s.id) for s in export.entries(DosingSessionRead)}
     resources = [
         _document(
             "intention",
@@ -561,9 +563,9 @@ def _writing(export: JournalExport, subject: dict[str, str]) -> list[dict[str, A
             subject,
             sessions,
         )
-        for i in export.intentions
+        for i in export.entries(IntentionRead)
     ]
-    for reflection in export.reflections:
+    for reflection in export.entries(ReflectionRead):
         parts = [reflection.text]
         parts += [f"{p.prompt}\n{p.answer}" for p in reflection.prompts]
         if reflection.emotions:
@@ -594,7 +596,11 @@ def to_bundle(export: JournalExport) -> dict[str, Any]:
         patient,
         *_sessions(export, subject),
         *_checkins(export, subject),
-        *(r for a in export.assessments for r in _assessment(a, subject, flags.get(a.id))),
+        *(
+            r
+            for a in export.entries(AssessmentRead)
+            for r in _assessment(a, subject, flags.get(a.id))
+        ),
         *_writing(export, subject),
     ]
     return {

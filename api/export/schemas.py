@@ -2,20 +2,16 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from api.accounts.schemas import ACCOUNT_EXAMPLE, AccountRead
-from api.assessments.schemas import ASSESSMENT_EXAMPLE, AssessmentRead
 from api.audit.schemas import ACCESS_LOG_EXAMPLE, AccessLogEntry
-from api.checkins.schemas import CHECKIN_EXAMPLE, CheckinRead
 from api.grants.schemas import GRANT_EXAMPLE, GrantRead
-from api.intentions.schemas import INTENTION_EXAMPLE, IntentionRead
-from api.journal.schemas import ResourceName
-from api.reflections.schemas import REFLECTION_EXAMPLE, ReflectionRead
+from api.journal.schemas import ReadT, ResourceName
+from api.resources import RESOURCES
 from api.safety_flags.schemas import FLAG_EXAMPLE, SafetyFlagRead
-from api.sessions.schemas import SESSION_EXAMPLE, DosingSessionRead
 
 
 class Refresh(BaseModel):
@@ -57,21 +53,20 @@ class StoredAnswer(BaseModel):
     answer: Any = Field(description="The answer as it was sent; null if it cannot be read.")
 
 
-class JournalExport(BaseModel):
+class _ExportHead(BaseModel):
     """Everything the service holds about you, private entries included."""
 
+    # A key no field has is refused, never dropped: a kind forgotten here would vanish from the
+    # patient's copy of their data.
     model_config = ConfigDict(
+        extra="forbid",
         json_schema_extra={
             "examples": [
                 {
                     "format": "kap-journal-export/1",
                     "exported_at": "2026-11-21T10:00:00Z",
                     "account": ACCOUNT_EXAMPLE,
-                    "sessions": [SESSION_EXAMPLE],
-                    "intentions": [INTENTION_EXAMPLE],
-                    "reflections": [REFLECTION_EXAMPLE],
-                    "checkins": [CHECKIN_EXAMPLE],
-                    "assessments": [ASSESSMENT_EXAMPLE],
+                    **{resource.name: [resource.example] for resource in RESOURCES},
                     "safety_flags": [FLAG_EXAMPLE],
                     "grants": [GRANT_EXAMPLE],
                     "access_log": [ACCESS_LOG_EXAMPLE],
@@ -100,17 +95,24 @@ class JournalExport(BaseModel):
                     "stored_answers": [],
                 }
             ]
-        }
+        },
     )
 
     format: Literal["kap-journal-export/1"] = "kap-journal-export/1"
     exported_at: datetime
     account: AccountRead
-    sessions: list[DosingSessionRead]
-    intentions: list[IntentionRead]
-    reflections: list[ReflectionRead]
-    checkins: list[CheckinRead]
-    assessments: list[AssessmentRead]
+
+    def entries(self, read: type[ReadT]) -> list[ReadT]:
+        """The entries of the kind ``read`` presents (the lists per kind are built from
+        ``RESOURCES``, so the type checker knows them by this name only)."""
+        (resource,) = (resource for resource in RESOURCES if resource.read is read)
+        entries: list[ReadT] = getattr(self, resource.name)
+        return entries
+
+
+class _ExportTail(BaseModel):
+    """What follows the entries, kind by kind (``JournalExport``)."""
+
     safety_flags: list[SafetyFlagRead] = Field(
         default=[],
         description="Every safety flag raised on your questionnaires, with its acknowledgement.",
@@ -128,6 +130,22 @@ class JournalExport(BaseModel):
     stored_answers: list[StoredAnswer] = Field(
         default_factory=list,
         description="First answers kept for Idempotency-Key replays, while they last.",
+    )
+
+
+if TYPE_CHECKING:
+
+    class JournalExport(_ExportHead, _ExportTail):
+        """What the type checker knows of the export: the head, the tail, and ``entries``."""
+
+else:
+    # The head, then one list per kind of entry in the order of ``RESOURCES``, then the tail.
+    JournalExport = create_model(
+        "JournalExport",
+        __base__=_ExportHead,
+        __doc__=_ExportHead.__doc__,
+        **{resource.name: (list[resource.read], ...) for resource in RESOURCES},
+        **{name: (info.annotation, info) for name, info in _ExportTail.model_fields.items()},
     )
 
 

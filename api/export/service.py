@@ -17,10 +17,10 @@ from api.export.schemas import DeletionMarker, JournalExport, Refresh, SignIn, S
 from api.grants import service as grants
 from api.grants.repository import GrantRepository
 from api.journal import idempotency
-from api.journal.registry import RESOURCES
 from api.journal.repository import EntryRepository, Scope
 from api.models import Login, RefreshToken, Tombstone, WebSession
 from api.models.base import utcnow
+from api.resources import RESOURCES
 from api.safety_flags import service as safety_flags
 from api.settings import Settings
 

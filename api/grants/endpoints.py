@@ -3,22 +3,29 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import Form, Request, Response, status
+from fastapi import Depends, Form, Request, Response, status
 
 from api.audit.repository import record_seen
-from api.auth.dependencies import CallerDep, TokensDep
+from api.auth.dependencies import Caller, CallerDep, TokensDep, only
 from api.database import SessionDep
 from api.errors import problems
 from api.grants import service
 from api.grants.schemas import GrantCreate, GrantPage, GrantRead, ReadTokenResponse
 from api.headers import LOCATION, sends
 from api.journal import idempotency
-from api.journal.endpoints import Cursor, Limit, json_response
 from api.models import Role
+from api.paging import Cursor, Limit
 from api.ratelimit import client_address
 from api.routing import api_router
+from api.serialization import json_response
 
 router = api_router(prefix="/v1/grants", tags=["grants"])
+SharerDep = Annotated[
+    Caller, Depends(only(Role.PATIENT, "Only a patient can share their journal."))
+]
+GrantHolderDep = Annotated[
+    Caller, Depends(only(Role.THERAPIST, "Only the therapist a grant was given to can use it."))
+]
 
 
 @router.post(
@@ -44,7 +51,7 @@ router = api_router(prefix="/v1/grants", tags=["grants"])
 async def create_grant(
     data: GrantCreate,
     request: Request,
-    caller: CallerDep,
+    caller: SharerDep,
     session: SessionDep,
     idempotency_key: idempotency.IdempotencyKey = None,
 ) -> Response:
@@ -54,7 +61,7 @@ async def create_grant(
     or by `therapist_email`: any email that is not a verified therapist's answers the same 422. The therapist then
     mints short-lived read tokens from this grant. Revoke it at any time with DELETE.
     """
-    if data.pairing_code is not None and caller.role is Role.PATIENT:
+    if data.pairing_code is not None:
         # Before the replay check too: a resent guess is still a guess.
         await request.app.state.limiter.check_pairing_lookup(
             client_address(request.scope), str(caller.id)
@@ -114,7 +121,7 @@ async def revoke_grant(grant_id: uuid.UUID, caller: CallerDep, session: SessionD
 async def mint_read_token(
     request: Request,
     grant_id: uuid.UUID,
-    caller: CallerDep,
+    caller: GrantHolderDep,
     session: SessionDep,
     tokens: TokensDep,
     scope: Annotated[

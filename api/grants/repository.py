@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import NamedTuple
 
 from sqlalchemy import Select, bindparam, exists, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,6 +16,17 @@ from api.statements import Statement
 
 PatientAccount = aliased(Account, name="patient_account")
 TherapistAccount = aliased(Account, name="therapist_account")
+
+
+class GrantRow(NamedTuple):
+    """A grant with the names each party is shown by."""
+
+    grant: Grant
+    patient_name: str
+    therapist_name: str
+    therapist_email: str
+    therapist_verified: bool
+    therapist_clinic: str | None
 
 
 class GrantRepository:
@@ -43,31 +54,31 @@ class GrantRepository:
         column = Grant.patient_id if self.role is Role.PATIENT else Grant.therapist_id
         return statement.where(column == self.account_id)
 
-    async def get(self, grant_id: uuid.UUID) -> Any | None:
-        return (
+    async def get(self, grant_id: uuid.UUID) -> GrantRow | None:
+        row = (
             await self.session.execute(self._visible().where(Grant.id == grant_id))
         ).one_or_none()
+        return None if row is None else GrantRow(*row)
 
     async def page(
         self, limit: int, after: tuple[datetime, uuid.UUID] | None
-    ) -> tuple[list[Any], bool]:
+    ) -> tuple[list[GrantRow], bool]:
         statement = self._visible()
         if after is not None:
             statement = statement.where(tuple_(Grant.created_at, Grant.id) < tuple_(*after))
         statement = statement.order_by(Grant.created_at.desc(), Grant.id.desc()).limit(limit + 1)
-        rows = list((await self.session.execute(statement)).all())
+        rows = [GrantRow(*row) for row in await self.session.execute(statement)]
         return rows[:limit], len(rows) > limit
 
-    async def every(self) -> list[Any]:
+    async def every(self) -> list[GrantRow]:
         statement = self._visible().order_by(Grant.created_at, Grant.id)
-        return list((await self.session.execute(statement)).all())
+        return [GrantRow(*row) for row in await self.session.execute(statement)]
 
-    async def active_patients(self, now: datetime) -> list[Any]:
+    async def active_patients(self, now: datetime) -> list[GrantRow]:
         """A therapist's live grants, one row per grant, with the patient's display name."""
         statement = self._visible().where(Grant.revoked_at.is_(None), Grant.expires_at > now)
-        return list(
-            (await self.session.execute(statement.order_by(Grant.patient_name, Grant.id))).all()
-        )
+        ordered = statement.order_by(Grant.patient_name, Grant.id)
+        return [GrantRow(*row) for row in await self.session.execute(ordered)]
 
 
 async def grant_is_live(

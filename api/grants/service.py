@@ -2,17 +2,17 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api import paging
 from api.accounts.repository import AccountRepository
 from api.auth.dependencies import Caller
 from api.auth.tokens import TokenCodec
 from api.errors import BadRequest, Forbidden, NotFound, UnprocessableContent
-from api.grants.repository import GrantRepository
+from api.grants.repository import GrantRepository, GrantRow
 from api.grants.schemas import GrantCreate, GrantRead, Party, ReadTokenResponse, TherapistParty
-from api.journal.cursors import InvalidCursor, decode_cursor, encode_cursor
+from api.journal.cursors import encode_cursor
 from api.models import Account, Grant, GrantState, ReadScope, Role
 from api.models.base import utcnow
 from api.pairing import service as pairing
@@ -25,19 +25,19 @@ NO_THERAPIST = (
 LONGEST_LIFETIME = timedelta(days=365)
 
 
-def present(row: Any) -> GrantRead:
-    grant, patient_name, therapist_name, therapist_email, verified, clinic = row
+def present(row: GrantRow) -> GrantRead:
+    grant = row.grant
     return GrantRead(
         id=grant.id,
         state=grant.state(utcnow()),
         scopes=grant.scopes,
-        patient=Party(id=grant.patient_id, display_name=patient_name),
+        patient=Party(id=grant.patient_id, display_name=row.patient_name),
         therapist=TherapistParty(
             id=grant.therapist_id,
-            display_name=therapist_name,
-            email=therapist_email,
-            verified=verified,
-            clinic=clinic,
+            display_name=row.therapist_name,
+            email=row.therapist_email,
+            verified=row.therapist_verified,
+            clinic=row.therapist_clinic,
         ),
         created_at=grant.created_at,
         expires_at=grant.expires_at,
@@ -47,8 +47,6 @@ def present(row: Any) -> GrantRead:
 
 
 async def create_grant(session: AsyncSession, caller: Caller, data: GrantCreate) -> GrantRead:
-    if caller.role is not Role.PATIENT:
-        raise Forbidden("Only a patient can share their journal.")
     now = utcnow()
     expires_at = data.expires_at or now + DEFAULT_LIFETIME
     if not now < expires_at <= now + LONGEST_LIFETIME:
@@ -57,7 +55,7 @@ async def create_grant(session: AsyncSession, caller: Caller, data: GrantCreate)
             loc=("body", "expires_at"),
         )
     if data.pairing_code is not None:
-        therapist = await pairing.use(session, caller, data.pairing_code)
+        therapist = await pairing.use(session, data.pairing_code)
     else:
         assert data.therapist_email is not None  # the schema asks for one of the two
         found = await AccountRepository(session).by_email(data.therapist_email)
@@ -78,7 +76,7 @@ async def create_grant(session: AsyncSession, caller: Caller, data: GrantCreate)
     session.add(grant)
     await session.flush()
     return present(
-        (
+        GrantRow(
             grant,
             patient.display_name,
             therapist.display_name,
@@ -103,15 +101,10 @@ async def get_grant(session: AsyncSession, caller: Caller, grant_id: uuid.UUID) 
 async def list_grants(
     session: AsyncSession, caller: Caller, limit: int, cursor: str | None
 ) -> tuple[list[GrantRead], str | None]:
-    try:
-        after = decode_cursor(cursor) if cursor else None
-    except InvalidCursor:
-        raise BadRequest(
-            "`cursor` is not valid: pass the `next_cursor` of the previous page."
-        ) from None
-    rows, more = await GrantRepository(session, caller.id, caller.role).page(limit, after)
+    start = paging.after(cursor)
+    rows, more = await GrantRepository(session, caller.id, caller.role).page(limit, start)
     grants = [present(row) for row in rows]
-    last = rows[-1][0] if rows else None
+    last = rows[-1].grant if rows else None
     return grants, encode_cursor(last.created_at, last.id) if more and last else None
 
 
@@ -120,7 +113,7 @@ async def end_grant(session: AsyncSession, caller: Caller, grant_id: uuid.UUID) 
     row = await GrantRepository(session, caller.id, caller.role).get(grant_id)
     if row is None:
         raise NotFound("No grant with this id.")
-    grant: Grant = row[0]
+    grant = row.grant
     if grant.revoked_at is None:
         grant.revoked_at = utcnow()
         grant.revoked_by = caller.role.value
@@ -134,12 +127,10 @@ async def mint_read_token(
     grant_id: uuid.UUID,
     scope: str | None,
 ) -> ReadTokenResponse:
-    if caller.role is not Role.THERAPIST:
-        raise Forbidden("Only the therapist a grant was given to can use it.")
     row = await GrantRepository(session, caller.id, caller.role).get(grant_id)
     if row is None:
         raise NotFound("No grant with this id.")
-    grant: Grant = row[0]
+    grant = row.grant
     now = utcnow()
     if grant.state(now) is not GrantState.ACTIVE:
         raise Forbidden(f"This grant is {grant.state(now).value}: it can no longer be used.")

@@ -17,10 +17,12 @@ INTENTIONS = Resource(
     name="intentions",
     singular="intention",
     noun="intention",
+    nouns="intentions",
+    label="Intention",
+    description="What the patient wants to work on, optionally tied to a session.",
     model=Intention,
     create=IntentionCreate,
     update=IntentionUpdate,
     read=IntentionRead,
     prepare=prepare,
-    session_linked=True,
 )

@@ -4,56 +4,22 @@ from __future__ import annotations
 
 import inspect
 import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Response, status
-from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import AsyncSession
+from fastapi import APIRouter, Depends, Response, status
 
-from api.auth.dependencies import CallerDep, SettingsDep
+from api.auth.dependencies import OwnScope, SettingsDep
 from api.database import SessionDep
-from api.errors import Forbidden, StaleProblem, problems
+from api.errors import StaleProblem, problems
 from api.headers import ETAG, LOCATION, sends
 from api.journal import idempotency, service
-from api.journal.repository import EntryRow, PageRequest, Scope
+from api.journal.pages import PageQuery, page_model, page_query, read_page
 from api.journal.resource import Resource
-from api.journal.schemas import QueryTime
-from api.models import Role
 from api.preconditions import IfMatch, etag
 from api.routing import api_router
+from api.serialization import json_response
 from api.settings import Settings
-
-Limit = Annotated[int, Query(ge=1, le=200, description="Page size, 1-200.")]
-Cursor = Annotated[
-    str | None, Query(max_length=200, description="`next_cursor` from the previous page.")
-]
-Since = Annotated[QueryTime | None, Query(description="Only entries at or after this time.")]
-Until = Annotated[QueryTime | None, Query(description="Only entries before this time.")]
-SessionFilter = Annotated[
-    uuid.UUID | None, Query(description="Only entries linked to this dosing session.")
-]
-
-
-async def own_scope(caller: CallerDep) -> Scope:
-    if caller.role is not Role.PATIENT:
-        raise Forbidden("Only patients keep a journal; therapists read what patients share.")
-    return Scope.own(caller.id)
-
-
-OwnScope = Annotated[Scope, Depends(own_scope)]
-
-
-def json_response(
-    model: BaseModel, status_code: int = 200, headers: dict[str, str] | None = None
-) -> Response:
-    return Response(
-        model.model_dump_json(),
-        status_code=status_code,
-        headers=headers,
-        media_type="application/json",
-    )
 
 
 def with_current(
@@ -75,51 +41,6 @@ def _typed(function: Callable[..., Any], **annotations: Any) -> Callable[..., An
         ]
     )
     return function
-
-
-@dataclass(frozen=True)
-class PageQuery:
-    request: PageRequest
-    cursor: str | None
-
-
-async def _page_query(
-    limit: Limit = 50, cursor: Cursor = None, since: Since = None, until: Until = None
-) -> PageQuery:
-    return PageQuery(PageRequest(limit=limit, since=since, until=until), cursor)
-
-
-async def _page_query_by_session(
-    limit: Limit = 50,
-    cursor: Cursor = None,
-    since: Since = None,
-    until: Until = None,
-    session_id: SessionFilter = None,
-) -> PageQuery:
-    request = PageRequest(limit=limit, since=since, until=until, session_id=session_id)
-    return PageQuery(request, cursor)
-
-
-def page_query(resource: Resource) -> Callable[..., Awaitable[PageQuery]]:
-    """The list parameters of a resource: `session_id` only where entries can name a session,
-    so the filter is never offered and then ignored."""
-    return _page_query_by_session if resource.session_linked else _page_query
-
-
-async def read_page(
-    session: AsyncSession, resource: Resource, scope: Scope, settings: Settings, query: PageQuery
-) -> tuple[list[EntryRow], BaseModel]:
-    """One page of a resource within a scope, as rows and as the response body."""
-    rows, next_cursor = await service.page(session, resource, scope, query.request, query.cursor)
-    items = [resource.present(resource, row, settings) for row in rows]
-    return rows, page_model(resource)(items=items, next_cursor=next_cursor)
-
-
-def page_model(resource: Resource) -> type[BaseModel]:
-    from api.journal.schemas import Page
-
-    model: type[BaseModel] = Page[resource.read]  # type: ignore[name-defined]
-    return model
 
 
 def build_router(resource: Resource) -> APIRouter:

@@ -1,7 +1,9 @@
-"""A journal resource described once: its model, its schemas and its write rules.
+"""A journal resource described once: its names, its model, its schemas, its write rules and how
+it is presented.
 
-The endpoints (``api.journal.endpoints``), the sync feed and the summary all work from these
-descriptions, so the five kinds of entry behave the same way by construction.
+The endpoints (``api.journal.endpoints``), the sync feed and schemas, the export, the audit
+wording, the web page and the spec's tags all work from these descriptions (listed in
+``api.resources``), so the kinds of entry behave the same way by construction.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.journal.repository import Entry, Scope
 from api.journal.schemas import EntryCreate, EntryRead, EntryUpdate
-from api.models import JournalEntry
+from api.models import JournalEntry, ReadScope
+from api.models.journal import SessionLinked
 from api.settings import Settings
 
 
@@ -48,9 +51,12 @@ def plain_presentation(resource: Resource, entry: Entry, _settings: Settings) ->
 
 @dataclass(frozen=True)
 class Resource:
-    name: str  # the path segment and the sync group: "checkins"
+    name: str  # the path segment, the tag, the sync and export group: "checkins"
     singular: str  # for operation ids: "checkin"
-    noun: str  # for people: "mood check-in"
+    noun: str  # in the spec's words: "mood check-in"
+    nouns: str  # for people, in the access log and on the web page: "mood check-ins"
+    label: str  # the web page's heading for one entry: "Check-in"
+    description: str  # the spec's tag description
     model: type[JournalEntry]
     create: type[EntryCreate]
     update: type[EntryUpdate] | None  # None: never edited once written
@@ -66,7 +72,30 @@ class Resource:
     answer_create: (
         Callable[[AsyncSession, Scope, Entry, EntryRead], Awaitable[EntryRead]] | None
     ) = None
-    session_linked: bool = False
+
+    def __post_init__(self) -> None:
+        self.scope  # noqa: B018 - a kind without its read scope fails here, at import
+
+    @property
+    def scope(self) -> ReadScope:
+        """The read scope a therapist needs: "checkins:read"."""
+        return ReadScope(f"{self.name}:read")
+
+    @property
+    def session_linked(self) -> bool:
+        """Whether entries can name a dosing session (and be listed by one)."""
+        return issubclass(self.model, SessionLinked)
+
+    @property
+    def example(self) -> dict[str, Any]:
+        """The read schema's first example, for the examples of the schemas that group kinds."""
+        extra = self.read.model_config.get("json_schema_extra")
+        assert isinstance(extra, dict), f"{self.read.__name__} has no examples"
+        examples = extra["examples"]
+        assert isinstance(examples, list)
+        first = examples[0]
+        assert isinstance(first, dict)
+        return first
 
     @property
     def a_noun(self) -> str:

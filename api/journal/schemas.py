@@ -21,8 +21,8 @@ from pydantic_core import CoreSchema
 
 from api.models.base import utcnow
 
-# The kinds of journal entry, by their plural (a path's and a sync group's name). Checked against
-# the registry by tests/unit/test_closed_sets.py.
+# The kinds of journal entry, by their plural (a path's and a sync group's name): spelled out for the
+# type checker, checked against ``api.resources.RESOURCES`` by tests/unit/test_every_kind.py.
 ResourceName = Literal["sessions", "intentions", "reflections", "checkins", "assessments"]
 
 FUTURE_TOLERANCE = timedelta(minutes=5)  # clocks on phones drift; more than this is an error

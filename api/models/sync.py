@@ -6,8 +6,10 @@ committed 11, and a client that synced in between would move its cursor past 10 
 it. Here every write takes its number by incrementing its owner's row in ``change_counters``;
 that row stays locked until the transaction ends, so the next writer for the same owner gets its
 number only after the previous one committed or rolled back (and a rollback returns the number).
-Numbers for one owner are therefore handed out in commit order with no gaps, and "everything
-after my cursor" can never be missing a write that commits later. Sync is per owner, so nothing
+Numbers for one owner are therefore handed out in commit order, and "everything after my
+cursor" can never be missing a write that commits later. A client does see gaps: an entry
+written again keeps only the number of its last write, so the numbers of its earlier writes
+appear nowhere. Sync is per owner, so nothing
 needs a global order. SQLite gets the same guarantee from its single writer.
 """
 

@@ -2,20 +2,30 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Path, Request, Response, status
+from fastapi import Depends, Path, Request, Response, status
 
-from api.auth.dependencies import CallerDep
+from api.auth.dependencies import Caller, only
 from api.database import SessionDep
 from api.errors import problems
 from api.journal import idempotency
-from api.journal.endpoints import json_response
 from api.models import Role
 from api.pairing import service
 from api.pairing.schemas import PairingCodeRead, PairingPreview
 from api.ratelimit import client_address
 from api.routing import api_router
+from api.serialization import json_response
 
 router = api_router(prefix="/v1/pairing-codes", tags=["grants"])
+PairingTherapistDep = Annotated[
+    Caller,
+    Depends(
+        only(Role.THERAPIST, "Only a therapist makes pairing codes; a patient grants with one.")
+    ),
+]
+PairingPatientDep = Annotated[
+    Caller,
+    Depends(only(Role.PATIENT, "Only a patient uses a pairing code; a therapist makes them.")),
+]
 
 
 @router.post(
@@ -27,7 +37,9 @@ router = api_router(prefix="/v1/pairing-codes", tags=["grants"])
     ),
 )
 async def create_pairing_code(
-    caller: CallerDep, session: SessionDep, idempotency_key: idempotency.IdempotencyKey = None
+    caller: PairingTherapistDep,
+    session: SessionDep,
+    idempotency_key: idempotency.IdempotencyKey = None,
 ) -> Response:
     """Make a pairing code to give a patient (therapist login token; verified therapists only).
 
@@ -57,15 +69,14 @@ async def create_pairing_code(
 async def preview_pairing_code(
     code: Annotated[str, Path(max_length=64, examples=["K7QP-4XM9-2RTD"])],
     request: Request,
-    caller: CallerDep,
+    caller: PairingPatientDep,
     session: SessionDep,
 ) -> PairingPreview:
     """Who a pairing code would share your journal with: the therapist's verified name and clinic, nothing else.
 
     Case and dashes do not matter. Lookups are limited per patient and per address (429 with Retry-After).
     """
-    if caller.role is Role.PATIENT:
-        await request.app.state.limiter.check_pairing_lookup(
-            client_address(request.scope), str(caller.id)
-        )
-    return await service.preview(session, caller, code)
+    await request.app.state.limiter.check_pairing_lookup(
+        client_address(request.scope), str(caller.id)
+    )
+    return await service.preview(session, code)

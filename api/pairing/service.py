@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.dependencies import Caller
 from api.errors import Forbidden, NotFound
-from api.models import Account, PairingCode, Role
+from api.models import Account, PairingCode
 from api.models.base import utcnow
 from api.pairing.codes import hash_code, new_code, normalize
 from api.pairing.schemas import PairedTherapist, PairingCodeRead, PairingPreview
@@ -27,8 +27,6 @@ NO_CODE = (
 
 
 async def create_code(session: AsyncSession, caller: Caller) -> PairingCodeRead:
-    if caller.role is not Role.THERAPIST:
-        raise Forbidden("Only a therapist makes pairing codes; a patient grants with one.")
     account = await caller.account(session)
     if not account.verified or account.deactivated_at is not None:
         raise Forbidden("Only a verified therapist can pair with patients: ask the operator.")
@@ -58,11 +56,6 @@ class Found:
     therapist: Account
 
 
-def _patients_only(caller: Caller) -> None:
-    if caller.role is not Role.PATIENT:
-        raise Forbidden("Only a patient uses a pairing code; a therapist makes them.")
-
-
 async def find(session: AsyncSession, text: str) -> Found:
     """The waiting code ``text`` names, with its (verified, active) therapist; else the 404."""
     code = normalize(text)
@@ -86,8 +79,7 @@ async def find(session: AsyncSession, text: str) -> Found:
     return Found(pairing=row[0], therapist=row[1])
 
 
-async def preview(session: AsyncSession, caller: Caller, text: str) -> PairingPreview:
-    _patients_only(caller)
+async def preview(session: AsyncSession, text: str) -> PairingPreview:
     found = await find(session, text)
     return PairingPreview(
         therapist=PairedTherapist(
@@ -99,10 +91,9 @@ async def preview(session: AsyncSession, caller: Caller, text: str) -> PairingPr
     )
 
 
-async def use(session: AsyncSession, caller: Caller, text: str) -> Account:
+async def use(session: AsyncSession, text: str) -> Account:
     """Use the code up for a grant; the therapist it pairs with. One conditional UPDATE: of two
     patients racing with one code, one wins and the other gets the 404."""
-    _patients_only(caller)
     found = await find(session, text)
     claimed = await session.scalar(
         update(PairingCode)

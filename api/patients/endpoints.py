@@ -5,32 +5,32 @@ built per resource, which FastAPI must see as objects, not as names to look up.
 """
 
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 
 from api.audit.repository import record_seen
-from api.auth.dependencies import CallerDep, SettingsDep
+from api.auth.dependencies import SettingsDep, TherapistDep
 from api.database import SessionDep
-from api.errors import Forbidden, NotFound, problems
+from api.errors import NotFound, problems
 from api.grants.repository import GrantRepository
 from api.journal import service
-from api.journal.endpoints import PageQuery, json_response, page_model, page_query, read_page
+from api.journal.pages import PageQuery, page_model, page_query, read_page
 from api.journal.references import hide_unseen_references
-from api.journal.registry import RESOURCES
 from api.journal.resource import Resource
-from api.models import AuditOutcome, ReadScope, Role
+from api.models import AuditOutcome, ReadScope
 from api.models.base import utcnow
 from api.patients.access import ReadAccess, require
 from api.routing import api_router
 from api.safety_flags.repository import FLAG_SCOPES, OpenFlags, flag_counts
+from api.serialization import json_response
 from api.summary.endpoints import Days, Tz, parse_tz
 from api.summary.schemas import Summary
 from api.summary.service import build_summary, time_zone_of
 
-router = api_router(prefix="/v1/patients", tags=["therapist"])
 READ_ERRORS = problems(
     400,
     401,
@@ -60,35 +60,34 @@ class SharedPatients(BaseModel):
     items: list[SharedPatient]
 
 
-@router.get("", responses=problems(401, 403))
-async def list_patients(request: Request, caller: CallerDep, session: SessionDep) -> SharedPatients:
+async def list_patients(
+    request: Request, caller: TherapistDep, session: SessionDep
+) -> SharedPatients:
     """Patients with an active grant to you (therapist login token), with the scopes each granted and their open
     safety flags: patients with open flags come first.
 
     Each patient listed sees it in their access log.
     """
-    if caller.role is not Role.THERAPIST:
-        raise Forbidden("Only therapists have patients.")
     rows = await GrantRepository(session, caller.id, caller.role).active_patients(utcnow())
     await record_seen(
         session,
         request.state.request_id,
         caller.id,
-        [(grant.patient_id, grant.id) for grant, *_ in rows],
+        [(row.grant.patient_id, row.grant.id) for row in rows],
         "patients",
         "list",
     )
-    counts = await flag_counts(session, [row[0] for row in rows])
+    counts = await flag_counts(session, [row.grant for row in rows])
     items = [
         SharedPatient(
-            patient_id=grant.patient_id,
-            display_name=patient_name,
-            grant_id=grant.id,
-            scopes=grant.scopes,
-            expires_at=grant.expires_at,
-            open_safety_flags=_open_count(counts[grant.patient_id], grant.scopes),
+            patient_id=row.grant.patient_id,
+            display_name=row.patient_name,
+            grant_id=row.grant.id,
+            scopes=row.grant.scopes,
+            expires_at=row.grant.expires_at,
+            open_safety_flags=_open_count(counts[row.grant.patient_id], row.grant.scopes),
         )
-        for grant, patient_name, *_therapist in rows
+        for row in rows
     ]
     # Stable: within each group, the order stays by name.
     items.sort(key=lambda item: 0 if item.open_safety_flags else 1)
@@ -102,8 +101,8 @@ def _open_count(flags: OpenFlags | None, scopes: list[str]) -> int | None:
     return flags.open_count
 
 
-def add_read_routes(resource: Resource) -> None:
-    needed = ReadScope(f"{resource.name}:read")
+def add_read_routes(router: APIRouter, resource: Resource) -> None:
+    needed = resource.scope
 
     async def list_shared(
         settings: SettingsDep,
@@ -154,11 +153,6 @@ def add_read_routes(resource: Resource) -> None:
     )
 
 
-for _resource in RESOURCES:
-    add_read_routes(_resource)
-
-
-@router.get("/{patient_id}/summary", responses=READ_ERRORS)
 async def get_patient_summary(
     settings: SettingsDep,
     access: Annotated[ReadAccess, Depends(require(ReadScope.SUMMARY, "summary", "summary"))],
@@ -179,3 +173,15 @@ async def get_patient_summary(
     )
     await access.allowed([], count=0)
     return summary
+
+
+def build_router(resources: Iterable[Resource]) -> APIRouter:
+    """The therapist's routes: the patients list, each resource's shared reads, the summary."""
+    router = api_router(prefix="/v1/patients", tags=["therapist"])
+    router.add_api_route("", list_patients, methods=["GET"], responses=problems(401, 403))
+    for resource in resources:
+        add_read_routes(router, resource)
+    router.add_api_route(
+        "/{patient_id}/summary", get_patient_summary, methods=["GET"], responses=READ_ERRORS
+    )
+    return router

@@ -18,10 +18,12 @@ REFLECTIONS = Resource(
     name="reflections",
     singular="reflection",
     noun="reflection",
+    nouns="reflections",
+    label="Reflection",
+    description="Post-session reflections: text, prompts, emotions, intentions revisited.",
     model=Reflection,
     create=ReflectionCreate,
     update=ReflectionUpdate,
     read=ReflectionRead,
     prepare=prepare,
-    session_linked=True,
 )

@@ -9,9 +9,9 @@ from typing import Annotated
 
 from fastapi import Depends
 
+from api.auth.dependencies import OwnScope
 from api.database import SessionDep
 from api.errors import NotFound, problems
-from api.journal.endpoints import OwnScope
 from api.models import AuditOutcome
 from api.models.base import utcnow
 from api.patients.access import ReadAccess, require

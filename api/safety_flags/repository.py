@@ -1,7 +1,11 @@
 """Safety flags within a scope: a patient's own (private included) or a therapist's (shared only).
 
-Every read starts from ``_visible``: the flags of one patient, joined to their questionnaire so
-that a flag on a private questionnaire does not exist for a shared scope.
+The repository's reads of flags start from ``_visible``: the flags of one patient, joined to
+their questionnaire so that a flag on a private questionnaire does not exist for a shared scope.
+Three reads do not, and apply the same rules themselves: ``latest_phq9`` (the scope's owner, and
+no private questionnaire unless the scope includes them), ``flag_counts`` (across the patients of
+a therapist's list: shared questionnaires only, and only where a grant carries a flag scope) and
+``seen_by_a_therapist`` (grants, not flags).
 """
 
 from __future__ import annotations

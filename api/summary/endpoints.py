@@ -5,10 +5,9 @@ from zoneinfo import ZoneInfo
 
 from fastapi import Query
 
-from api.auth.dependencies import SettingsDep
+from api.auth.dependencies import OwnScope, SettingsDep
 from api.database import SessionDep
 from api.errors import BadRequest, problems
-from api.journal.endpoints import OwnScope
 from api.models.base import utcnow
 from api.routing import api_router
 from api.summary.schemas import Summary

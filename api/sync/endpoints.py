@@ -4,12 +4,12 @@ from typing import Annotated
 
 from fastapi import Header, Query, Response
 
-from api.auth.dependencies import SettingsDep
+from api.auth.dependencies import OwnScope, SettingsDep
 from api.database import SessionDep
 from api.errors import problems
 from api.journal import idempotency
-from api.journal.endpoints import OwnScope, json_response
 from api.routing import api_router
+from api.serialization import json_response
 from api.sync import service, watermelondb
 from api.sync.schemas import (
     SyncBatch,

@@ -3,36 +3,33 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 from pydantic.config import JsonDict
 
-from api.assessments.schemas import ASSESSMENT_EXAMPLE, AssessmentRead
-from api.checkins.schemas import CHECKIN_EXAMPLE, CheckinRead
+from api.checkins.schemas import CHECKIN_EXAMPLE
 from api.errors import ValidationIssue
-from api.intentions.schemas import INTENTION_EXAMPLE, IntentionRead
+from api.intentions.schemas import INTENTION_EXAMPLE
 from api.journal.schemas import ResourceName
-from api.reflections.schemas import REFLECTION_EXAMPLE, ReflectionRead
-from api.sessions.schemas import SESSION_EXAMPLE, DosingSessionRead
+from api.resources import RESOURCES
 
+# A group per kind of entry, from ``RESOURCES``; a key no kind has is refused, never dropped (a
+# kind forgotten here would vanish from sync while the cursor moved past it).
+BY_KIND = ConfigDict(extra="forbid")
 
-class Changes(BaseModel):
-    """Current versions of entries created or changed since the cursor, by resource."""
-
-    sessions: list[DosingSessionRead] = []
-    intentions: list[IntentionRead] = []
-    reflections: list[ReflectionRead] = []
-    checkins: list[CheckinRead] = []
-    assessments: list[AssessmentRead] = []
-
-
-class Deletions(BaseModel):
-    """Ids of entries deleted since the cursor, by resource."""
-
-    sessions: list[uuid.UUID] = []
-    intentions: list[uuid.UUID] = []
-    reflections: list[uuid.UUID] = []
-    checkins: list[uuid.UUID] = []
-    assessments: list[uuid.UUID] = []
+_changes: dict[str, Any] = {resource.name: (list[resource.read], []) for resource in RESOURCES}  # type: ignore[name-defined]
+Changes = create_model(
+    "Changes",
+    __config__=BY_KIND,
+    __doc__="Current versions of entries created or changed since the cursor, by resource.",
+    **_changes,
+)
+_deletions: dict[str, Any] = {resource.name: (list[uuid.UUID], []) for resource in RESOURCES}
+Deletions = create_model(
+    "Deletions",
+    __config__=BY_KIND,
+    __doc__="Ids of entries deleted since the cursor, by resource.",
+    **_deletions,
+)
 
 
 class SyncPage(BaseModel):
@@ -40,19 +37,10 @@ class SyncPage(BaseModel):
         json_schema_extra={
             "examples": [
                 {
-                    "changes": {
-                        "sessions": [SESSION_EXAMPLE],
-                        "intentions": [INTENTION_EXAMPLE],
-                        "reflections": [REFLECTION_EXAMPLE],
-                        "checkins": [CHECKIN_EXAMPLE],
-                        "assessments": [ASSESSMENT_EXAMPLE],
-                    },
+                    "changes": {resource.name: [resource.example] for resource in RESOURCES},
                     "deleted": {
-                        "sessions": [],
-                        "intentions": [],
-                        "reflections": [],
+                        **{resource.name: [] for resource in RESOURCES},
                         "checkins": ["c29bfda9-4ffd-4edb-a8b1-74a85fb9b3bc"],
-                        "assessments": [],
                     },
                     "next_cursor": "7",
                     "has_more": False,
@@ -253,12 +241,8 @@ class WatermelonTable(BaseModel):
     deleted: list[str] = Field(description="Ids of entries deleted since.")
 
 
-class WatermelonChanges(BaseModel):
-    sessions: WatermelonTable
-    intentions: WatermelonTable
-    reflections: WatermelonTable
-    checkins: WatermelonTable
-    assessments: WatermelonTable
+_tables: dict[str, Any] = {resource.name: (WatermelonTable, ...) for resource in RESOURCES}
+WatermelonChanges = create_model("WatermelonChanges", __config__=BY_KIND, **_tables)
 
 
 _EMPTY_TABLE: JsonDict = {"created": [], "updated": [], "deleted": []}
@@ -272,9 +256,7 @@ class WatermelonPull(BaseModel):
             "examples": [
                 {
                     "changes": {
-                        "sessions": _EMPTY_TABLE,
-                        "intentions": _EMPTY_TABLE,
-                        "reflections": _EMPTY_TABLE,
+                        **{resource.name: _EMPTY_TABLE for resource in RESOURCES},
                         "checkins": {
                             "created": [
                                 {
@@ -297,7 +279,6 @@ class WatermelonPull(BaseModel):
                             "updated": [],
                             "deleted": ["c29bfda9-4ffd-4edb-a8b1-74a85fb9b3bc"],
                         },
-                        "assessments": _EMPTY_TABLE,
                     },
                     "timestamp": 9,
                 }

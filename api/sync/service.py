@@ -14,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.errors import BadRequest, Conflict, NotFound, PreconditionFailed, ProblemError
 from api.journal import service as journal
 from api.journal.cursors import InvalidCursor, decode_sequence
-from api.journal.registry import BY_NAME, RESOURCES
 from api.journal.repository import (
     Entry,
     EntryRepository,
@@ -27,6 +26,7 @@ from api.journal.resource import Leniency, Resource
 from api.journal.schemas import CLOCK_ADJUSTED
 from api.models import ChangeCounter, JournalEntry, Tombstone
 from api.preconditions import etag, require_match
+from api.resources import BY_NAME, RESOURCES
 from api.settings import Settings
 from api.sync.schemas import (
     Changes,

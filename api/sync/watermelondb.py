@@ -21,9 +21,9 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.errors import BadRequest, UnprocessableContent
-from api.journal.registry import RESOURCES
 from api.journal.repository import Scope
 from api.journal.resource import Resource
+from api.resources import RESOURCES
 from api.settings import Settings
 from api.sync import service
 from api.sync.schemas import OperationResult, WatermelonPull, WatermelonPush, WatermelonPushResult

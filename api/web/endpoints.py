@@ -18,9 +18,8 @@ from fastapi.responses import RedirectResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
 
-from api.accounts.repository import AccountRepository
-from api.accounts.schemas import normalize_email
 from api.audit.repository import record_seen
+from api.auth.credentials import check_credentials
 from api.auth.dependencies import Caller, PasswordsDep, SettingsDep
 from api.database import SessionDep
 from api.errors import NotFound, ProblemError
@@ -239,14 +238,8 @@ async def sign_in(
             email=email_field,
             next_page=next_page,
         )
-    try:
-        email: str | None = normalize_email(email_field)
-    except ValueError:
-        email = None
-    account = await AccountRepository(session).by_email(email) if email else None
-    # Unknown email and wrong password take the same time and give the same answer.
-    matches, new_hash = await passwords.verify(password, account.password_hash if account else None)
-    if account is None or not matches:
+    account = await check_credentials(session, passwords, email_field, password)
+    if account is None:
         return _sign_in_page(
             settings, 401, error=WRONG_CREDENTIALS, email=email_field, next_page=next_page
         )
@@ -254,8 +247,6 @@ async def sign_in(
         return _sign_in_page(
             settings, 403, error="This account has been deactivated. Ask the operator."
         )
-    if new_hash is not None:
-        account.password_hash = new_hash
     if account.role is not Role.THERAPIST:
         return message_page(
             403,
@@ -323,13 +314,14 @@ async def _patients_page(
         session,
         request.state.request_id,
         therapist.id,
-        [(grant.patient_id, grant.id) for grant, *_ in rows],
+        [(row.grant.patient_id, row.grant.id) for row in rows],
         "patients",
         "list",
     )
     # One line per patient: the newest grant stands for the patient, as on the patient's page.
     newest: dict[uuid.UUID, tuple[Grant, str]] = {}
-    for grant, patient_name, *_therapist in rows:
+    for row in rows:
+        grant, patient_name = row.grant, row.patient_name
         kept = newest.get(grant.patient_id)
         if kept is None or (grant.created_at, grant.id) > (kept[0].created_at, kept[0].id):
             newest[grant.patient_id] = (grant, patient_name)

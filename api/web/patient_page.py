@@ -21,14 +21,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.assessments.scoring import DISPLAY_NAME, band_of
 from api.journal.cursors import decode_cursor
-from api.journal.endpoints import PageQuery, read_page
+from api.journal.pages import PageQuery, read_page
 from api.journal.references import hide_unseen_references
-from api.journal.registry import BY_NAME
 from api.journal.repository import EntryRepository, PageRequest
 from api.journal.schemas import FUTURE_TOLERANCE
 from api.models import Account, Checkin, DosingSession, ReadScope
 from api.models.base import utcnow
 from api.patients.access import GrantSeen, ReadAccess, open_grant, open_read
+from api.resources import BY_NAME, RESOURCES
 from api.safety_flags import service as safety_flags
 from api.safety_flags.repository import FLAG_SCOPES
 from api.safety_flags.schemas import FlagState, SafetyFlagRead
@@ -42,26 +42,15 @@ from api.web.timeline import Item, KindPage, Timeline, merge
 
 PAGE_SIZE = 25
 CHART_DAYS = 30
-# The order sections and scope lists appear in.
-JOURNAL_KINDS = ("sessions", "intentions", "reflections", "checkins", "assessments")
+# In the order scope lists appear in.
 SCOPE_LABELS = {
-    ReadScope.SESSIONS: "dosing sessions",
-    ReadScope.INTENTIONS: "intentions",
-    ReadScope.REFLECTIONS: "reflections",
-    ReadScope.CHECKINS: "mood check-ins",
-    ReadScope.ASSESSMENTS: "questionnaires",
+    **{resource.scope: resource.nouns for resource in RESOURCES},
     ReadScope.SUMMARY: "the summary",
 }
 
 # Words the templates show for stored values.
 DISPLAY: dict[str, Any] = {
-    "kinds": {
-        "sessions": "Dosing session",
-        "intentions": "Intention",
-        "reflections": "Reflection",
-        "checkins": "Check-in",
-        "assessments": "Questionnaire",
-    },
+    "kinds": {resource.name: resource.label for resource in RESOURCES},
     "routes": {
         "iv": "IV",
         "im": "IM",
@@ -136,10 +125,6 @@ async def clocks_of(
     accounts = await session.scalars(select(Account).where(Account.id.in_(patient_ids)))
     clocks = {account.id: patient_time(account) for account in accounts}
     return {patient_id: clocks.get(patient_id, patient_time(None)) for patient_id in patient_ids}
-
-
-def _scope_of(kind: str) -> ReadScope:
-    return ReadScope(f"{kind}:read")
 
 
 async def build(
@@ -217,13 +202,13 @@ async def _timeline(
     before: str | None,
     read_ids: dict[ReadScope, set[uuid.UUID]],
 ) -> Timeline | None:
-    kinds = [kind for kind in JOURNAL_KINDS if _scope_of(kind) in accesses]
-    if not kinds:
+    shared = [resource for resource in RESOURCES if resource.scope in accesses]
+    if not shared:
         return None
     pages = []
-    for kind in kinds:
-        resource = BY_NAME[kind]
-        access = accesses[_scope_of(kind)]
+    for resource in shared:
+        kind = resource.name
+        access = accesses[resource.scope]
         query = PageQuery(PageRequest(limit=PAGE_SIZE), before)
         _rows, body = await read_page(session, resource, access.scope, settings, query)
         shown = body.items  # type: ignore[attr-defined]
@@ -235,7 +220,7 @@ async def _timeline(
         pages.append(KindPage(kind=kind, items=items, more=body.next_cursor is not None))  # type: ignore[attr-defined]
     timeline = merge(pages, PAGE_SIZE)
     for item in timeline.items:
-        read_ids[_scope_of(item.kind)].add(item.id)
+        read_ids[BY_NAME[item.kind].scope].add(item.id)
     return timeline
 
 

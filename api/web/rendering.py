@@ -175,7 +175,9 @@ def remember_session(request: Request, session: AsyncSession) -> None:
 async def _roll_back(request: Request) -> None:
     # The session's dependency is closed only after the route's handler (``web_handler``) has
     # returned: an error turned into a page there would otherwise be committed, with whatever
-    # the request wrote before it failed.
+    # the request wrote before it failed. This undoes a POST's writes only: on PostgreSQL a GET
+    # or HEAD runs in autocommit (``api.database.get_session``), so what it wrote (the audit
+    # records of a page) is committed already, statement by statement, and stays.
     session: AsyncSession | None = getattr(request.state, "web_database_session", None)
     if session is not None:
         with contextlib.suppress(*DATABASE_UNAVAILABLE):

@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-RESOURCES = ["sessions", "intentions", "reflections", "checkins", "assessments"]
-EDITABLE = ["sessions", "intentions", "reflections", "checkins"]
+from api.resources import RESOURCES as KINDS
+
+RESOURCES = [resource.name for resource in KINDS]
+EDITABLE = [resource.name for resource in KINDS if resource.update is not None]
 
 
 def iso(delta: timedelta = timedelta(0)) -> str:

@@ -6,16 +6,10 @@ from typing import Any
 
 import httpx
 
+from api.models import ReadScope
 from tests.support.people import Person
 
-ALL_SCOPES = [
-    "sessions:read",
-    "intentions:read",
-    "reflections:read",
-    "checkins:read",
-    "assessments:read",
-    "summary:read",
-]
+ALL_SCOPES = [scope.value for scope in ReadScope]
 
 
 async def give_grant(

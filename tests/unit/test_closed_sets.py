@@ -13,8 +13,8 @@ from typing import get_args
 from api.assessments import scoring
 from api.audit.schemas import AuditAction, AuditResource
 from api.audit.service import NOUNS
-from api.journal.registry import RESOURCES
 from api.journal.schemas import ResourceName
+from api.resources import RESOURCES
 from api.summary.calculations import AFTER_WINDOWS
 from api.summary.schemas import WindowName
 
