@@ -194,16 +194,25 @@ def problem_response(
     )
 
 
-_STATUS_SLUGS = {
-    400: ("bad-request", "Bad Request"),
-    401: ("unauthorized", "Unauthorized"),
-    403: ("forbidden", "Forbidden"),
-    404: ("not-found", "Not Found"),
-    405: ("method-not-allowed", "Method Not Allowed"),
-    406: ("not-acceptable", "Not Acceptable"),
-    413: ("content-too-large", "Content Too Large"),
-    415: ("unsupported-media-type", "Unsupported Media Type"),
-}
+class MethodNotAllowed(ProblemError):
+    status, title, slug = 405, "Method Not Allowed", "method-not-allowed"
+
+
+class NotAcceptable(ProblemError):
+    status, title, slug = 406, "Not Acceptable", "not-acceptable"
+
+
+def _kinds() -> dict[int, type[ProblemError]]:
+    """The error catalogue: the problem class of each status, from the classes above (the first
+    defined for a status is its general kind; ``OAuthError`` is a 400 of its own)."""
+    kinds: dict[int, type[ProblemError]] = {}
+    for kind in ProblemError.__subclasses__():
+        kinds.setdefault(kind.status, kind)
+    return kinds
+
+
+# Slug, title and the spec's problem examples (api.openapi) all come from here.
+PROBLEM_KINDS = _kinds()
 
 
 async def _problem_error(request: Request, exc: Exception) -> Response:
@@ -234,7 +243,8 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
     headers = dict(exc.headers or {})
     if exc.status_code == 405:
         headers["Allow"] = allowed_methods(request)
-    slug, title = _STATUS_SLUGS.get(exc.status_code, ("http-error", "HTTP Error"))
+    kind = PROBLEM_KINDS.get(exc.status_code)
+    slug, title = (kind.slug, kind.title) if kind else ("http-error", "HTTP Error")
     detail = (
         exc.detail
         if isinstance(exc.detail, str) and exc.detail != title
@@ -470,13 +480,17 @@ _DESCRIPTIONS = {
 
 
 def problems(
-    *statuses: int, kinds: dict[int, type[Problem]] | None = None, **descriptions: str
+    *statuses: int,
+    kinds: dict[int, type[Problem]] | None = None,
+    examples: dict[int, dict[str, Any]] | None = None,
+    **descriptions: str,
 ) -> dict[int | str, dict[str, Any]]:
     """The ``responses=`` entries for the problems a route can answer with.
 
     Each is declared as ``application/problem+json`` (see ``api.openapi``). A description given
     as ``d404="..."`` replaces the generic one; ``kinds`` names the problem schema of a status
-    whose problem carries members of its own (``{412: StaleProblem}``).
+    whose problem carries members of its own (``{412: StaleProblem}``), and ``examples`` the
+    example values of those members (``{412: {"current": ...}}``).
     """
     declared: dict[int | str, dict[str, Any]] = {}
     if 413 in statuses:
@@ -487,4 +501,6 @@ def problems(
             "model": model,
             "description": descriptions.get(f"d{status}", _DESCRIPTIONS[status]),
         }
+        if examples and status in examples:
+            declared[status]["content"] = {"application/json": {"example": examples[status]}}
     return declared

@@ -9,22 +9,7 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
 from api.auth.schemas import PasswordGrant, RefreshTokenGrant
-from api.errors import (
-    PROBLEM_MEDIA_TYPE,
-    BadRequest,
-    Conflict,
-    Forbidden,
-    NotFound,
-    PayloadTooLarge,
-    PreconditionFailed,
-    PreconditionRequired,
-    ProblemError,
-    ServiceUnavailable,
-    TooManyRequests,
-    Unauthorized,
-    UnprocessableContent,
-    UnsupportedMediaType,
-)
+from api.errors import PROBLEM_KINDS, PROBLEM_MEDIA_TYPE, ProblemError
 from api.headers import (
     ALLOW_ORIGIN,
     HEADERS,
@@ -44,23 +29,6 @@ BAD_BODY = "The body could not be parsed (not UTF-8, or nested too deeply)."
 WRONG_MEDIA_TYPE = "The body's `Content-Type` is not one this operation reads (see `requestBody`)."
 NO_DATABASE = {"/healthz", "/.well-known/jwks.json"}
 
-PROBLEM_KINDS: dict[int, type[ProblemError]] = {
-    kind.status: kind
-    for kind in (
-        BadRequest,
-        Unauthorized,
-        Forbidden,
-        NotFound,
-        Conflict,
-        PreconditionFailed,
-        PayloadTooLarge,
-        UnsupportedMediaType,
-        UnprocessableContent,
-        PreconditionRequired,
-        TooManyRequests,
-        ServiceUnavailable,
-    )
-}
 OAUTH_PROBLEM_EXAMPLE = {
     "type": "/problems/oauth-error",
     "title": "Bad Request",
@@ -249,7 +217,8 @@ def _problem_example(
     if ref.endswith("/ValidationProblem"):
         example["detail"] = "The request is not valid: see errors."
         example["errors"] = [_validation_issue(operation, schemas)]
-    return example
+    # Members of the route's own problem (a 412's ``current``) come from its declaration.
+    return {**example, **response["content"][PROBLEM_MEDIA_TYPE].get("example", {})}
 
 
 def _declare_headers(path: str, operation: dict[str, Any]) -> None:

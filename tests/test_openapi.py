@@ -81,3 +81,25 @@ def test_no_dangling_schema_references(committed: dict[str, Any]) -> None:
     assert refs <= set(committed["components"]["schemas"]), refs - set(
         committed["components"]["schemas"]
     )
+
+
+def test_every_problem_example_names_the_kind_of_its_status(committed: dict[str, Any]) -> None:
+    """Slug and title come from the error catalogue (api.errors.PROBLEM_KINDS): an example of a
+    408 says request-timeout, not the internal error a status missing from a hand-kept list
+    would fall back to."""
+    from api.errors import PROBLEM_KINDS
+
+    checked = 0
+    for path, method, operation in operations(committed):
+        for status, response in operation["responses"].items():
+            example = response.get("content", {}).get("application/problem+json", {}).get("example")
+            if example is None or example["type"] == "/problems/oauth-error":
+                continue
+            kind = PROBLEM_KINDS[int(status)]
+            assert (example["type"], example["title"], example["status"]) == (
+                f"/problems/{kind.slug}",
+                kind.title,
+                int(status),
+            ), (method, path, status)
+            checked += 1
+    assert checked > 300

@@ -47,6 +47,8 @@ def build_router(resource: Resource) -> APIRouter:
     router = api_router(prefix=f"/v1/{resource.name}", tags=[resource.name])
     noun = resource.noun
     a_noun = resource.a_noun
+    # A stale edit or delete is answered with the entry as it is now (its 412 example).
+    stale = {412: {"current": resource.example}}
     read = resource.read
 
     async def create(
@@ -153,7 +155,9 @@ def build_router(resource: Resource) -> APIRouter:
             "problem's `current` member holding the entry as it is now), unless every field sent "
             "already holds that value (a resend whose answer was lost: 200, nothing written twice).",
             responses={
-                **problems(401, 403, 404, 412, 413, 422, 428, kinds={412: StaleProblem}),
+                **problems(
+                    401, 403, 404, 412, 413, 422, 428, kinds={412: StaleProblem}, examples=stale
+                ),
                 **sends(200, ETAG),
             },
         )
@@ -182,6 +186,6 @@ def build_router(resource: Resource) -> APIRouter:
         description="Deleted for good; sync reports the id as deleted. Needs `If-Match`: a delete "
         "made against an older version never discards the edit made since (412, the problem's "
         "`current` member holding the entry as it is now).",
-        responses=problems(401, 403, 404, 412, 422, 428, kinds={412: StaleProblem}),
+        responses=problems(401, 403, 404, 412, 422, 428, kinds={412: StaleProblem}, examples=stale),
     )
     return router
