@@ -155,14 +155,20 @@ _AUTOCOMMIT = {"isolation_level": "AUTOCOMMIT"}
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """One session per request: committed when the handler returns, rolled back when it raises."""
+    """One session per request.
+
+    A write runs in one transaction: committed when the handler returns (before the answer is
+    sent), rolled back when it raises. On PostgreSQL a read (GET, HEAD) runs in autocommit, so
+    each of its statements commits by itself and a rollback cannot undo them: the audit record
+    of a therapist's read stays even when the answer fails after it.
+    """
     sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
     settings: Settings = request.app.state.settings
     async with sessionmaker() as session:
         if not settings.is_sqlite:
             # Taken now, and bounded (the ping of an idle connection included), so a silent
-            # database is a prompt 503 (api.errors), not a hang. A read needs no transaction: each statement sees what was committed before
-            # it (READ COMMITTED, as in a transaction), and the BEGIN and COMMIT round trips
+            # database is a prompt 503 (api.errors), not a hang. A read needs no transaction:
+            # each statement sees what was committed before it (READ COMMITTED, as in a transaction), and the BEGIN and COMMIT round trips
             # are saved. A therapist's read writes one audit record, committed by itself before
             # the answer is sent.
             options = _AUTOCOMMIT if request.method in _READS else None

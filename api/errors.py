@@ -468,7 +468,8 @@ _DESCRIPTIONS = {
     408: "The request body did not arrive in time (`JOURNAL_BODY_TIMEOUT_SECONDS`, 10 s by "
     "default); the connection is closed.",
     412: "If-Match does not match the current ETag: someone else changed it first.",
-    413: "The request body is larger than 1 MiB.",
+    413: "The request body is larger than the node accepts (`JOURNAL_MAX_BODY_BYTES`, 1 MiB by "
+    "default).",
     415: "The body is not of a media type this operation reads (`Content-Type`).",
     422: "The request failed validation; `errors` says where.",
     428: "If-Match is required: read the resource first and send its ETag.",

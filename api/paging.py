@@ -22,8 +22,8 @@ INVALID_CURSOR = "`cursor` is not valid: pass the `next_cursor` of the previous 
 
 def after(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
     """Where the page sent as ``cursor`` starts (None: the first page); 400 for a cursor this
-    service did not make."""
-    if not cursor:
+    service did not make (an empty one included: the last page's ``next_cursor`` is null)."""
+    if cursor is None:
         return None
     try:
         return decode_cursor(cursor)

@@ -88,3 +88,17 @@ async def test_paging_10000_check_ins_while_new_ones_arrive(
     )
     assert pages >= HISTORY // 200
     print(f"paged {len(seen)} check-ins in {pages} pages with {arrivals} arriving meanwhile")
+
+
+async def test_every_list_refuses_a_cursor_it_did_not_make(client: httpx.AsyncClient) -> None:
+    """One cursor parser for every list: a made-up or empty cursor is a 400 problem that names
+    the parameter, never the first page again (the last page's ``next_cursor`` is null, not "")."""
+    patient: Person = await register(client)
+    for path in ("/v1/checkins", "/v1/grants", "/v1/me/access-log"):
+        first = await client.get(path, headers=patient.headers)
+        assert first.status_code == 200, path
+        for cursor in ("", "garbage", "bm90fGEtY3Vyc29y"):
+            response = await client.get(path, params={"cursor": cursor}, headers=patient.headers)
+            assert response.status_code == 400, (path, cursor, response.text)
+            assert response.headers["content-type"] == "application/problem+json"
+            assert "`cursor`" in response.json()["detail"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import NamedTuple
 
 from sqlalchemy import Select, bindparam, insert, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -59,6 +59,16 @@ _APPEND = Statement(
 )
 
 
+class AccessRow(NamedTuple):
+    """An access-log record with its therapist as their account says now (None once deleted)."""
+
+    record: AuditRecord
+    name: str | None
+    email: str | None
+    verified: bool | None
+    clinic: str | None
+
+
 def _about(patient_id: uuid.UUID) -> Select[AuditRecord, str, str, bool, str | None]:
     # Outer join: a therapist whose account was deleted still appears, by id alone.
     return (
@@ -68,9 +78,9 @@ def _about(patient_id: uuid.UUID) -> Select[AuditRecord, str, str, bool, str | N
     )
 
 
-async def every_for_patient(session: AsyncSession, patient_id: uuid.UUID) -> list[Any]:
+async def every_for_patient(session: AsyncSession, patient_id: uuid.UUID) -> list[AccessRow]:
     statement = _about(patient_id).order_by(AuditRecord.at, AuditRecord.id)
-    return list((await session.execute(statement)).all())
+    return [AccessRow(*row) for row in await session.execute(statement)]
 
 
 async def page_for_patient(
@@ -78,10 +88,10 @@ async def page_for_patient(
     patient_id: uuid.UUID,
     limit: int,
     after: tuple[datetime, uuid.UUID] | None,
-) -> tuple[list[Any], bool]:
+) -> tuple[list[AccessRow], bool]:
     statement = _about(patient_id)
     if after is not None:
         statement = statement.where(tuple_(AuditRecord.at, AuditRecord.id) < tuple_(*after))
     statement = statement.order_by(AuditRecord.at.desc(), AuditRecord.id.desc()).limit(limit + 1)
-    rows = list((await session.execute(statement)).all())
+    rows = [AccessRow(*row) for row in await session.execute(statement)]
     return rows[:limit], len(rows) > limit

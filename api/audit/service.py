@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import paging
-from api.audit.repository import page_for_patient
+from api.audit.repository import AccessRow, page_for_patient
 from api.audit.schemas import AccessLogEntry, AccessLogPage
 from api.journal.cursors import encode_cursor
 from api.models import AuditOutcome, AuditRecord
@@ -48,15 +47,15 @@ def describe(record: AuditRecord, who: str) -> str:
     return f"{who} viewed {record.count} of your {many}."
 
 
-def present(row: Any) -> AccessLogEntry:
-    record, name, email, verified, clinic = row
+def present(row: AccessRow) -> AccessLogEntry:
+    record, name = row.record, row.name
     return AccessLogEntry(
         at=record.at,
         therapist_id=record.therapist_id,
         therapist_name=name,
-        therapist_email=email,
-        therapist_verified=verified,
-        therapist_clinic=clinic,
+        therapist_email=row.email,
+        therapist_verified=row.verified,
+        therapist_clinic=row.clinic,
         grant_id=record.grant_id,
         resource=record.resource,
         action=record.action,
@@ -73,7 +72,7 @@ async def access_log(
 ) -> AccessLogPage:
     start = paging.after(cursor)
     rows, more = await page_for_patient(session, patient_id, limit, start)
-    last = rows[-1][0] if rows and more else None
+    last = rows[-1].record if rows and more else None
     return AccessLogPage(
         items=[present(row) for row in rows],
         next_cursor=encode_cursor(last.at, last.id) if last else None,

@@ -15,14 +15,16 @@ version it was made against (``If-Match``, or a sync operation's ``if_match``).
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.errors import BadRequest, Conflict, NotFound, PreconditionFailed
-from api.journal.cursors import InvalidCursor, decode_cursor, encode_cursor
+from api import paging
+from api.errors import Conflict, NotFound, PreconditionFailed
+from api.journal.cursors import encode_cursor
 from api.journal.repository import Entry, EntryRepository, EntryRow, PageRequest, Scope
 from api.journal.resource import Leniency, Resource, WriteContext
 from api.journal.schemas import EntryCreate, EntryUpdate
@@ -140,20 +142,9 @@ async def page(
     request: PageRequest,
     cursor: str | None,
 ) -> tuple[list[EntryRow], str | None]:
-    if cursor is not None:
-        try:
-            after = decode_cursor(cursor)
-        except InvalidCursor:
-            raise BadRequest(
-                "`cursor` is not valid: pass the `next_cursor` of the previous page."
-            ) from None
-        request = PageRequest(
-            limit=request.limit,
-            after=after,
-            since=request.since,
-            until=request.until,
-            session_id=request.session_id,
-        )
+    start = paging.after(cursor)
+    if start is not None:
+        request = dataclasses.replace(request, after=start)
     rows, more = await _repository(session, resource, scope).page(request)
     if not more:
         return rows, None
