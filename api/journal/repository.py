@@ -3,7 +3,7 @@
 A ``Scope`` names whose entries, and whether private ones are included: the owner's own scope
 includes them and may write; any other scope sees shared entries only and cannot write. There is
 no query in this module that does not begin with ``_visible()`` or ``_visible_rows()`` (the same
-rows as plain columns).
+rows as plain columns); both say who sees what with ``api.models.journal.visible_to``.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from api.database import cipher_of
 from api.journal import idempotency
 from api.models import ChangeCounter, DosingSession, Intention, JournalEntry, Reflection, Tombstone
 from api.models.base import table_of, utcnow
+from api.models.journal import visible_to
 from api.statements import Statement
 
 EntryT = TypeVar("EntryT", bound=JournalEntry)
@@ -119,10 +120,10 @@ class EntryRepository(Generic[EntryT]):
         self.scope = scope
 
     def _visible(self) -> Select[EntryT]:
-        statement = select(self.model).where(self.model.owner_id == self.scope.owner_id)
-        if not self.scope.include_private:
-            statement = statement.where(self.model.private.is_(False))
-        return statement
+        scope = self.scope
+        return select(self.model).where(
+            visible_to(self.model, scope.owner_id, scope.include_private)
+        )
 
     async def _rows(self, statement: Statement, **params: Any) -> list[EntryRow]:
         """Plain rows of a statement built on ``_visible_rows(self.model,
@@ -406,10 +407,7 @@ def _visible_rows(model: type[JournalEntry], include_private: bool) -> Select[An
     attributes), for the owner bound as ``scope_owner``. Built on the table, not the mapped
     class, so SQLAlchemy runs it as plain SQL, without the ORM's machinery."""
     table = table_of(model)
-    statement = select(*table.c).where(table.c.owner_id == bindparam("scope_owner"))
-    if not include_private:
-        statement = statement.where(table.c.private.is_(False))
-    return statement
+    return select(*table.c).where(visible_to(table.c, bindparam("scope_owner"), include_private))
 
 
 @functools.cache

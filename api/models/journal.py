@@ -23,8 +23,10 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    and_,
 )
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
+from sqlalchemy.sql.elements import ColumnElement
 
 from api.assessments.scoring import Instrument
 from api.models.base import Base, TimestampMixin
@@ -91,6 +93,19 @@ class JournalEntry(TimestampMixin, Base):
     @classmethod
     def extra_indexes(cls) -> tuple[Index, ...]:
         return ()
+
+
+def shared(entries: Any) -> ColumnElement[bool]:
+    """Private entries never leave their owner: the condition of every read outside the owner's
+    own scope. ``entries`` is a journal model or its table's columns (``table.c``)."""
+    return entries.private.is_(False)  # type: ignore[no-any-return]
+
+
+def visible_to(entries: Any, owner: Any, include_private: bool) -> ColumnElement[bool]:
+    """The rows a scope may see: its owner's entries (``owner`` a value or a bound parameter),
+    private ones only when the scope includes them (the owner's own)."""
+    mine = entries.owner_id == owner
+    return mine if include_private else and_(mine, shared(entries))
 
 
 class SessionLinked:

@@ -2,10 +2,10 @@
 
 The repository's reads of flags start from ``_visible``: the flags of one patient, joined to
 their questionnaire so that a flag on a private questionnaire does not exist for a shared scope.
-Three reads do not, and apply the same rules themselves: ``latest_phq9`` (the scope's owner, and
-no private questionnaire unless the scope includes them), ``flag_counts`` (across the patients of
-a therapist's list: shared questionnaires only, and only where a grant carries a flag scope) and
-``seen_by_a_therapist`` (grants, not flags).
+Three reads do not: ``latest_phq9`` (the scope's questionnaires, by ``visible_to``),
+``flag_counts`` (across the patients of a therapist's list: ``shared`` questionnaires only, and
+only where a grant carries a flag scope) and ``seen_by_a_therapist`` (grants, not flags). Who sees
+which questionnaire is said once, in ``api.models.journal``.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from api.crypto import UNREADABLE_TEXT, UnreadableValue, associated_data
 from api.database import cipher_of
 from api.journal.repository import Scope
 from api.models import Account, Assessment, Grant, ReadScope, SafetyFlag
+from api.models.journal import shared, visible_to
 
 # Scopes that let a therapist see (and acknowledge) a patient's flags.
 FLAG_SCOPES = (ReadScope.ASSESSMENTS, ReadScope.SUMMARY)
@@ -38,10 +39,11 @@ class SafetyFlagRepository:
             select(SafetyFlag, Assessment.total, Assessment.private, Account.display_name)
             .join(Assessment, Assessment.id == SafetyFlag.assessment_id)
             .outerjoin(Account, Account.id == SafetyFlag.acknowledged_by)
-            .where(SafetyFlag.owner_id == self.scope.owner_id)
+            .where(
+                SafetyFlag.owner_id == self.scope.owner_id,
+                visible_to(Assessment, self.scope.owner_id, self.scope.include_private),
+            )
         )
-        if not self.scope.include_private:
-            statement = statement.where(Assessment.private.is_(False))
         return statement
 
     async def raise_flag(
@@ -123,10 +125,9 @@ class SafetyFlagRepository:
         statement = select(
             Assessment.id, Assessment.total, Assessment.answers, Assessment.completed_at
         ).where(
-            Assessment.owner_id == self.scope.owner_id, Assessment.instrument == Instrument.PHQ9
+            visible_to(Assessment, self.scope.owner_id, self.scope.include_private),
+            Assessment.instrument == Instrument.PHQ9,
         )
-        if not self.scope.include_private:
-            statement = statement.where(Assessment.private.is_(False))
         statement = statement.order_by(
             Assessment.completed_at.desc(), Assessment.created_at.desc(), Assessment.id.desc()
         ).limit(1)
@@ -181,7 +182,7 @@ async def _open_counts(
         .where(
             SafetyFlag.owner_id.in_(patient_ids),
             SafetyFlag.acknowledged_at.is_(None),
-            Assessment.private.is_(False),
+            shared(Assessment),
         )
         .group_by(SafetyFlag.owner_id)
     )
