@@ -383,9 +383,8 @@ _LOST_STATES = ("08", "53", "57P")
 
 
 def database_failure(exc: BaseException) -> DatabaseFailure | None:
-    """The 503 a database failure deserves, whichever driver path raised it (SQLAlchemy's, the
-    asyncpg statement path in ``api.statements``, a socket); None for anything else (an
-    integrity error is a bug to log, not a 503)."""
+    """The 503 a database failure deserves, whoever raised it (SQLAlchemy, the driver under it,
+    a socket); None for anything else (an integrity error is a bug to log, not a 503)."""
     seen: BaseException | None = exc
     for _ in range(6):  # the error, what it wraps (``orig``), and their causes
         if seen is None:

@@ -25,13 +25,13 @@ from fastapi import Header, Response
 from sqlalchemy import bindparam, delete, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.sql.dml import ReturningInsert
 
 from api.crypto import UnreadableValue, associated_data
 from api.database import cipher_of
 from api.errors import BadRequest, Conflict, ProblemError, UnprocessableContent
 from api.models import IdempotencyRecord
 from api.models.base import table_of, utcnow
-from api.statements import Statement
 
 # Documented, not validated by FastAPI: a bad key is our 400 (an OAuth error at the token
 # endpoint), from check_key below.
@@ -85,8 +85,9 @@ async def once(
             raise
         return await _replay(session, owner_id, key, request_fingerprint)
     stored = {name: response.headers[name] for name in _STORED_HEADERS if name in response.headers}
-    recorded = await _record(session.get_bind().dialect.name).scalar(
-        session,
+    connection = await session.connection()
+    recorded = await connection.execute(
+        _record(connection.dialect.name),
         {
             "record_owner": owner_id,
             "record_key": key,
@@ -101,7 +102,7 @@ async def once(
             ),
         },
     )
-    if recorded is None:
+    if recorded.first() is None:
         # The key was taken first: undo this request's work and answer as the first time.
         await session.rollback()
         return await _replay(session, owner_id, key, request_fingerprint)
@@ -203,9 +204,9 @@ _RECORDS = table_of(IdempotencyRecord)
 
 
 @functools.cache
-def _record(dialect: str) -> Statement:
+def _record(dialect: str) -> ReturningInsert[str]:
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return Statement(
+    return (
         insert(_RECORDS)
         .values(
             owner_id=bindparam("record_owner"),
