@@ -262,8 +262,20 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
     return problem_response(exc.status_code, body, headers)
 
 
-async def _validation_error(_request: Request, exc: Exception) -> Response:
+# Set on a request's state by a dependency that leaves a check to the endpoint (see
+# ``api.auth.dependencies.deferred_patient``): an awaitable run before the request's validation
+# errors are answered, which may refuse it first, as the dependency would have.
+FIRST_CHECK = "first_check"
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
+    first_check = getattr(request.state, FIRST_CHECK, None)
+    if first_check is not None:
+        try:
+            await first_check()
+        except ProblemError as refusal:
+            return await _problem_error(request, refusal)
     # Only where and what: the rejected input is never echoed (it may be a password).
     issues = [
         {

@@ -27,9 +27,7 @@ _ROLE_WITH_LIVE_LOGIN: Select[Role] = (
 # erasure waits for the writes in flight, and a write arriving during an erasure waits for it
 # and then finds no account (401). Without it, the erasure's cascade and the writes took the
 # change counter and the account row in opposite orders and deadlocked.
-_ROLE_WITH_LIVE_LOGIN_FOR_WRITE = _ROLE_WITH_LIVE_LOGIN.with_for_update(
-    of=_accounts, key_share=True
-)
+ROLE_WITH_LIVE_LOGIN_FOR_WRITE = _ROLE_WITH_LIVE_LOGIN.with_for_update(of=_accounts, key_share=True)
 
 
 class AccountRepository:
@@ -44,8 +42,8 @@ class AccountRepository:
     ) -> Role | None:
         """The role of the account behind an access token, if its login has not been revoked:
         one round trip, on every authenticated request. ``for_write`` also holds the account
-        row until the transaction ends (see ``_ROLE_WITH_LIVE_LOGIN_FOR_WRITE``)."""
-        statement = _ROLE_WITH_LIVE_LOGIN_FOR_WRITE if for_write else _ROLE_WITH_LIVE_LOGIN
+        row until the transaction ends (see ``ROLE_WITH_LIVE_LOGIN_FOR_WRITE``)."""
+        statement = ROLE_WITH_LIVE_LOGIN_FOR_WRITE if for_write else _ROLE_WITH_LIVE_LOGIN
         connection = await self.session.connection()
         result = await connection.execute(
             statement, {"token_account": account_id, "token_login": login_id}

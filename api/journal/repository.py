@@ -96,13 +96,13 @@ async def next_seq(session: AsyncSession, owner_id: uuid.UUID) -> int:
     ``api.models.sync``)."""
     connection = await session.connection()
     result = await connection.execute(
-        _next_seq(connection.dialect.name), {"counter_owner": owner_id}
+        next_seq_statement(connection.dialect.name), {"counter_owner": owner_id}
     )
     return int(result.scalar_one())
 
 
 @functools.cache
-def _next_seq(dialect: str) -> ReturningInsert[int]:
+def next_seq_statement(dialect: str) -> ReturningInsert[int]:
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     counters = table_of(ChangeCounter)
     return (
@@ -260,26 +260,31 @@ class EntryRepository(Generic[EntryT]):
         """Insert a new entry at the owner's next change number; None when the id is taken (by
         an entry of this owner's or anyone else's, or by one deleted), with nothing written but
         that number. One statement: the row goes in unless the id is in use or tombstoned."""
+        row_values = self.new_row(entry_id, values, now)
+        row_values["seq"] = await next_seq(self.session, self.scope.owner_id)
+        connection = await self.session.connection()
+        statement = insert_unless_deleted(self.model, connection.dialect.name, tuple(row_values))
+        inserted = (await connection.execute(statement, row_values)).mappings().first()
+        return None if inserted is None else self.as_written(dict(inserted), values)
+
+    def new_row(self, entry_id: uuid.UUID, values: dict[str, Any], now: datetime) -> dict[str, Any]:
+        """The columns of a new entry but its change number: ``values`` sealed, the defaults of
+        what was not sent, its identity and first version."""
         self._require_writable()
-        owner_id = self.scope.owner_id
         # The entry's identity last, so no value sent can stand in for it.
-        row_values = {
+        return {
             **_scalar_defaults(self.model),
             **self._seal(entry_id, values),
             "id": entry_id,
-            "owner_id": owner_id,
-            "seq": await next_seq(self.session, owner_id),
+            "owner_id": self.scope.owner_id,
             "version": 1,
             "created_at": now,
             "updated_at": now,
         }
-        connection = await self.session.connection()
-        statement = _insert_unless_deleted(self.model, connection.dialect.name, tuple(row_values))
-        inserted = (await connection.execute(statement, row_values)).mappings().first()
-        if inserted is None:
-            return None
-        stored = dict(inserted)
-        # The free text as sent, rather than decrypting what was just encrypted.
+
+    def as_written(self, stored: dict[str, Any], values: dict[str, Any]) -> EntryRow:
+        """The entry as stored (``stored``: its columns), with the free text as sent rather
+        than decrypting what was just encrypted."""
         stored.update(
             {column: values[column] for column in self.model.encrypted if column in values}
         )
@@ -378,7 +383,7 @@ def _scalar_defaults(model: type[JournalEntry]) -> dict[str, Any]:
 
 
 @functools.cache
-def _insert_unless_deleted(
+def insert_unless_deleted(
     model: type[JournalEntry], dialect: str, columns: tuple[str, ...]
 ) -> ReturningInsert[Any]:
     """INSERT of one entry, its values bound by column name, unless its id is in use or
