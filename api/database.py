@@ -86,10 +86,10 @@ class Liveness:
     """Which pooled connections to ping before handing them out.
 
     When the database drops one connection (a failover, a restart, ``pg_terminate_backend``) it
-    has usually dropped them all. The first one found lost is invalidated (by SQLAlchemy, or by
-    ``api.statements``); from then on every connection last handed out before that moment is
-    pinged at its next checkout, and replaced by the pool when the ping fails, instead of failing
-    one request each. A connection idle for a second is pinged too.
+    has usually dropped them all. The first one found lost is invalidated (by SQLAlchemy); from
+    then on every connection last handed out before that moment is pinged at its next checkout,
+    and replaced by the pool when the ping fails, instead of failing one request each. A
+    connection idle for a second is pinged too.
     """
 
     def __init__(self, dialect: Any) -> None:

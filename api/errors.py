@@ -262,8 +262,20 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
     return problem_response(exc.status_code, body, headers)
 
 
-async def _validation_error(_request: Request, exc: Exception) -> Response:
+# Set on a request's state by a dependency that leaves a check to the endpoint (see
+# ``api.auth.dependencies.deferred_patient``): an awaitable run before the request's validation
+# errors are answered, which may refuse it first, as the dependency would have.
+FIRST_CHECK = "first_check"
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
+    first_check = getattr(request.state, FIRST_CHECK, None)
+    if first_check is not None:
+        try:
+            await first_check()
+        except ProblemError as refusal:
+            return await _problem_error(request, refusal)
     # Only where and what: the rejected input is never echoed (it may be a password).
     issues = [
         {
@@ -383,9 +395,8 @@ _LOST_STATES = ("08", "53", "57P")
 
 
 def database_failure(exc: BaseException) -> DatabaseFailure | None:
-    """The 503 a database failure deserves, whichever driver path raised it (SQLAlchemy's, the
-    asyncpg statement path in ``api.statements``, a socket); None for anything else (an
-    integrity error is a bug to log, not a 503)."""
+    """The 503 a database failure deserves, whoever raised it (SQLAlchemy, the driver under it,
+    a socket); None for anything else (an integrity error is a bug to log, not a 503)."""
     seen: BaseException | None = exc
     for _ in range(6):  # the error, what it wraps (``orig``), and their causes
         if seen is None:

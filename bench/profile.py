@@ -34,7 +34,7 @@ MARKERS = (
     ("SQLAlchemy pool pre-ping (a round trip per checkout)", "in", "_async_ping"),
     ("BEGIN (asyncpg Transaction.start)", "in", r"^Transaction\.start \(asyncpg"),
     ("COMMIT (AsyncSession.commit)", "in", r"^AsyncSession\.commit "),
-    ("hot statements on asyncpg (api.statements: Statement.rows)", "in", r"^Statement\.rows "),
+    ("Core statements (AsyncConnection.execute)", "in", r"^AsyncConnection\.execute "),
     ("ORM: statement compile and cache key", "in", r"_compile_w_cache|_generate_cache_key"),
     ("ORM: rows to objects (loading.instances)", "in", r"^instances \(sqlalchemy/orm/loading"),
     ("ORM: flush (unit of work)", "in", r"^Session\._flush "),

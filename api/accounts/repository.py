@@ -3,16 +3,16 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Select, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.models import Account, Login, Role
 from api.models.base import table_of, utcnow
-from api.statements import Statement
 
-# Built once, on the tables (plain SQL): every authenticated request runs it.
+# Built once, on the tables (plain SQL, compiled once by SQLAlchemy's cache): every
+# authenticated request runs it.
 _accounts, _logins = table_of(Account), table_of(Login)
-_ROLE_WITH_LIVE_LOGIN_QUERY = (
+_ROLE_WITH_LIVE_LOGIN: Select[Role] = (
     select(_accounts.c.role)
     .join(_logins, _logins.c.account_id == _accounts.c.id)
     .where(
@@ -21,16 +21,13 @@ _ROLE_WITH_LIVE_LOGIN_QUERY = (
         _logins.c.revoked_at.is_(None),
     )
 )
-_ROLE_WITH_LIVE_LOGIN = Statement(_ROLE_WITH_LIVE_LOGIN_QUERY)
 # The same, holding the account row (PostgreSQL: FOR NO KEY UPDATE OF accounts; SQLite has one
 # writer at a time anyway) until the request's transaction ends. Every request that may write
 # takes it first, so an account's writes and its erasure queue on one lock, in one order: an
 # erasure waits for the writes in flight, and a write arriving during an erasure waits for it
 # and then finds no account (401). Without it, the erasure's cascade and the writes took the
 # change counter and the account row in opposite orders and deadlocked.
-_ROLE_WITH_LIVE_LOGIN_FOR_WRITE = Statement(
-    _ROLE_WITH_LIVE_LOGIN_QUERY.with_for_update(of=_accounts, key_share=True)
-)
+ROLE_WITH_LIVE_LOGIN_FOR_WRITE = _ROLE_WITH_LIVE_LOGIN.with_for_update(of=_accounts, key_share=True)
 
 
 class AccountRepository:
@@ -45,12 +42,13 @@ class AccountRepository:
     ) -> Role | None:
         """The role of the account behind an access token, if its login has not been revoked:
         one round trip, on every authenticated request. ``for_write`` also holds the account
-        row until the transaction ends (see ``_ROLE_WITH_LIVE_LOGIN_FOR_WRITE``)."""
-        statement = _ROLE_WITH_LIVE_LOGIN_FOR_WRITE if for_write else _ROLE_WITH_LIVE_LOGIN
-        role: Role | None = await statement.scalar(
-            self.session, {"token_account": account_id, "token_login": login_id}
+        row until the transaction ends (see ``ROLE_WITH_LIVE_LOGIN_FOR_WRITE``)."""
+        statement = ROLE_WITH_LIVE_LOGIN_FOR_WRITE if for_write else _ROLE_WITH_LIVE_LOGIN
+        connection = await self.session.connection()
+        result = await connection.execute(
+            statement, {"token_account": account_id, "token_login": login_id}
         )
-        return role
+        return result.scalar()
 
     async def update_versioned(
         self, account: Account, expected_version: int, **values: object

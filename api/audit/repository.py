@@ -12,14 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.models import Account, AuditOutcome, AuditRecord
 from api.models.base import table_of, utcnow
-from api.statements import Statement
 
 
 async def append(session: AsyncSession, record: AuditRecord) -> None:
     # A plain INSERT: the record is never read back in the request, so no unit of work.
     values = {f"audit_{column.name}": getattr(record, column.name) for column in _TABLE.c}
     values["audit_id"] = values["audit_id"] or uuid.uuid4()
-    await _APPEND.rows(session, values)
+    connection = await session.connection()
+    await connection.execute(_APPEND, values)
 
 
 async def record_seen(
@@ -52,10 +52,9 @@ async def record_seen(
 
 
 _TABLE = table_of(AuditRecord)
-_APPEND = Statement(
-    insert(_TABLE).values(
-        {column: bindparam(f"audit_{column.name}", type_=column.type) for column in _TABLE.c}
-    )
+# Built once (SQLAlchemy's compiled cache serves it from then on).
+_APPEND = insert(_TABLE).values(
+    {column: bindparam(f"audit_{column.name}", type_=column.type) for column in _TABLE.c}
 )
 
 

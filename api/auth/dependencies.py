@@ -9,13 +9,13 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.accounts.repository import AccountRepository
 from api.auth.passwords import Passwords
-from api.auth.tokens import InvalidToken, TokenCodec
+from api.auth.tokens import AccessClaims, InvalidToken, TokenCodec
 from api.database import SessionDep
-from api.errors import Forbidden, Unauthorized
+from api.errors import FIRST_CHECK, Forbidden, Unauthorized
 from api.journal.repository import Scope
 from api.models import Account, Role
 from api.ratelimit import RateLimiter, client_address
@@ -79,6 +79,8 @@ class Caller:
     id: uuid.UUID
     role: Role
     login_id: uuid.UUID
+    # False: the login is checked live by the request's own write (``deferred_patient``).
+    checked: bool = True
 
     async def account(self, session: AsyncSession) -> Account:
         account = await session.get(Account, self.id)
@@ -91,26 +93,37 @@ class Caller:
 READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
+REVOKED = "The access token has been revoked."
+
+
+def _claims(tokens: TokenCodec, token: str | None) -> AccessClaims:
+    if token is None:
+        raise Unauthorized("Send an access token as `Authorization: Bearer <token>`.", error=None)
+    try:
+        return tokens.verify_access(token)
+    except InvalidToken:
+        raise Unauthorized("The access token is invalid or has expired.") from None
+
+
+async def _live(session: AsyncSession, claims: AccessClaims, *, for_write: bool) -> Caller:
+    # Checked on every request, so logout, refresh-token reuse and account deletion take effect
+    # at once rather than when the token expires.
+    role = await AccountRepository(session).role_with_live_login(
+        claims.account_id, claims.login_id, for_write=for_write
+    )
+    if role is None:
+        raise Unauthorized(REVOKED)
+    return Caller(id=claims.account_id, role=role, login_id=claims.login_id)
+
+
 async def current_caller(
     request: Request,
     session: SessionDep,
     tokens: TokensDep,
     token: Annotated[str | None, Depends(bearer)],
 ) -> Caller:
-    if token is None:
-        raise Unauthorized("Send an access token as `Authorization: Bearer <token>`.", error=None)
-    try:
-        claims = tokens.verify_access(token)
-    except InvalidToken:
-        raise Unauthorized("The access token is invalid or has expired.") from None
-    # Checked on every request, so logout, refresh-token reuse and account deletion take effect
-    # at once rather than when the token expires.
-    role = await AccountRepository(session).role_with_live_login(
-        claims.account_id, claims.login_id, for_write=request.method not in READ_ONLY_METHODS
-    )
-    if role is None:
-        raise Unauthorized("The access token has been revoked.")
-    return Caller(id=claims.account_id, role=role, login_id=claims.login_id)
+    claims = _claims(tokens, token)
+    return await _live(session, claims, for_write=request.method not in READ_ONLY_METHODS)
 
 
 CallerDep = Annotated[Caller, Depends(current_caller)]
@@ -129,12 +142,8 @@ def only(role: Role, refusal: str) -> Callable[[Caller], Awaitable[Caller]]:
     return caller_of_role
 
 
-PatientDep = Annotated[
-    Caller,
-    Depends(
-        only(Role.PATIENT, "Only patients keep a journal; therapists read what patients share.")
-    ),
-]
+PATIENTS_ONLY = "Only patients keep a journal; therapists read what patients share."
+PatientDep = Annotated[Caller, Depends(only(Role.PATIENT, PATIENTS_ONLY))]
 TherapistDep = Annotated[Caller, Depends(only(Role.THERAPIST, "Only therapists have patients."))]
 
 
@@ -144,3 +153,52 @@ async def own_scope(caller: PatientDep) -> Scope:
 
 
 OwnScope = Annotated[Scope, Depends(own_scope)]
+
+
+async def deferred_patient(
+    request: Request,
+    session: SessionDep,
+    tokens: TokensDep,
+    token: Annotated[str | None, Depends(bearer)],
+) -> Caller:
+    """The caller of a patient's create (``api.journal.creates``): with a patient's token, the
+    login is checked live (and the account row held) by the write's own statement, so the
+    token alone is checked here (``checked`` False); any other token as every route checks it
+    (401, then 403)."""
+    claims = _claims(tokens, token)
+    if claims.role is Role.PATIENT:
+        caller = Caller(
+            id=claims.account_id, role=Role.PATIENT, login_id=claims.login_id, checked=False
+        )
+        sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+
+        async def first_check() -> None:
+            # A body refused by validation is answered after this request's session is gone.
+            async with sessionmaker() as own:
+                await require_live(own, caller)
+
+        setattr(request.state, FIRST_CHECK, first_check)
+        return caller
+    caller = await _live(session, claims, for_write=True)
+    if caller.role is not Role.PATIENT:
+        raise Forbidden(PATIENTS_ONLY)
+    return caller
+
+
+async def require_live(session: AsyncSession, caller: Caller) -> None:
+    """The check ``current_caller`` makes, for a ``deferred_patient`` whose login its write
+    does not check (a create with more to it than the row), or that is about to be refused
+    before its write: a dead login's 401 (then a non-patient's 403) comes first, as on every
+    route."""
+    if caller.checked:
+        return
+    checked = await AccountRepository(session).role_with_live_login(
+        caller.id, caller.login_id, for_write=True
+    )
+    if checked is None:
+        raise Unauthorized(REVOKED)
+    if checked is not Role.PATIENT:
+        raise Forbidden(PATIENTS_ONLY)
+
+
+DeferredPatientDep = Annotated[Caller, Depends(deferred_patient)]

@@ -12,7 +12,6 @@ from sqlalchemy.orm import aliased
 
 from api.models import Account, Grant, Login, RevokedReadToken, Role
 from api.models.base import table_of
-from api.statements import Statement
 
 PatientAccount = aliased(Account, name="patient_account")
 TherapistAccount = aliased(Account, name="therapist_account")
@@ -92,8 +91,9 @@ async def grant_is_live(
 ) -> bool:
     """Whether the grant a reader holds still stands, the therapist's login is still live and
     the read token was not revoked: re-checked on every therapist request, in one statement."""
-    found = await _LIVE_GRANT.scalar(
-        session,
+    connection = await session.connection()
+    found = await connection.execute(
+        _LIVE_GRANT,
         {
             "live_grant": grant_id,
             "live_therapist": therapist_id,
@@ -104,12 +104,12 @@ async def grant_is_live(
             "live_now": now,
         },
     )
-    return found is not None
+    return found.first() is not None
 
 
 # Built once, on the table (plain SQL): every therapist request runs it.
 _grants, _logins, _revoked = table_of(Grant), table_of(Login), table_of(RevokedReadToken)
-_LIVE_GRANT = Statement(
+_LIVE_GRANT = (
     select(_grants.c.id)
     .join(_logins, _logins.c.account_id == _grants.c.therapist_id)
     .where(

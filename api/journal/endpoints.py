@@ -9,12 +9,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Response, status
 
-from api.auth.dependencies import OwnScope, SettingsDep
+from api.auth.dependencies import DeferredPatientDep, OwnScope, SettingsDep, require_live
 from api.database import SessionDep
 from api.errors import StaleProblem, problems
 from api.headers import ETAG, LOCATION, sends
-from api.journal import idempotency, service
+from api.journal import creates, idempotency, service
 from api.journal.pages import PageQuery, page_model, page_query, read_page
+from api.journal.repository import Entry, Scope
 from api.journal.resource import Resource
 from api.preconditions import IfMatch, etag
 from api.routing import api_router
@@ -53,25 +54,41 @@ def build_router(resource: Resource) -> APIRouter:
 
     async def create(
         data: Any,
-        scope: OwnScope,
+        caller: DeferredPatientDep,
         session: SessionDep,
         settings: SettingsDep,
         idempotency_key: idempotency.IdempotencyKey = None,
     ) -> Response:
+        scope = Scope.own(caller.id)
+        fingerprint = idempotency.fingerprint("POST", router.prefix, data.model_dump_json())
+
+        def answer(entry: Entry, replayed: bool) -> Response:
+            return json_response(
+                resource.present(resource, entry, settings), 201, headers(entry, replayed)
+            )
+
+        if creates.in_one_write(resource):
+            return await creates.create(
+                session, resource, caller, data, idempotency_key, fingerprint, answer
+            )
+        await require_live(session, caller)
+
         async def produce() -> Response:
             entry, replayed = await service.create(session, resource, scope, data)
-            headers = {"Location": f"/v1/{resource.name}/{entry.id}", "ETag": etag(entry.version)}
-            if replayed:
-                headers[idempotency.REPLAYED_HEADER] = "true"
             shown = resource.present(resource, entry, settings)
             if resource.answer_create is not None:
                 shown = await resource.answer_create(session, scope, entry, shown)
-            return json_response(shown, 201, headers)
+            return json_response(shown, 201, headers(entry, replayed))
 
-        fingerprint = idempotency.fingerprint("POST", router.prefix, data.model_dump_json())
         return await idempotency.once(
             session, scope.owner_id, idempotency_key, fingerprint, produce
         )
+
+    def headers(entry: Entry, replayed: bool) -> dict[str, str]:
+        sent = {"Location": f"/v1/{resource.name}/{entry.id}", "ETag": etag(entry.version)}
+        if replayed:
+            sent[idempotency.REPLAYED_HEADER] = "true"
+        return sent
 
     router.add_api_route(
         "",

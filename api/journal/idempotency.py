@@ -25,13 +25,13 @@ from fastapi import Header, Response
 from sqlalchemy import bindparam, delete, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.sql.dml import ReturningInsert
 
 from api.crypto import UnreadableValue, associated_data
 from api.database import cipher_of
 from api.errors import BadRequest, Conflict, ProblemError, UnprocessableContent
 from api.models import IdempotencyRecord
 from api.models.base import table_of, utcnow
-from api.statements import Statement
 
 # Documented, not validated by FastAPI: a bad key is our 400 (an OAuth error at the token
 # endpoint), from check_key below.
@@ -84,28 +84,48 @@ async def once(
         if await _stored(session, owner_id, key) is None:
             raise
         return await _replay(session, owner_id, key, request_fingerprint)
-    stored = {name: response.headers[name] for name in _STORED_HEADERS if name in response.headers}
-    recorded = await _record(session.get_bind().dialect.name).scalar(
-        session,
-        {
-            "record_owner": owner_id,
-            "record_key": key,
-            "record_fingerprint": request_fingerprint,
-            "record_created_at": utcnow(),
-            "answer_resource": _answered_for(response),
-            "answer_status": response.status_code,
-            "answer_headers": json.dumps(stored),
-            # The answer repeats the entry's text: it is kept encrypted like the entry.
-            "answer_body": cipher_of(session).encrypt(
-                bytes(response.body).decode(), _aad(owner_id, key)
-            ),
-        },
+    connection = await session.connection()
+    recorded = await connection.execute(
+        record_statement(connection.dialect.name),
+        record_values(session, owner_id, key, request_fingerprint, response),
     )
-    if recorded is None:
-        # The key was taken first: undo this request's work and answer as the first time.
-        await session.rollback()
-        return await _replay(session, owner_id, key, request_fingerprint)
+    if recorded.first() is None:
+        return await taken_first(session, owner_id, key, request_fingerprint)
     return response
+
+
+def record_values(
+    session: AsyncSession,
+    owner_id: uuid.UUID,
+    key: str,
+    request_fingerprint: bytes,
+    response: Response,
+) -> dict[str, Any]:
+    """The record of ``response`` as the first answer under ``key``, as its INSERT binds it
+    (here, and in ``api.journal.writes``'s one statement)."""
+    stored = {name: response.headers[name] for name in _STORED_HEADERS if name in response.headers}
+    return {
+        "record_owner": owner_id,
+        "record_key": key,
+        "record_fingerprint": request_fingerprint,
+        "record_created_at": utcnow(),
+        "answer_resource": _answered_for(response),
+        "answer_status": response.status_code,
+        "answer_headers": json.dumps(stored),
+        # The answer repeats the entry's text: it is kept encrypted like the entry.
+        "answer_body": cipher_of(session).encrypt(
+            bytes(response.body).decode(), _aad(owner_id, key)
+        ),
+    }
+
+
+async def taken_first(
+    session: AsyncSession, owner_id: uuid.UUID, key: str, request_fingerprint: bytes
+) -> Response:
+    """The key was taken first (its record did not go in): undo this request's work and
+    answer as the first time."""
+    await session.rollback()
+    return await _replay(session, owner_id, key, request_fingerprint)
 
 
 def _answered_for(response: Response) -> uuid.UUID | None:
@@ -203,9 +223,9 @@ _RECORDS = table_of(IdempotencyRecord)
 
 
 @functools.cache
-def _record(dialect: str) -> Statement:
+def record_statement(dialect: str) -> ReturningInsert[str]:
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return Statement(
+    return (
         insert(_RECORDS)
         .values(
             owner_id=bindparam("record_owner"),

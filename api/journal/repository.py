@@ -29,6 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.sql.dml import ReturningInsert
 
 from api.crypto import UNREADABLE_TEXT, UnreadableValue, associated_data
 from api.database import cipher_of
@@ -36,7 +37,6 @@ from api.journal import idempotency
 from api.models import ChangeCounter, DosingSession, Intention, JournalEntry, Reflection, Tombstone
 from api.models.base import table_of, utcnow
 from api.models.journal import visible_to
-from api.statements import Statement
 
 EntryT = TypeVar("EntryT", bound=JournalEntry)
 # The kinds of entry that may name a dosing session (``session_id``).
@@ -95,15 +95,18 @@ class PageRequest:
 async def next_seq(session: AsyncSession, owner_id: uuid.UUID) -> int:
     """Take the owner's next change number; the counter row stays locked until commit (see
     ``api.models.sync``)."""
-    statement = _next_seq(session.get_bind().dialect.name)
-    return int(await statement.scalar(session, {"counter_owner": owner_id}))
+    connection = await session.connection()
+    result = await connection.execute(
+        next_seq_statement(connection.dialect.name), {"counter_owner": owner_id}
+    )
+    return int(result.scalar_one())
 
 
 @functools.cache
-def _next_seq(dialect: str) -> Statement:
+def next_seq_statement(dialect: str) -> ReturningInsert[int]:
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     counters = table_of(ChangeCounter)
-    return Statement(
+    return (
         insert(counters)
         .values(owner_id=bindparam("counter_owner"), last_seq=1)
         .on_conflict_do_update(
@@ -125,12 +128,13 @@ class EntryRepository(Generic[EntryT]):
             visible_to(self.model, scope.owner_id, scope.include_private)
         )
 
-    async def _rows(self, statement: Statement, **params: Any) -> list[EntryRow]:
+    async def _rows(self, statement: Select[Any], **params: Any) -> list[EntryRow]:
         """Plain rows of a statement built on ``_visible_rows(self.model,
         self.scope.include_private)``, once per shape: only the values change from one request
         to the next. The scope's owner is bound last, so no parameter can stand in for it."""
-        rows = await statement.rows(self.session, {**params, "scope_owner": self.scope.owner_id})
-        return [self._open_row(row) for row in rows]
+        connection = await self.session.connection()
+        result = await connection.execute(statement, {**params, "scope_owner": self.scope.owner_id})
+        return [self._open_row(dict(row)) for row in result.mappings()]
 
     def _require_writable(self) -> None:
         if not self.scope.writable:
@@ -257,27 +261,31 @@ class EntryRepository(Generic[EntryT]):
         """Insert a new entry at the owner's next change number; None when the id is taken (by
         an entry of this owner's or anyone else's, or by one deleted), with nothing written but
         that number. One statement: the row goes in unless the id is in use or tombstoned."""
+        row_values = self.new_row(entry_id, values, now)
+        row_values["seq"] = await next_seq(self.session, self.scope.owner_id)
+        connection = await self.session.connection()
+        statement = insert_unless_deleted(self.model, connection.dialect.name, tuple(row_values))
+        inserted = (await connection.execute(statement, row_values)).mappings().first()
+        return None if inserted is None else self.as_written(dict(inserted), values)
+
+    def new_row(self, entry_id: uuid.UUID, values: dict[str, Any], now: datetime) -> dict[str, Any]:
+        """The columns of a new entry but its change number: ``values`` sealed, the defaults of
+        what was not sent, its identity and first version."""
         self._require_writable()
-        owner_id = self.scope.owner_id
         # The entry's identity last, so no value sent can stand in for it.
-        row_values = {
+        return {
             **_scalar_defaults(self.model),
             **self._seal(entry_id, values),
             "id": entry_id,
-            "owner_id": owner_id,
-            "seq": await next_seq(self.session, owner_id),
+            "owner_id": self.scope.owner_id,
             "version": 1,
             "created_at": now,
             "updated_at": now,
         }
-        statement = _insert_unless_deleted(
-            self.model, self.session.get_bind().dialect.name, tuple(row_values)
-        )
-        rows = await statement.rows(self.session, row_values)
-        if not rows:
-            return None
-        stored = rows[0]
-        # The free text as sent, rather than decrypting what was just encrypted.
+
+    def as_written(self, stored: dict[str, Any], values: dict[str, Any]) -> EntryRow:
+        """The entry as stored (``stored``: its columns), with the free text as sent rather
+        than decrypting what was just encrypted."""
         stored.update(
             {column: values[column] for column in self.model.encrypted if column in values}
         )
@@ -376,9 +384,9 @@ def _scalar_defaults(model: type[JournalEntry]) -> dict[str, Any]:
 
 
 @functools.cache
-def _insert_unless_deleted(
+def insert_unless_deleted(
     model: type[JournalEntry], dialect: str, columns: tuple[str, ...]
-) -> Statement:
+) -> ReturningInsert[Any]:
     """INSERT of one entry, its values bound by column name, unless its id is in use or
     tombstoned: built once per resource, as every create sends the same columns."""
     table = table_of(model)
@@ -393,7 +401,7 @@ def _insert_unless_deleted(
         )
     )
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return Statement(
+    return (
         insert(table)
         .from_select(list(columns), unless_deleted, include_defaults=False)
         .on_conflict_do_nothing(index_elements=[table.c.id])
@@ -419,7 +427,7 @@ def _page(
     until: bool,
     by_session: bool,
     after: bool,
-) -> Statement:
+) -> Select[Any]:
     table = table_of(model)
     time, entry_id = table.c[model.time_column], table.c.id
     statement = _visible_rows(model, include_private)
@@ -437,13 +445,13 @@ def _page(
             bindparam("after_time", type_=time.type), bindparam("after_id", type_=entry_id.type)
         )
         statement = statement.where(tuple_(time, entry_id) < last)
-    return Statement(statement.order_by(time.desc(), entry_id.desc()).limit(bindparam("row_limit")))
+    return statement.order_by(time.desc(), entry_id.desc()).limit(bindparam("row_limit"))
 
 
 @functools.cache
-def _changed_since(model: type[JournalEntry], include_private: bool) -> Statement:
+def _changed_since(model: type[JournalEntry], include_private: bool) -> Select[Any]:
     seq = table_of(model).c.seq
-    return Statement(
+    return (
         _visible_rows(model, include_private)
         .where(seq > bindparam("after_seq"))
         .order_by(seq)
@@ -452,11 +460,9 @@ def _changed_since(model: type[JournalEntry], include_private: bool) -> Statemen
 
 
 @functools.cache
-def _everything(model: type[JournalEntry], include_private: bool) -> Statement:
+def _everything(model: type[JournalEntry], include_private: bool) -> Select[Any]:
     table = table_of(model)
-    return Statement(
-        _visible_rows(model, include_private).order_by(table.c[model.time_column], table.c.id)
-    )
+    return _visible_rows(model, include_private).order_by(table.c[model.time_column], table.c.id)
 
 
 async def is_deleted(session: AsyncSession, scope: Scope, entry_id: uuid.UUID) -> bool:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -71,6 +72,16 @@ def same_as_stored(resource: Resource, stored: JournalEntry, data: EntryCreate) 
     return as_created.model_dump(include=set(sent)) == sent
 
 
+@dataclass(frozen=True)
+class NewEntry:
+    """A create made ready to write: its id, its values as the resource prepared them, its time."""
+
+    id: uuid.UUID
+    values: dict[str, Any]
+    now: datetime
+    context: WriteContext
+
+
 async def create(
     session: AsyncSession,
     resource: Resource,
@@ -81,9 +92,25 @@ async def create(
     """Returns the entry and whether this was a replay of an earlier create.
 
     The one way an entry comes to exist, for the resource's POST and for sync alike: whatever
-    must happen when an entry arrives happens here."""
-    repository = _repository(session, resource, scope)
-    entry_id = data.id or uuid.uuid4()
+    must happen when an entry arrives happens here (``api.journal.creates`` writes the same in
+    one statement, for the resources that need nothing more than the row)."""
+    new = await prepare_create(session, resource, scope, data, leniency)
+    created = await _repository(session, resource, scope).add(new.id, new.values, new.now)
+    if created is not None:
+        if resource.created is not None:
+            await resource.created(new.context, created)
+        return created, False
+    return await already_there(session, resource, scope, new.id, data), True
+
+
+async def prepare_create(
+    session: AsyncSession,
+    resource: Resource,
+    scope: Scope,
+    data: EntryCreate,
+    leniency: Leniency | None = None,
+) -> NewEntry:
+    """The values of a create, prepared by its resource (which may refuse them), not written."""
     now = utcnow()
     values = data.model_dump(exclude={"id"})
     if values.get(resource.time_column) is None:
@@ -91,15 +118,17 @@ async def create(
     _receipt_time(values, leniency, now)
     context = WriteContext(session, scope, now, None, leniency)
     values = await resource.prepare(context, values)
-    created = await repository.add(entry_id, values, now)
-    if created is not None:
-        if resource.created is not None:
-            await resource.created(context, created)
-        return created, False
-    # The id is taken: a resend of this very entry is answered as the first time was.
-    existing = await repository.get(entry_id)
+    return NewEntry(data.id or uuid.uuid4(), values, now, context)
+
+
+async def already_there(
+    session: AsyncSession, resource: Resource, scope: Scope, entry_id: uuid.UUID, data: EntryCreate
+) -> JournalEntry:
+    """A create whose id is taken: the stored entry when this is a resend of that very entry
+    (answered as the first time was), else ``IdTaken``."""
+    existing = await _repository(session, resource, scope).get(entry_id)
     if existing is not None and same_as_stored(resource, existing, data):
-        return existing, True
+        return existing
     raise IdTaken(existing)
 
 
