@@ -1,5 +1,6 @@
-"""Erasure when PostgreSQL picks it as a deadlock's victim: it runs again, a bounded number of
-times, and then either everything is gone (204) or nothing is (an error, the account intact).
+"""Erasure: what goes with a therapist, and what happens when PostgreSQL picks the erasure as
+a deadlock's victim (it runs again, a bounded number of times, and then either everything is
+gone, 204, or nothing is: an error, the account intact).
 
 No test can make PostgreSQL choose the erasure among two deadlocked transactions on demand, so
 a trigger on this one account's row raises the very error PostgreSQL raises then
@@ -20,8 +21,6 @@ from api.accounts.service import ERASURE_ATTEMPTS
 from api.models import Erasure
 from tests.support.journal import assert_problem, create
 from tests.support.people import PASSWORD, Person, register
-
-pytestmark = pytest.mark.postgres_only
 
 
 async def erase_meeting_deadlocks(
@@ -68,6 +67,7 @@ async def erasures(app: FastAPI) -> int:
         return int(await session.scalar(select(func.count()).select_from(Erasure)) or 0)
 
 
+@pytest.mark.postgres_only
 async def test_an_erasure_chosen_as_a_deadlock_victim_runs_again_and_erases_everything(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
@@ -88,6 +88,7 @@ async def test_an_erasure_chosen_as_a_deadlock_victim_runs_again_and_erases_ever
     assert await erasures(app) == before + 1
 
 
+@pytest.mark.postgres_only
 async def test_an_erasure_that_is_a_deadlock_victim_every_time_erases_nothing_and_says_so(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
@@ -108,3 +109,42 @@ async def test_an_erasure_that_is_a_deadlock_victim_every_time_erases_nothing_an
     kept = await client.get(f"/v1/checkins/{checkin['id']}", headers=patient.headers)
     assert kept.status_code == 200
     assert await erasures(app) == before
+
+
+async def give_grant_once(
+    client: httpx.AsyncClient, patient: Person, therapist: Person, key: str
+) -> httpx.Response:
+    body = {"therapist_email": therapist.email, "scopes": ["checkins:read"]}
+    return await client.post(
+        "/v1/grants", json=body, headers={**patient.headers, "Idempotency-Key": key}
+    )
+
+
+async def stored_keys(client: httpx.AsyncClient, patient: Person) -> set[str]:
+    export = await client.get("/v1/me/export", headers=patient.headers)
+    assert export.status_code == 200, export.text
+    return {answer["idempotency_key"] for answer in export.json()["stored_answers"]}
+
+
+async def test_erasing_a_therapist_takes_the_answers_naming_them_and_no_other(
+    client: httpx.AsyncClient,
+) -> None:
+    """A patient's stored answer to a grant names the therapist: it goes with the therapist.
+    The answers of the same patient to anything else, and of other patients to other
+    therapists, stay, and still replay."""
+    erased, colleague = await register(client, "therapist"), await register(client, "therapist")
+    ada, bea = await register(client), await register(client)
+    assert (await give_grant_once(client, ada, erased, "to-erased")).status_code == 201
+    assert (await give_grant_once(client, ada, colleague, "to-colleague")).status_code == 201
+    first = await give_grant_once(client, bea, colleague, "bea-to-colleague")
+    assert first.status_code == 201
+    erasure = await client.request(
+        "DELETE", "/v1/me", json={"password": PASSWORD}, headers=erased.headers
+    )
+    assert erasure.status_code == 204, erasure.text
+    assert await stored_keys(client, ada) == {"to-colleague"}
+    assert await stored_keys(client, bea) == {"bea-to-colleague"}
+    again = await give_grant_once(client, bea, colleague, "bea-to-colleague")
+    assert again.status_code == 201
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json() == first.json()

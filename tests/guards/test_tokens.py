@@ -12,9 +12,10 @@ import httpx
 import jwt
 
 from api.auth.tokens import CLOCK_SKEW
+from api.settings import Settings
 from tests.support.clock import Clock
 from tests.support.journal import assert_problem
-from tests.support.people import Person
+from tests.support.people import Person, token
 from tests.support.sharing import bearer, give_grant, mint
 
 
@@ -49,3 +50,23 @@ async def test_a_revoked_read_token_stays_revoked_for_as_long_as_it_would_be_acc
     clock.set(expiry_of(revoked) + CLOCK_SKEW)
     assert_problem(await client.get(checkins, headers=bearer(kept)), 401)
     assert_problem(await client.get(checkins, headers=bearer(revoked)), 401)
+
+
+async def test_a_refresh_token_is_over_at_its_exact_expiry_instant(
+    client: httpx.AsyncClient, patient: Person, clock: Clock, settings: Settings
+) -> None:
+    signed_in = [await token(client, patient.email) for _ in range(2)]
+    ends = clock() + timedelta(days=settings.refresh_token_ttl_days)
+
+    async def refresh(pair: dict[str, str]) -> httpx.Response:
+        return await client.post(
+            "/v1/auth/token",
+            data={"grant_type": "refresh_token", "refresh_token": pair["refresh_token"]},
+        )
+
+    clock.set(ends - timedelta(microseconds=1))
+    assert (await refresh(signed_in[0])).status_code == 200
+    clock.set(ends)
+    refused = await refresh(signed_in[1])
+    assert refused.status_code == 400
+    assert refused.json()["error"] == "invalid_grant"
