@@ -8,7 +8,8 @@ from datetime import timedelta
 import httpx
 
 from tests.support.clock import Clock
-from tests.support.people import Person, register
+from tests.support.journal import assert_problem
+from tests.support.people import Person, register, token
 from tests.support.sharing import give_grant
 
 
@@ -63,3 +64,17 @@ async def test_a_therapist_renaming_themselves_changes_no_patients_name(
     assert await name_seen(client, therapist, grant) == before
     mine = await client.get(f"/v1/grants/{grant['id']}", headers=patient.headers)
     assert mine.json()["patient"]["display_name"] == before
+
+
+async def test_a_wrong_current_password_is_named_as_the_field_at_fault(
+    client: httpx.AsyncClient, patient: Person
+) -> None:
+    me = await client.get("/v1/me", headers=patient.headers)
+    response = await client.patch(
+        "/v1/me",
+        json={"password": "a brand new passphrase", "current_password": "not the password"},
+        headers={**patient.headers, "If-Match": me.headers["etag"]},
+    )
+    problem = assert_problem(response, 422)
+    assert [issue["loc"] for issue in problem["errors"]] == [["body", "current_password"]]
+    assert (await token(client, patient.email)).get("access_token")  # the old one still works
