@@ -70,3 +70,19 @@ async def test_a_refresh_token_is_over_at_its_exact_expiry_instant(
     refused = await refresh(signed_in[1])
     assert refused.status_code == 400
     assert refused.json()["error"] == "invalid_grant"
+
+
+async def test_a_sign_in_ended_twice_keeps_the_time_it_first_ended(
+    client: httpx.AsyncClient, patient: Person, clock: Clock
+) -> None:
+    """The export shows when each sign-in ended: a second revocation is no new end."""
+    device = await token(client, patient.email)
+    ended = clock()
+    for _ in range(2):
+        revoked = await client.post("/v1/auth/revoke", data={"token": device["refresh_token"]})
+        assert revoked.status_code == 200
+        clock.move(timedelta(minutes=1))
+    export = (await client.get("/v1/me/export", headers=patient.headers)).json()
+    ends = [sign_in["ended_at"] for sign_in in export["sign_ins"]]
+    assert ends.count(None) == 1  # the sign-in this export is asked through
+    assert [datetime.fromisoformat(end) for end in ends if end is not None] == [ended]
