@@ -8,6 +8,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.auth.tokens import CLOCK_SKEW
 from api.models import Account, Login, RefreshToken, RevokedReadToken, Role
 
 
@@ -84,10 +85,11 @@ class LoginRepository:
         )
 
     async def revoke_read_token(self, jti: str, expires_at: datetime, now: datetime) -> None:
-        """Remember a revoked read token until it would have expired anyway; forget the ones
-        past that, so the table holds at most 15 minutes of revocations."""
+        """Remember a revoked read token for as long as it would be accepted: until its expiry
+        and the clock skew allowed past it (``CLOCK_SKEW``). Forget the ones past that, so the
+        table holds about 15 minutes of revocations."""
         await self.session.execute(
-            delete(RevokedReadToken).where(RevokedReadToken.expires_at <= now)
+            delete(RevokedReadToken).where(RevokedReadToken.expires_at <= now - CLOCK_SKEW)
         )
         # Revoked twice at once: the second insert does nothing, rather than fail.
         dialect = self.session.get_bind().dialect.name

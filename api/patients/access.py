@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.audit.repository import append
 from api.auth.dependencies import TokensDep
-from api.auth.tokens import InvalidToken
+from api.auth.tokens import InvalidToken, TokenCodec
 from api.database import SessionDep
 from api.errors import Forbidden, NotFound, ProblemError, Unauthorized
 from api.grants.repository import grant_exists, grant_is_live, reader_is_live
@@ -229,10 +229,36 @@ async def record_stray(access: ReadAccess, problem: ProblemError) -> ProblemErro
     return problem
 
 
+def token_reader(tokens: TokenCodec, credentials: HTTPAuthorizationCredentials | None) -> Reader:
+    """The reader a read token names, or the 401 for a missing or bad one."""
+    if credentials is None:
+        raise Unauthorized(
+            "Send a patient-scoped read token as `Authorization: Bearer <token>`.", error=None
+        )
+    try:
+        claims = tokens.verify_read(credentials.credentials)
+    except InvalidToken:
+        raise Unauthorized("The read token is invalid or has expired.") from None
+    return Reader(
+        therapist_id=claims.therapist_id,
+        grant_id=claims.grant_id,
+        patient_id=claims.patient_id,
+        scopes=claims.scopes,
+        login_id=claims.login_id,
+        jti=claims.jti,
+    )
+
+
 def require(
     needed: ReadScope | tuple[ReadScope, ...], resource: str, action: str
-) -> Callable[..., Awaitable[ReadAccess]]:
-    """The API's door: a patient-scoped read token in ``Authorization``."""
+) -> Callable[..., Awaitable[ReadAccess]]:  # pragma: no mutate block
+    """The API's door: a patient-scoped read token in ``Authorization``.
+
+    The dependency built here, once per route at import, only passes its route's scope, resource
+    and action on: what decides is in module-level functions (``token_reader``, ``open_read``)
+    looked up at each request. That is also what lets ``make mutants`` reach them: a mutant of
+    this closure would be built at import, before the mutant is chosen, and never be active.
+    """
 
     async def check(
         request: Request,
@@ -241,22 +267,7 @@ def require(
         tokens: TokensDep,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(read_bearer)],
     ) -> ReadAccess:
-        if credentials is None:
-            raise Unauthorized(
-                "Send a patient-scoped read token as `Authorization: Bearer <token>`.", error=None
-            )
-        try:
-            claims = tokens.verify_read(credentials.credentials)
-        except InvalidToken:
-            raise Unauthorized("The read token is invalid or has expired.") from None
-        reader = Reader(
-            therapist_id=claims.therapist_id,
-            grant_id=claims.grant_id,
-            patient_id=claims.patient_id,
-            scopes=claims.scopes,
-            login_id=claims.login_id,
-            jti=claims.jti,
-        )
+        reader = token_reader(tokens, credentials)
         return await open_read(request, session, reader, patient_id, needed, resource, action)
 
     return check

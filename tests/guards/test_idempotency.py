@@ -1,0 +1,88 @@
+"""Stored answers as the patient's export lists them (oldest first, and in the order of their
+keys when several were stored in the same instant), and the sweep that forgets expired ones."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import cast
+
+import httpx
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from api.journal.idempotency import sweep_forever
+from api.settings import Settings
+from tests.support.clock import Clock
+from tests.support.journal import body_for
+from tests.support.people import Person, token
+
+BOUND = 20.0  # a bound on the wait for the sweep, not an expectation
+
+
+async def test_the_export_lists_stored_answers_oldest_first_then_by_key(
+    client: httpx.AsyncClient, patient: Person, clock: Clock
+) -> None:
+    async def write(key: str) -> None:
+        response = await client.post(
+            "/v1/checkins",
+            json=body_for("checkins"),
+            headers={**patient.headers, "Idempotency-Key": key},
+        )
+        assert response.status_code == 201, response.text
+
+    await write("m-first")
+    clock.move(timedelta(seconds=1))
+    for key in ("z-same-instant", "a-same-instant", "k-same-instant"):
+        await write(key)
+    export = await client.get("/v1/me/export", headers=patient.headers)
+    assert [answer["idempotency_key"] for answer in export.json()["stored_answers"]] == [
+        "m-first",
+        "a-same-instant",
+        "k-same-instant",
+        "z-same-instant",
+    ]
+
+
+async def test_the_background_sweep_forgets_expired_answers_and_keeps_fresh_ones(
+    client: httpx.AsyncClient, app: FastAPI, settings: Settings, patient: Person, clock: Clock
+) -> None:
+    """The sweep each process runs: an answer older than the replay window goes, one inside it
+    stays. The test waits (bounded) for the first sweep to end, never for a time."""
+    ttl = timedelta(hours=settings.idempotency_ttl_hours)
+
+    async def write(headers: dict[str, str], key: str) -> None:
+        response = await client.post(
+            "/v1/checkins", json=body_for("checkins"), headers={**headers, "Idempotency-Key": key}
+        )
+        assert response.status_code == 201, response.text
+
+    async def stored(headers: dict[str, str]) -> list[str]:
+        export = await client.get("/v1/me/export", headers=headers)
+        return [answer["idempotency_key"] for answer in export.json()["stored_answers"]]
+
+    await write(patient.headers, "expired")
+    clock.move(ttl + timedelta(minutes=1))
+    now = {"Authorization": f"Bearer {(await token(client, patient.email))['access_token']}"}
+    await write(now, "fresh")
+    swept = asyncio.Event()
+
+    @contextlib.asynccontextmanager
+    async def watched() -> AsyncIterator[AsyncSession]:
+        # The app's own sessions; the event tells that one sweep's transaction has ended.
+        async with app.state.sessionmaker() as session:
+            yield session
+        swept.set()
+
+    sessions = cast("async_sessionmaker[AsyncSession]", watched)
+    sweeper = asyncio.create_task(sweep_forever(sessions, ttl, 1000, 3600.0))
+    try:
+        async with asyncio.timeout(BOUND):
+            await swept.wait()
+    finally:
+        sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
+    assert await stored(now) == ["fresh"]
