@@ -58,6 +58,8 @@ HOSTILE: dict[str, Forge] = {
     "iat in the future": with_claims(iat=NOW + 3600, exp=NOW + 4000),
     "wrong aud": with_claims(aud="someone-else"),
     "aud list with another": with_claims(aud=["someone-else"]),
+    # Ours is a string; a list, even of ours alone, is a token this service never issued.
+    "aud list with ours": lambda app, claims: sign(app, {**claims, "aud": [claims["aud"]]}),
     "missing aud": without("aud"),
     "wrong iss": with_claims(iss="https://evil.example"),
     "missing iss": without("iss"),

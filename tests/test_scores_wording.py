@@ -46,6 +46,29 @@ async def test_a_pcl5_pattern_is_a_screening_result(
     assert field["deprecated"] is True
 
 
+async def test_a_pcl5_without_the_pattern_says_so_and_a_phq9_has_no_screening_result(
+    client: httpx.AsyncClient, patient: Person
+) -> None:
+    """The other answers of the screening rule: a PCL-5 that does not meet the pattern says so
+    in words (not an empty or a positive result), and PHQ-9 has no pattern to screen for."""
+    # Every item at 1: nothing endorsed (the pattern counts items at 2 or more), total 20.
+    none_endorsed = [1] * 20
+    response = await client.post(
+        "/v1/assessments",
+        json={"instrument": "pcl5", "answers": none_endorsed},
+        headers=patient.headers,
+    )
+    body = response.json()
+    assert body["meets_symptom_pattern"] is False
+    assert body["screening_result"] == "Does not meet the PCL-5 symptom pattern."
+    response = await client.post(
+        "/v1/assessments",
+        json={"instrument": "phq9", "answers": [0] * 9},
+        headers=patient.headers,
+    )
+    assert response.json()["screening_result"] is None
+
+
 async def test_the_therapists_page_never_says_diagnosis_nor_overclaims_response(
     client: httpx.AsyncClient, patient: Person, therapist: Person, web: httpx.AsyncClient
 ) -> None:

@@ -108,3 +108,23 @@ async def test_a_read_token_of_an_ended_login_says_nothing_to_the_patient_while_
         ("patients", "list", "allowed"),
         ("grant", "open", "allowed"),
     ]
+
+
+async def test_a_read_token_revoked_alone_is_refused_without_a_word_while_its_login_reads_on(
+    client: httpx.AsyncClient, patient: Person, therapist: Person
+) -> None:
+    """Revoking one read token ends that token only (RFC 7009): it is refused like an expired
+    one, with nothing in the patient's log, while the therapist's login and their other read
+    tokens go on. (The token is not a withdrawn grant: nothing for the patient to see.)"""
+    grant = await give_grant(client, patient, therapist)
+    revoked = await mint(client, therapist, grant["id"])
+    other = await mint(client, therapist, grant["id"])
+    assert (await client.post("/v1/auth/revoke", data={"token": revoked})).status_code == 200
+
+    checkins = f"/v1/patients/{patient.id}/checkins"
+    assert_problem(await client.get(checkins, headers=bearer(revoked)), 401)
+    assert (await client.get(checkins, headers=bearer(other))).status_code == 200
+    # Two mintings and the other token's read; no refusal of the revoked one.
+    assert sorted(await access_log(client, patient)) == sorted(
+        [("grant", "open", "allowed")] * 2 + [("checkins", "list", "allowed")]
+    )

@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import cast
 
 import httpx
 from fastapi import FastAPI
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from api.journal.idempotency import sweep_forever
+from api.journal.idempotency import sweep_expired, sweep_forever
+from api.models import IdempotencyRecord
 from api.settings import Settings
 from tests.support.clock import Clock
 from tests.support.journal import body_for
@@ -86,3 +89,41 @@ async def test_the_background_sweep_forgets_expired_answers_and_keeps_fresh_ones
         with contextlib.suppress(asyncio.CancelledError):
             await sweeper
     assert await stored(now) == ["fresh"]
+
+
+async def test_a_sweep_takes_the_oldest_records_strictly_before_its_cutoff(
+    client: httpx.AsyncClient, app: FastAPI, patient: Person
+) -> None:
+    """``sweep_expired`` at its edges: a record made exactly at the cut-off stays (only those
+    made before it go), and a bounded batch takes the oldest first. The records' times are set
+    far in the past, so that no other test's records are older."""
+    keys = ["c-oldest", "b-middle", "a-newest"]  # the keys' order is the reverse of their times
+    for key in keys:
+        response = await client.post(
+            "/v1/checkins",
+            json=body_for("checkins"),
+            headers={**patient.headers, "Idempotency-Key": key},
+        )
+        assert response.status_code == 201, response.text
+    start = datetime(2000, 1, 1, tzinfo=UTC)
+    owner = uuid.UUID(patient.id)
+    sessions: async_sessionmaker[AsyncSession] = app.state.sessionmaker
+    async with sessions() as session, session.begin():
+        for n, key in enumerate(keys):
+            await session.execute(
+                update(IdempotencyRecord)
+                .where(IdempotencyRecord.owner_id == owner, IdempotencyRecord.key == key)
+                .values(created_at=start + timedelta(seconds=n))
+            )
+
+    async def kept() -> set[str]:
+        async with sessions() as session:
+            found = await session.scalars(
+                select(IdempotencyRecord.key).where(IdempotencyRecord.owner_id == owner)
+            )
+            return set(found)
+
+    assert await sweep_expired(sessions, start + timedelta(seconds=1), batch=10) == 1
+    assert await kept() == {"b-middle", "a-newest"}
+    assert await sweep_expired(sessions, start + timedelta(hours=1), batch=1) == 1
+    assert await kept() == {"a-newest"}

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import jwt
+from fastapi import FastAPI
 
 from api.auth.tokens import CLOCK_SKEW
 from api.settings import Settings
@@ -17,6 +18,7 @@ from tests.support.clock import Clock
 from tests.support.journal import assert_problem
 from tests.support.people import Person, token
 from tests.support.sharing import bearer, give_grant, mint
+from tests.support.tokens import sign, valid_claims
 
 
 def expiry_of(token: str) -> datetime:
@@ -86,3 +88,17 @@ async def test_a_sign_in_ended_twice_keeps_the_time_it_first_ended(
     ends = [sign_in["ended_at"] for sign_in in export["sign_ins"]]
     assert ends.count(None) == 1  # the sign-in this export is asked through
     assert [datetime.fromisoformat(end) for end in ends if end is not None] == [ended]
+
+
+async def test_a_token_issued_up_to_the_clock_skew_ahead_is_accepted_and_no_later(
+    app: FastAPI, client: httpx.AsyncClient, patient: Person, clock: Clock
+) -> None:
+    """Another node's clock may run ahead by up to ``CLOCK_SKEW``: a token it issued that far in
+    this node's future is accepted, one issued a second further is not."""
+    login_id = jwt.decode(patient.access_token, options={"verify_signature": False})["sid"]
+    now = int(clock.at.timestamp())
+    skew = int(CLOCK_SKEW.total_seconds())
+    for ahead, status in ((skew, 200), (skew + 1, 401)):
+        claims = {**valid_claims(app, patient.id, login_id), "iat": now + ahead, "exp": now + 600}
+        response = await client.get("/v1/me", headers=bearer(sign(app, claims)))
+        assert response.status_code == status, (ahead, response.text)
