@@ -127,3 +127,23 @@ async def test_a_sweep_takes_the_oldest_records_strictly_before_its_cutoff(
     assert await kept() == {"b-middle", "a-newest"}
     assert await sweep_expired(sessions, start + timedelta(hours=1), batch=1) == 1
     assert await kept() == {"a-newest"}
+
+
+async def test_a_resend_whose_work_cannot_be_done_twice_is_answered_as_the_first_time(
+    client: httpx.AsyncClient, patient: Person, therapist: Person
+) -> None:
+    """The first answer was lost, and the work it did cannot be done again: the pairing code it
+    used is spent. The resend under the same key is not that refusal: it is the first answer,
+    replayed. Without the key, the same request is the refusal itself."""
+    made = await client.post("/v1/pairing-codes", headers=therapist.headers)
+    assert made.status_code == 201, made.text
+    body = {"pairing_code": made.json()["code"], "scopes": ["checkins:read"]}
+    headers = {**patient.headers, "Idempotency-Key": "pair-once"}
+    first = await client.post("/v1/grants", json=body, headers=headers)
+    assert first.status_code == 201, first.text
+    again = await client.post("/v1/grants", json=body, headers=headers)
+    assert again.status_code == 201, again.text
+    assert again.json() == first.json()
+    assert again.headers["idempotent-replayed"] == "true"
+    plain = await client.post("/v1/grants", json=body, headers=patient.headers)
+    assert plain.status_code == 404, plain.text
