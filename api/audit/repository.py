@@ -16,10 +16,15 @@ from api.models.base import table_of, utcnow
 
 async def append(session: AsyncSession, record: AuditRecord) -> None:
     # A plain INSERT: the record is never read back in the request, so no unit of work.
+    connection = await session.connection()
+    await connection.execute(APPEND, audit_values(record))
+
+
+def audit_values(record: AuditRecord) -> dict[str, object]:
+    """``APPEND``'s parameters for ``record`` (``audit_<column>``), its id made when it has none."""
     values = {f"audit_{column.name}": getattr(record, column.name) for column in _TABLE.c}
     values["audit_id"] = values["audit_id"] or uuid.uuid4()
-    connection = await session.connection()
-    await connection.execute(_APPEND, values)
+    return values
 
 
 async def record_seen(
@@ -53,7 +58,7 @@ async def record_seen(
 
 _TABLE = table_of(AuditRecord)
 # Built once (SQLAlchemy's compiled cache serves it from then on).
-_APPEND = insert(_TABLE).values(
+APPEND = insert(_TABLE).values(
     {column: bindparam(f"audit_{column.name}", type_=column.type) for column in _TABLE.c}
 )
 

@@ -93,23 +93,35 @@ async def grant_is_live(
     the read token was not revoked: re-checked on every therapist request, in one statement."""
     connection = await session.connection()
     found = await connection.execute(
-        _LIVE_GRANT,
-        {
-            "live_grant": grant_id,
-            "live_therapist": therapist_id,
-            "live_patient": patient_id,
-            "live_login": login_id,
-            # The web view has no token to revoke: an id no token has never matches.
-            "live_jti": jti or "",
-            "live_now": now,
-        },
+        LIVE_GRANT, live_grant_values(grant_id, therapist_id, patient_id, login_id, jti, now)
     )
     return found.first() is not None
 
 
+def live_grant_values(
+    grant_id: uuid.UUID,
+    therapist_id: uuid.UUID,
+    patient_id: uuid.UUID,
+    login_id: uuid.UUID,
+    jti: str | None,
+    now: datetime,
+) -> dict[str, object]:
+    """``LIVE_GRANT``'s parameters, for the statements that check a grant inside themselves
+    (``api.patients.reads``)."""
+    return {
+        "live_grant": grant_id,
+        "live_therapist": therapist_id,
+        "live_patient": patient_id,
+        "live_login": login_id,
+        # The web view has no token to revoke: an id no token has never matches.
+        "live_jti": jti or "",
+        "live_now": now,
+    }
+
+
 # Built once, on the table (plain SQL): every therapist request runs it.
 _grants, _logins, _revoked = table_of(Grant), table_of(Login), table_of(RevokedReadToken)
-_LIVE_GRANT = (
+LIVE_GRANT = (
     select(_grants.c.id)
     .join(_logins, _logins.c.account_id == _grants.c.therapist_id)
     .where(

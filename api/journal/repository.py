@@ -187,6 +187,10 @@ class EntryRepository(Generic[EntryT]):
         state.info["opened"] = True
         return entry
 
+    def open_rows(self, rows: list[dict[str, Any]]) -> list[EntryRow]:
+        """Rows read by a statement of its own (``api.patients.reads``), decrypted."""
+        return [self._open_row(dict(row)) for row in rows]
+
     def _open_row(self, values: dict[str, Any]) -> EntryRow:
         for column, plain in self._decrypted(values["id"], values["owner_id"], values).items():
             values[column] = plain
@@ -213,7 +217,7 @@ class EntryRepository(Generic[EntryT]):
         """
         if request.session_id is not None and not await self._session_readable(request.session_id):
             return [], False
-        statement = _page(
+        statement = page_statement(
             self.model,
             self.scope.include_private,
             since=request.since is not None,
@@ -419,7 +423,7 @@ def _visible_rows(model: type[JournalEntry], include_private: bool) -> Select[An
 
 
 @functools.cache
-def _page(
+def page_statement(
     model: type[JournalEntry],
     include_private: bool,
     *,

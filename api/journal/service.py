@@ -175,10 +175,15 @@ async def page(
     if start is not None:
         request = dataclasses.replace(request, after=start)
     rows, more = await _repository(session, resource, scope).page(request)
+    return rows, next_cursor(resource, rows, more)
+
+
+def next_cursor(resource: Resource, rows: list[EntryRow], more: bool) -> str | None:
+    """The cursor of the page after ``rows``: None when no more follow."""
     if not more:
-        return rows, None
+        return None
     last = rows[-1]
-    return rows, encode_cursor(getattr(last, resource.time_column), last.id)
+    return encode_cursor(getattr(last, resource.time_column), last.id)
 
 
 async def update(

@@ -18,12 +18,13 @@ from api.database import SessionDep
 from api.errors import NotFound, problems
 from api.grants.repository import GrantRepository
 from api.journal import service
-from api.journal.pages import PageQuery, page_model, page_query, read_page
+from api.journal.pages import PageQuery, page_model, page_query
 from api.journal.references import hide_unseen_references
 from api.journal.resource import Resource
 from api.models import AuditOutcome, ReadScope
 from api.models.base import utcnow
-from api.patients.access import ReadAccess, require
+from api.patients.access import ReadAccess, Reader, require
+from api.patients.reads import reader_of, shared_page
 from api.routing import api_router
 from api.safety_flags.repository import FLAG_SCOPES, OpenFlags, flag_counts
 from api.serialization import json_response
@@ -105,13 +106,14 @@ def add_read_routes(router: APIRouter, resource: Resource) -> None:
     needed = resource.scope
 
     async def list_shared(
+        request: Request,
+        patient_id: uuid.UUID,
+        session: SessionDep,
         settings: SettingsDep,
-        access: Annotated[ReadAccess, Depends(require(needed, resource.name, "list"))],
+        reader: Annotated[Reader, Depends(reader_of(resource, "list"))],
         query: Annotated[PageQuery, Depends(page_query(resource))],
     ) -> Response:
-        rows, page = await read_page(access.session, resource, access.scope, settings, query)
-        await hide_unseen_references(access.session, access.scope, page.items)  # type: ignore[attr-defined]
-        await access.allowed([row.id for row in rows])
+        page = await shared_page(request, session, reader, patient_id, resource, settings, query)
         return json_response(page)
 
     router.add_api_route(
