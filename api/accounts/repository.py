@@ -12,7 +12,7 @@ from api.models.base import table_of, utcnow
 # Built once, on the tables (plain SQL, compiled once by SQLAlchemy's cache): every
 # authenticated request runs it.
 _accounts, _logins = table_of(Account), table_of(Login)
-_ROLE_WITH_LIVE_LOGIN: Select[Role] = (
+ROLE_WITH_LIVE_LOGIN: Select[Role] = (
     select(_accounts.c.role)
     .join(_logins, _logins.c.account_id == _accounts.c.id)
     .where(
@@ -27,7 +27,7 @@ _ROLE_WITH_LIVE_LOGIN: Select[Role] = (
 # erasure waits for the writes in flight, and a write arriving during an erasure waits for it
 # and then finds no account (401). Without it, the erasure's cascade and the writes took the
 # change counter and the account row in opposite orders and deadlocked.
-ROLE_WITH_LIVE_LOGIN_FOR_WRITE = _ROLE_WITH_LIVE_LOGIN.with_for_update(of=_accounts, key_share=True)
+ROLE_WITH_LIVE_LOGIN_FOR_WRITE = ROLE_WITH_LIVE_LOGIN.with_for_update(of=_accounts, key_share=True)
 
 
 class AccountRepository:
@@ -43,7 +43,7 @@ class AccountRepository:
         """The role of the account behind an access token, if its login has not been revoked:
         one round trip, on every authenticated request. ``for_write`` also holds the account
         row until the transaction ends (see ``ROLE_WITH_LIVE_LOGIN_FOR_WRITE``)."""
-        statement = ROLE_WITH_LIVE_LOGIN_FOR_WRITE if for_write else _ROLE_WITH_LIVE_LOGIN
+        statement = ROLE_WITH_LIVE_LOGIN_FOR_WRITE if for_write else ROLE_WITH_LIVE_LOGIN
         connection = await self.session.connection()
         result = await connection.execute(
             statement, {"token_account": account_id, "token_login": login_id}

@@ -161,11 +161,12 @@ async def deferred_patient(
     tokens: TokensDep,
     token: Annotated[str | None, Depends(bearer)],
 ) -> Caller:
-    """The caller of a patient's create (``api.journal.creates``): with a patient's token, the
-    login is checked live (and the account row held) by the write's own statement, so the
-    token alone is checked here (``checked`` False); any other token as every route checks it
-    (401, then 403)."""
+    """The caller of a patient's create (``api.journal.creates``) or list (``api.journal.lists``):
+    with a patient's token, the login is checked live (for a write, the account row held) by
+    the request's own statement, so the token alone is checked here (``checked`` False); any
+    other token as every route checks it (401, then 403)."""
     claims = _claims(tokens, token)
+    for_write = request.method not in READ_ONLY_METHODS
     if claims.role is Role.PATIENT:
         caller = Caller(
             id=claims.account_id, role=Role.PATIENT, login_id=claims.login_id, checked=False
@@ -175,17 +176,17 @@ async def deferred_patient(
         async def first_check() -> None:
             # A body refused by validation is answered after this request's session is gone.
             async with sessionmaker() as own:
-                await require_live(own, caller)
+                await require_live(own, caller, for_write=for_write)
 
         setattr(request.state, FIRST_CHECK, first_check)
         return caller
-    caller = await _live(session, claims, for_write=True)
+    caller = await _live(session, claims, for_write=for_write)
     if caller.role is not Role.PATIENT:
         raise Forbidden(PATIENTS_ONLY)
     return caller
 
 
-async def require_live(session: AsyncSession, caller: Caller) -> None:
+async def require_live(session: AsyncSession, caller: Caller, *, for_write: bool = True) -> None:
     """The check ``current_caller`` makes, for a ``deferred_patient`` whose login its write
     does not check (a create with more to it than the row), or that is about to be refused
     before its write: a dead login's 401 (then a non-patient's 403) comes first, as on every
@@ -193,7 +194,7 @@ async def require_live(session: AsyncSession, caller: Caller) -> None:
     if caller.checked:
         return
     checked = await AccountRepository(session).role_with_live_login(
-        caller.id, caller.login_id, for_write=True
+        caller.id, caller.login_id, for_write=for_write
     )
     if checked is None:
         raise Unauthorized(REVOKED)

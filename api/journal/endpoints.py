@@ -13,8 +13,8 @@ from api.auth.dependencies import DeferredPatientDep, OwnScope, SettingsDep, req
 from api.database import SessionDep
 from api.errors import StaleProblem, problems
 from api.headers import ETAG, LOCATION, sends
-from api.journal import creates, idempotency, service
-from api.journal.pages import PageQuery, page_model, page_query, read_page
+from api.journal import creates, idempotency, lists, service
+from api.journal.pages import PageQuery, page_model, page_query
 from api.journal.repository import Entry, Scope
 from api.journal.resource import Resource
 from api.preconditions import IfMatch, etag
@@ -104,10 +104,9 @@ def build_router(resource: Resource) -> APIRouter:
     )
 
     async def list_entries(
-        scope: OwnScope, session: SessionDep, settings: SettingsDep, query: Any
+        caller: DeferredPatientDep, session: SessionDep, settings: SettingsDep, query: Any
     ) -> Response:
-        _rows, page = await read_page(session, resource, scope, settings, query)
-        return json_response(page)
+        return json_response(await lists.own_page(session, resource, caller, settings, query))
 
     router.add_api_route(
         "",
