@@ -160,8 +160,7 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     A write runs in one transaction: committed when the handler returns (before the answer is
     sent), rolled back when it raises. On PostgreSQL a read (GET, HEAD) runs in autocommit, so
     each of its statements commits by itself and a rollback cannot undo them: the audit record
-    of a therapist's read stays even when the answer fails after it. So does a write whose
-    route is a ``OneStatementRoute`` (a patient's create: one statement, atomic by itself).
+    of a therapist's read stays even when the answer fails after it.
     """
     sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
     settings: Settings = request.app.state.settings
@@ -172,10 +171,7 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             # each statement sees what was committed before it (READ COMMITTED, as in a transaction), and the BEGIN and COMMIT round trips
             # are saved. A therapist's read writes one audit record, committed by itself before
             # the answer is sent.
-            autocommit = request.method in _READS or getattr(
-                request.scope.get("route"), "autocommit", False
-            )
-            options = _AUTOCOMMIT if autocommit else None
+            options = _AUTOCOMMIT if request.method in _READS else None
             async with asyncio.timeout(settings.db_pool_timeout_seconds):
                 await session.connection(execution_options=options)
         try:

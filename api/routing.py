@@ -42,9 +42,6 @@ class ApiRoute(APIRoute):
     `application/octet-stream`, which no operation reads.
     """
 
-    # Whether the route's request runs in autocommit on PostgreSQL, as reads do (api.database).
-    autocommit = False
-
     def unsupported_media_type(self, detail: str) -> ProblemError:
         return UnsupportedMediaType(detail)
 
@@ -70,14 +67,6 @@ class ApiRoute(APIRoute):
             return await handler(request)
 
         return checked_handler
-
-
-class OneStatementRoute(ApiRoute):
-    """A write made of one statement, atomic by itself (``api.journal.writes``): it runs in
-    autocommit, which saves the BEGIN and COMMIT round trips. Anything it must do after that
-    statement runs in a transaction of its own (``api.journal.creates``)."""
-
-    autocommit = True
 
 
 def api_router(**options: Any) -> APIRouter:

@@ -1,7 +1,6 @@
 """What only real concurrency on PostgreSQL can show: the sync cursor never skips a write that
-commits late, concurrent creates are all seen, an Idempotency-Key races to one row, a create
-beaten to its id keeps no answer under its key, two edits from the same version cannot both
-win, and one refresh token sent twice is exchanged once.
+commits late, concurrent creates are all seen, an Idempotency-Key races to one row, two edits
+from the same version cannot both win, and one refresh token sent twice is exchanged once.
 
 Where two requests must be in flight at the same moment, a transaction of the test's own holds
 the patient's change counter row (see ``api.models.sync``), and the test waits, bounded, until
@@ -331,40 +330,3 @@ async def test_one_refresh_token_sent_twice_at_once_is_exchanged_once(
             .where(Login.account_id == uuid.UUID(patient.id))
         )
     assert issued == 2, "the first refresh token and exactly one successor"
-
-
-async def test_a_create_beaten_to_its_id_at_the_same_instant_keeps_no_answer_under_its_key(
-    app: FastAPI, client: httpx.AsyncClient, patient: Person
-) -> None:
-    """Another write of the same id, not yet committed when a keyed create's statement starts,
-    lets the create's record go in and its entry not (``api.journal.writes``): the create must
-    then remove that record, so that its key answers for what did happen (the id was taken)
-    rather than replaying a 201 for an entry it never wrote."""
-    entry_id = uuid.uuid4()
-    key = new_id()
-    headers = {**patient.headers, "Idempotency-Key": key}
-
-    async def send() -> httpx.Response:
-        return await client.post(
-            "/v1/checkins", json={"id": str(entry_id), "mood": 2}, headers=headers
-        )
-
-    async with sessionmaker(app)() as other:
-        # The other write: the same id, another body, held uncommitted.
-        await EntryRepository(other, Checkin, Scope.own(uuid.UUID(patient.id))).add(
-            entry_id, {"mood": 9, "recorded_at": now()}, now()
-        )
-        racing = asyncio.ensure_future(send())
-        # The create now waits on the change counter the other write holds, its record in.
-        await until_waiting(app, 1, "checkins")
-        await other.commit()
-    first = await bounded(racing)
-
-    assert first.status_code == 409, first.text
-    assert first.headers["content-type"] == "application/problem+json"
-    # The key names no stored answer: a resend is answered as what happened, again.
-    again = await send()
-    assert again.status_code == 409, again.text
-    assert "idempotent-replayed" not in again.headers
-    stored = await client.get(f"/v1/checkins/{entry_id}", headers=patient.headers)
-    assert stored.json()["mood"] == 9

@@ -100,7 +100,7 @@ async def test_a_keyed_create_is_one_statement_on_postgresql(
     finally:
         event.remove(engine, "before_cursor_execute", ran)
     assert made.status_code == 201, made.text
-    # SQLite: the login, the record, the change number, the entry, one after the other (and
+    # SQLite: the login, the change number, the entry, the record, one after the other (and
     # the BEGIN IMMEDIATE of api.database).
     statements = [sql for sql in seen if not sql.startswith("BEGIN")]
     assert len(statements) == (1 if POSTGRES else 4), statements

@@ -72,25 +72,15 @@ async def create(
     if outcome.role is not Role.PATIENT:
         raise Forbidden(PATIENTS_ONLY)
     if outcome.entry is None:
-        # Nothing written but perhaps a number: the key was taken first, or the id is in use.
-        # What follows is a transaction of its own (the write ran in autocommit on PostgreSQL),
-        # holding the account row again as every write does.
-        await session.rollback()
-        if outcome.recorded and key is not None:
-            # Another request wrote this id in the same instant: the record names an entry
-            # this request did not write (``api.journal.writes``). Gone for good before the
-            # answer is decided, which may roll back.
-            await idempotency.forget_key(session, caller.id, key, record)
-            await session.commit()
-        await require_live(session, caller)
-
-        # A resend of this very entry is answered as the first time was, and recorded under
-        # the key as then; a key taken first is answered as the first time.
+        # The id is in use (its number taken, as ``service.create`` takes it): a resend of this
+        # very entry is answered as the first time was, and recorded under the key as then.
         async def again() -> Response:
             existing = await service.already_there(session, resource, scope, new.id, data)
             return answer(existing, True)
 
         return await idempotency.once(session, caller.id, key, fingerprint, again)
+    if outcome.recorded is False and key is not None:
+        return await idempotency.taken_first(session, caller.id, key, fingerprint)
     return response
 
 

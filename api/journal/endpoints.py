@@ -18,7 +18,7 @@ from api.journal.pages import PageQuery, page_model, page_query
 from api.journal.repository import Entry, Scope
 from api.journal.resource import Resource
 from api.preconditions import IfMatch, etag
-from api.routing import OneStatementRoute, api_router
+from api.routing import api_router
 from api.serialization import json_response
 from api.settings import Settings
 
@@ -101,7 +101,6 @@ def build_router(resource: Resource) -> APIRouter:
         description=f"Record {a_noun}. Send your own `id` to create offline; resending the same id and "
         "body (or the same `Idempotency-Key` and body) returns the first answer and writes nothing.",
         responses={**problems(400, 401, 403, 409, 413, 422), **sends(201, LOCATION, ETAG)},
-        route_class_override=OneStatementRoute if creates.in_one_write(resource) else None,
     )
 
     async def list_entries(

@@ -7,10 +7,6 @@ by one running at the same moment, finds out at that INSERT: on PostgreSQL it wa
 the other transaction; when that commits, the insert does nothing, so this request rolls back
 all it wrote and replays the stored answer instead. If the other rolls back, this one's insert
 goes ahead and its work stands. One row, one answer, one write, whatever the timing.
-
-A patient's create made in one write (``api.journal.writes``) turns this around: its record goes
-in first, in the same statement, and the entry only when the record did; a key taken first
-writes nothing, and the create then answers through ``once`` as any resend is answered.
 """
 
 from __future__ import annotations
@@ -130,21 +126,6 @@ async def taken_first(
     answer as the first time."""
     await session.rollback()
     return await _replay(session, owner_id, key, request_fingerprint)
-
-
-async def forget_key(
-    session: AsyncSession, owner_id: uuid.UUID, key: str, record: dict[str, Any] | None
-) -> None:
-    """Remove the record ``record_values`` made for ``key``, and no other (its time tells)."""
-    if record is not None:
-        await session.execute(
-            delete(IdempotencyRecord).where(
-                IdempotencyRecord.owner_id == owner_id,
-                IdempotencyRecord.key == key,
-                IdempotencyRecord.created_at == record["record_created_at"],
-                IdempotencyRecord.fingerprint == record["record_fingerprint"],
-            )
-        )
 
 
 def _answered_for(response: Response) -> uuid.UUID | None:

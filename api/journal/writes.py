@@ -1,22 +1,15 @@
 """A patient's new entry as one write: the login's liveness, the change number, the entry and the
-idempotency record, in one statement on PostgreSQL and as separate steps elsewhere.
+idempotency record, in one statement on PostgreSQL and as separate statements elsewhere.
 
-``write`` runs ``EntryWrite`` on the request's connection. On PostgreSQL the steps are
-data-modifying CTEs of one statement, which is atomic by itself, so it runs in autocommit (no
-BEGIN and COMMIT round trips, ``api.database``): the login checked live (the account row held
-for the statement, as ``AccountRepository.role_with_live_login(for_write=True)`` holds it);
-with a key, the record of the first answer, unless the key is taken or the entry's id is in use
-or tombstoned; the owner's next change number, only when the record went in (or with no key);
-the entry unless its id is in use or tombstoned. On SQLite (no network: a round trip costs
-little) the same steps run one after the other, in the request's transaction.
-
-Either way ``Outcome`` says what happened, and the steps that did not happen wrote nothing: a
-login that is not live (or not a patient's) writes nothing; a key already taken, or an id in use
-with a key, writes nothing (the caller replays or answers as ``api.journal.idempotency`` does);
-an id in use without a key takes a number and writes nothing else. The one case where a step
-wrote what the next could not follow is a race on PostgreSQL: another request wrote the same id
-between this statement's check and its insert, so the record went in and the entry did not
-(``recorded`` True, ``entry`` None); the caller removes that record.
+``write`` runs ``EntryWrite`` on the request's connection, in its transaction. On PostgreSQL the
+four steps are data-modifying CTEs of one statement: the login checked live (the account row
+held, as ``AccountRepository.role_with_live_login(for_write=True)`` holds it), the owner's next
+change number, the entry unless its id is in use or tombstoned, and the record of the first
+answer when the request carries a key. On SQLite (no network: a round trip costs little) the
+same steps run one after the other. Either way ``Outcome`` says what happened, and the steps
+that did not happen wrote nothing: a login that is not live (or not a patient's) takes no
+number; an id in use takes a number and writes nothing else; a key already taken leaves the
+entry written, for the caller to roll back and replay, as ``api.journal.idempotency`` does.
 """
 
 from __future__ import annotations
@@ -26,12 +19,13 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, exists, literal, or_, select, true
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import bindparam, exists, literal, select, true
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Select
 
 from api.accounts.repository import ROLE_WITH_LIVE_LOGIN_FOR_WRITE
+from api.journal.idempotency import record_statement
 from api.journal.repository import insert_unless_deleted, next_seq_statement
 from api.models import (
     Account,
@@ -59,9 +53,9 @@ class EntryWrite:
 
 @dataclass(frozen=True)
 class Outcome:
-    """``role`` None: the login is not live (nothing written). ``seq``: the number taken, if
-    one was. ``entry``: the row written, None when it was not. ``recorded``: whether the record
-    went in (None without a key)."""
+    """``role`` None: the login is not live (nothing written). ``seq``: the number taken.
+    ``entry``: the row written, None when its id was in use. ``recorded``: whether the record
+    went in (None without a key, or with no entry written)."""
 
     role: Role | None
     seq: int | None = None
@@ -87,13 +81,6 @@ async def in_steps(connection: AsyncConnection, entry: EntryWrite) -> Outcome:
     ).scalar()
     if role is not Role.PATIENT:
         return Outcome(role=role)
-    recorded = None
-    if entry.record is not None:
-        record = _record_unless_in_use(entry.model, dialect)
-        params = {**entry.record, "owner_id": entry.owner_id, "id": entry.values["id"]}
-        recorded = (await connection.execute(record, params)).first() is not None
-        if not recorded:
-            return Outcome(role=role, recorded=False)
     seq = int(
         (
             await connection.execute(next_seq_statement(dialect), {"counter_owner": entry.owner_id})
@@ -103,7 +90,12 @@ async def in_steps(connection: AsyncConnection, entry: EntryWrite) -> Outcome:
     insert = insert_unless_deleted(entry.model, dialect, tuple(values))
     row = (await connection.execute(insert, values)).mappings().first()
     if row is None:
-        return Outcome(role=role, seq=seq, recorded=recorded)
+        return Outcome(role=role, seq=seq)
+    recorded = None
+    if entry.record is not None:
+        recorded = (
+            await connection.execute(record_statement(dialect), entry.record)
+        ).first() is not None
     return Outcome(role=role, seq=seq, entry=dict(row), recorded=recorded)
 
 
@@ -120,29 +112,12 @@ async def in_one_statement(connection: AsyncConnection, entry: EntryWrite) -> Ou
     role: Role | None = row["write_role"]
     if role is not Role.PATIENT:
         return Outcome(role=role)
-    recorded = None if entry.record is None else row["write_recorded"] is not None
-    seq = None if row["write_seq"] is None else int(row["write_seq"])
+    seq = int(row["write_seq"])
     if row["id"] is None:
-        return Outcome(role=role, seq=seq, recorded=recorded)
+        return Outcome(role=role, seq=seq)
     written = {column.key: row[column.key] for column in table_of(entry.model).c}
+    recorded = None if entry.record is None else row["write_recorded"] is not None
     return Outcome(role=role, seq=seq, entry=written, recorded=recorded)
-
-
-@functools.cache
-def _record_unless_in_use(model: type[JournalEntry], dialect: str) -> Any:
-    """The record, unless the entry's id is in use or tombstoned (a step of ``in_steps``)."""
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return _record(insert, ~_in_use(table_of(model), table_of(Tombstone)))
-
-
-def _in_use(table: Any, tombstones: Any) -> Any:
-    """Whether an entry's id (``id``) is taken by any entry, or tombstoned by its owner."""
-    return or_(
-        exists().where(table.c.id == bindparam("id")),
-        exists().where(
-            tombstones.c.owner_id == bindparam("owner_id"), tombstones.c.id == bindparam("id")
-        ),
-    )
 
 
 _RECORDS, _accounts = table_of(IdempotencyRecord), table_of(Account)
@@ -154,20 +129,12 @@ def _one_statement(model: type[JournalEntry], columns: tuple[str, ...], keyed: b
     counters, tombstones, table = table_of(ChangeCounter), table_of(Tombstone), table_of(model)
     # The login's check as every request that may write makes it, the account's id added.
     live = ROLE_WITH_LIVE_LOGIN_FOR_WRITE.add_columns(_accounts.c.id).cte("live")
-    is_patient = live.c.role == Role.PATIENT
-    outputs: list[Any] = [select(live.c.role).scalar_subquery().label("write_role")]
-    numbered = select(live.c.id, literal(1)).where(is_patient)
-    if keyed:
-        record = _record(
-            postgresql.insert,
-            exists(select(live.c.id).where(is_patient)),
-            ~_in_use(table, tombstones),
-        ).cte("record")
-        outputs.append(select(record.c.key).scalar_subquery().label("write_recorded"))
-        numbered = numbered.where(exists(select(record.c.key)))
     counter = (
         postgresql.insert(counters)
-        .from_select(["owner_id", "last_seq"], numbered)
+        .from_select(
+            ["owner_id", "last_seq"],
+            select(live.c.id, literal(1)).where(live.c.role == Role.PATIENT),
+        )
         .on_conflict_do_update(
             index_elements=[counters.c.owner_id], set_={"last_seq": counters.c.last_seq + 1}
         )
@@ -189,13 +156,19 @@ def _one_statement(model: type[JournalEntry], columns: tuple[str, ...], keyed: b
         .returning(*table.c)
         .cte("inserted")
     )
-    outputs.append(select(counter.c.last_seq).scalar_subquery().label("write_seq"))
+    outputs: list[Any] = [
+        select(live.c.role).scalar_subquery().label("write_role"),
+        select(counter.c.last_seq).scalar_subquery().label("write_seq"),
+    ]
+    if keyed:
+        record = _keyed_record(inserted)
+        outputs.append(select(record.c.key).scalar_subquery().label("write_recorded"))
     one = select(literal(1).label("one")).subquery("one")
     return select(*outputs, *inserted.c).select_from(one.outerjoin(inserted, true()))
 
 
-def _record(insert: Any, *conditions: Any) -> Any:
-    """``api.journal.idempotency``'s record, written only when ``conditions`` hold."""
+def _keyed_record(inserted: Any) -> Any:
+    """``api.journal.idempotency``'s record, written only when the entry was."""
     values = select(
         bindparam("record_owner", type_=_RECORDS.c.owner_id.type),
         bindparam("record_key", type_=_RECORDS.c.key.type),
@@ -205,9 +178,9 @@ def _record(insert: Any, *conditions: Any) -> Any:
         bindparam("answer_body", type_=_RECORDS.c.body.type),
         bindparam("record_created_at", type_=_RECORDS.c.created_at.type),
         bindparam("answer_resource", type_=_RECORDS.c.resource_id.type),
-    ).where(*conditions)
+    ).where(exists(select(inserted.c.id)))
     return (
-        insert(_RECORDS)
+        postgresql.insert(_RECORDS)
         .from_select(
             [
                 "owner_id",
@@ -223,4 +196,5 @@ def _record(insert: Any, *conditions: Any) -> Any:
         )
         .on_conflict_do_nothing(index_elements=[_RECORDS.c.owner_id, _RECORDS.c.key])
         .returning(_RECORDS.c.key)
+        .cte("record")
     )
