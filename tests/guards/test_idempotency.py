@@ -147,3 +147,29 @@ async def test_a_resend_whose_work_cannot_be_done_twice_is_answered_as_the_first
     assert again.headers["idempotent-replayed"] == "true"
     plain = await client.post("/v1/grants", json=body, headers=patient.headers)
     assert plain.status_code == 404, plain.text
+
+
+async def test_a_stored_answer_that_cannot_be_read_is_exported_as_null(
+    app: FastAPI, client: httpx.AsyncClient, patient: Person
+) -> None:
+    """The export says "null if it cannot be read" (`StoredAnswer.answer`): an answer whose
+    ciphertext no longer opens is null there, not an empty string or anything else."""
+    response = await client.post(
+        "/v1/checkins",
+        json=body_for("checkins"),
+        headers={**patient.headers, "Idempotency-Key": "unreadable"},
+    )
+    assert response.status_code == 201, response.text
+    maker = cast(async_sessionmaker[AsyncSession], app.state.sessionmaker)
+    async with maker() as session, session.begin():
+        await session.execute(
+            update(IdempotencyRecord)
+            .where(IdempotencyRecord.key == "unreadable")
+            .values(body="not a sealed value")
+        )
+    export = await client.get("/v1/me/export", headers=patient.headers)
+    assert export.status_code == 200, export.text
+    [stored] = export.json()["stored_answers"]
+    assert stored["idempotency_key"] == "unreadable"
+    assert stored["answer"] is None
+    assert stored["status"] == 201
