@@ -23,28 +23,21 @@ from api.auth.tokens import TokenCodec
 from api.crypto import load_cipher
 from api.database import create_engine, create_health_engine, create_sessionmaker
 from api.docs.endpoints import router as docs_router
-from api.errors import CatchAll, install_error_handlers
+from api.errors import install_error_handlers
 from api.export.endpoints import router as export_router
 from api.grants.endpoints import router as grants_router
 from api.health.draining import drain_on_sigterm
 from api.health.endpoints import router as health_router
 from api.journal.endpoints import build_router as build_resource_router
 from api.journal.idempotency import sweep_forever
-from api.logs import AccessLog, configure_logging
+from api.logs import configure_logging
 from api.metrics import PATH as METRICS_PATH
 from api.metrics import install_metrics
-from api.middleware import (
-    BodySizeLimit,
-    ConcurrencyLimit,
-    HeadAsGet,
-    Load,
-    RequestId,
-    SecurityHeaders,
-)
+from api.middleware import Envelope, Gate, Load
 from api.openapi import build_openapi
 from api.pairing.endpoints import router as pairing_router
 from api.patients.endpoints import build_router as build_patients_router
-from api.ratelimit import RateLimit, RateLimiter
+from api.ratelimit import RateLimiter
 from api.resources import RESOURCES
 from api.routing import operation_id
 from api.safety_flags.endpoints import own_router as own_flags_router
@@ -195,25 +188,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.metrics_enabled
         else None
     )
-    # Listed inside out: each wraps the ones above it, so every answer, 413, 429 and 500
-    # included, gets the security headers, the request id and an access log line.
-    app.add_middleware(CatchAll)
+    # The middleware, listed inside out (each wraps the ones added before it), so from the
+    # outside in:
+    # - ProxyHeadersMiddleware: the client's address (rate limits per address, logs, the metrics'
+    #   allow list) is the one a trusted load balancer forwarded, whichever server runs the app
+    #   (uvicorn's own handling, fed from here).
+    # - Envelope: the request id, the access log line and HEAD served as GET, for every answer
+    #   (a CORS preflight's included).
+    # - CORSMiddleware, only when origins are configured: outside the Gate, so that a refusal
+    #   (429, 413, 503) can be read by the browser that caused it, and a preflight is answered
+    #   before any limit (with the request id, without the security headers).
+    # - Gate: the rate limit, the body's size and time, the caller's share, a request slot, and
+    #   the last-resort 500; every answer from there in (413, 429, 503 and 500 included) gets the
+    #   security headers, and the caller's budget where one applies.
+    # Then FastAPI's own: its exception handlers, and the routes.
     app.add_middleware(
-        ConcurrencyLimit,
-        limit=settings.concurrency,
+        Gate,
+        max_bytes=settings.max_body_bytes,
+        body_timeout_seconds=settings.body_timeout_seconds,
+        concurrency=settings.concurrency,
         wait_seconds=settings.db_pool_timeout_seconds,
         # Pressure is visible while there is pressure: a scrape never waits for a slot.
         exempt=("/healthz", "/readyz", METRICS_PATH) if metrics else ("/healthz", "/readyz"),
         per_caller=settings.per_caller,
         load=load,
     )
-    app.add_middleware(
-        BodySizeLimit,
-        max_bytes=settings.max_body_bytes,
-        timeout_seconds=settings.body_timeout_seconds,
-    )
-    app.add_middleware(RateLimit)
-    app.add_middleware(SecurityHeaders)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -237,11 +236,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "RateLimit-Reset",
             ],
         )
-    app.add_middleware(HeadAsGet)
-    app.add_middleware(AccessLog, observe=metrics.observe if metrics else None)
-    app.add_middleware(RequestId)
-    # Outermost: the client's address (rate limits per address, logs) is the one a trusted load
-    # balancer forwarded, whichever server runs the app (uvicorn's own handling, fed from here).
+    app.add_middleware(Envelope, observe=metrics.observe if metrics else None)
     app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
     return app

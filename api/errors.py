@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_dbapi
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from api.logs import exception_summary
 from api.serialization import json_bytes
@@ -70,8 +70,8 @@ class OAuthProblem(Problem):
 # that no label can carry anything a client sent.
 Refusal = Literal[
     "rate-limit",  # a budget of the rate limiter (per token, address, account, pairing)
-    "per-caller",  # one caller's requests in flight on this node (ConcurrencyLimit)
-    "busy",  # no request slot free within the wait (ConcurrencyLimit)
+    "per-caller",  # one caller's requests in flight on this node (api.middleware.Gate)
+    "busy",  # no request slot free within the wait (api.middleware.Gate)
     "draining",  # /readyz after SIGTERM
     "database-unreachable",
     "database-busy",  # no pooled connection free within the pool timeout
@@ -227,7 +227,7 @@ def allowed_methods(request: Request) -> str:
 
     Starlette names only the methods of the first route that matched the path; a path served by
     several routes (GET and POST of a collection, say) has them all. HEAD goes with GET (see
-    ``api.middleware.HeadAsGet``)."""
+    ``api.middleware.Envelope``)."""
     methods: set[str] = set()
     for route in request.app.router.routes:
         match, _ = route.matches(request.scope)
@@ -295,7 +295,9 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     return problem_response(422, body)
 
 
-def _internal_error(exc: BaseException, scope: Scope) -> Response:
+def internal_error(exc: BaseException, scope: Scope) -> Response:
+    """The answer to an exception nothing else handled: 503 for a database failure, else a
+    500 that says nothing of the exception (which is logged by type and place only)."""
     failure = database_failure(exc)
     if failure is not None:
         note_refusal(scope, failure.refusal)
@@ -312,30 +314,7 @@ def _internal_error(exc: BaseException, scope: Scope) -> Response:
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
-    return _internal_error(exc, request.scope)
-
-
-class CatchAll:
-    """The last resort, inside the other middleware so a 500 is logged and headed like any
-    answer (Starlette's own handler sits outside all of them)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, receive, tracking_send)
-        except Exception as exc:
-            if started or scope["type"] != "http":
-                raise
-            await _internal_error(exc, scope)(scope, receive, send)
+    return internal_error(exc, request.scope)
 
 
 # Failures to reach the database, as opposed to errors in what was asked of it.
@@ -441,7 +420,7 @@ def _failure_of(exc: BaseException) -> DatabaseFailure | None:
 
 
 async def _database_unavailable(request: Request, exc: Exception) -> Response:
-    return _internal_error(exc, request.scope)
+    return internal_error(exc, request.scope)
 
 
 def _unavailable(exc: BaseException, failure: DatabaseFailure) -> Response:

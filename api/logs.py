@@ -1,22 +1,20 @@
 """Structured JSON logs, one object per line, every line of a request carrying its request id.
 
-What may be logged is decided here, not at each call site: the request line names the route
-template (`/v1/patients/{patient_id}/checkins`), never the concrete path or the query string,
-and an unexpected exception is logged by type and code location, never by its message (a
-database error's message can quote the row it failed on).
+What may be logged is decided once, not at each call site: the request line (written by
+``api.middleware.Envelope``) names the route template (`/v1/patients/{patient_id}/checkins`),
+never the concrete path or the query string, and an unexpected exception is logged by type and
+code location (``exception_summary``), never by its message (a database error's message can
+quote the row it failed on).
 """
 
 from __future__ import annotations
 
 import logging
 import sys
-import time
 import traceback
-from collections.abc import Callable
 from typing import Any
 
 import structlog
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 _SHARED: list[Any] = [
     structlog.contextvars.merge_contextvars,
@@ -87,48 +85,3 @@ def exception_summary(exc: BaseException) -> dict[str, Any]:
         "error_type": f"{type(exc).__module__}.{type(exc).__qualname__}",
         "frames": [f"{frame.filename}:{frame.lineno} in {frame.name}" for frame in frames[-8:]],
     }
-
-
-class AccessLog:
-    """One line per request: method, route template, status, duration, request id."""
-
-    def __init__(
-        self, app: ASGIApp, observe: Callable[[Scope, str, int, float], None] | None = None
-    ) -> None:
-        self.app = app
-        self.logger = structlog.get_logger("api.access")
-        # The metrics' hook (api.metrics, when on): the same route, status and duration.
-        self.observe = observe
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-        request_id = scope.get("state", {}).get("request_id", "")
-        # Not cleared on the way out: the server's last-resort error handler logs after us, and
-        # each request runs in a task of its own, with a context of its own.
-        structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(request_id=request_id)
-
-        async def send_recording_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_recording_status)
-        finally:
-            route = getattr(scope.get("route"), "path", "unmatched")
-            seconds = time.perf_counter() - started
-            self.logger.info(
-                "request",
-                method=scope["method"],
-                route=route,
-                status=status,
-                duration_ms=round(seconds * 1000, 2),
-            )
-            if self.observe is not None:
-                self.observe(scope, route, status, seconds)

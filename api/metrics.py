@@ -10,7 +10,7 @@ Every label value comes from a closed set: the method (or ``other``), the route'
 which includes requests refused before routing), the status, and a refusal cause from
 ``api.errors.Refusal``. No id, address, email or token can reach a label.
 
-Per request the access log (``api.logs.AccessLog``) calls ``Metrics.observe`` once; what is a
+Per request the access log (``api.middleware.Envelope``) calls ``Metrics.observe`` once; what is a
 level rather than a count (slots, waiting requests, pool connections, Redis failures) is read
 when Prometheus scrapes, and costs requests nothing.
 """

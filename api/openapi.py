@@ -21,7 +21,7 @@ from api.headers import (
     header_refs,
 )
 from api.preconditions import IF_MATCH
-from api.ratelimit import OWN_LIMITS, UNLIMITED_PATHS
+from api.ratelimit import NO_REQUEST_BUDGET, UNLIMITED_PATHS
 
 TOO_MANY = "Too many requests: wait `Retry-After` seconds. `RateLimit-*` headers show the budget."
 UNAVAILABLE = "The database is unreachable or busy: retry after `Retry-After` seconds."
@@ -224,12 +224,12 @@ def _problem_example(
 def _declare_headers(path: str, operation: dict[str, Any]) -> None:
     """The headers the middlewares send, on the answers they send them with.
 
-    Every answer has its request id (``RequestId``), and the CORS origin when configured; the rate limiter reports the caller's budget
-    on every answer of the paths it limits, and with every 429; 429 and 503 say when to retry;
-    a 401 carries the bearer challenge. An operation taking an ``Idempotency-Key`` marks a
-    replayed answer.
+    Every answer has its request id (``api.middleware.Envelope``), and the CORS origin when
+    configured; the rate limiter reports the caller's budget on every answer of the paths it
+    limits, and with every 429; 429 and 503 say when to retry; a 401 carries the bearer
+    challenge. An operation taking an ``Idempotency-Key`` marks a replayed answer.
     """
-    limited = not path.startswith(UNLIMITED_PATHS + OWN_LIMITS)
+    limited = not path.startswith(NO_REQUEST_BUDGET)
     reads_for_a_therapist = any(READ_SCHEME in scheme for scheme in operation.get("security", []))
     idempotent = any(
         p["name"].lower() == "idempotency-key" for p in operation.get("parameters", [])

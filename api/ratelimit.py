@@ -31,11 +31,11 @@ from coredis.retry import NoRetryPolicy
 from limits import RateLimitItem, parse
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.storage import storage_from_string
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from api.accounts.schemas import normalize_email
 from api.auth.tokens import InvalidToken, TokenCodec
-from api.errors import TooManyRequests, note_refusal, problem_response
+from api.errors import TooManyRequests
 from api.settings import Settings
 
 logger = structlog.get_logger("api.ratelimit")
@@ -46,6 +46,8 @@ RETRY_AFTER_FAILURE = 1.0
 UNLIMITED_PATHS = ("/healthz", "/readyz", "/.well-known/", "/docs", "/openapi.json", "/redoc")
 # Limited in its route, per address and per account, instead of by the budget below.
 OWN_LIMITS = ("/v1/auth/token",)
+# The paths no request spends from the per-request budget on (``spend_request``).
+NO_REQUEST_BUDGET = UNLIMITED_PATHS + OWN_LIMITS
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,15 @@ class Verdict:
             "RateLimit-Remaining": str(self.remaining),
             "RateLimit-Reset": str(self.reset_after),
         }
+
+    def raw_headers(self) -> list[tuple[bytes, bytes]]:
+        """``headers()`` as an ASGI answer carries them (names in lower case, as Starlette sends
+        every header), for the middleware to append as they are."""
+        return [
+            (b"ratelimit-limit", str(self.limit).encode()),
+            (b"ratelimit-remaining", str(self.remaining).encode()),
+            (b"ratelimit-reset", str(self.reset_after).encode()),
+        ]
 
 
 class RateLimiter:
@@ -216,40 +227,18 @@ def client_address(scope: Scope) -> str:
     return str(client[0]) if client else "unknown"
 
 
-class RateLimit:
-    """Spend one request from the caller's budget; 429 with Retry-After when it is gone."""
+async def spend_request(scope: Scope) -> Verdict | None:
+    """Spend one request from the caller's budget: its login's or grant's when it carries a token
+    that verifies, its address's otherwise. None on the paths no such budget covers.
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith(UNLIMITED_PATHS + OWN_LIMITS):
-            await self.app(scope, receive, send)
-            return
-        limiter: RateLimiter = scope["app"].state.limiter
-        caller = caller_key(scope)
-        if caller is not None:
-            kind, key = caller
-            verdict = await limiter.hit(limiter.per_token, kind, key)
-        else:
-            verdict = await limiter.hit(limiter.per_address, "address", client_address(scope))
-        if not verdict.allowed:
-            note_refusal(scope, "rate-limit")
-            problem = too_many(verdict)
-            await problem_response(problem.status, problem.body(), problem.headers)(
-                scope, receive, send
-            )
-            return
-        extra = [
-            (name.lower().encode(), value.encode()) for name, value in verdict.headers().items()
-        ]
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = message.get("headers", [])
-                # A 429 from a route's own budget (a password check) reports that budget.
-                if not any(name == b"ratelimit-limit" for name, _ in headers):
-                    message["headers"] = [*headers, *extra]
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+    The caller of this (``api.middleware.Gate``) answers 429 when the verdict is not allowed,
+    and reports the budget on every other answer.
+    """
+    if scope["path"].startswith(NO_REQUEST_BUDGET):
+        return None
+    limiter: RateLimiter = scope["app"].state.limiter
+    caller = caller_key(scope)
+    if caller is not None:
+        kind, key = caller
+        return await limiter.hit(limiter.per_token, kind, key)
+    return await limiter.hit(limiter.per_address, "address", client_address(scope))

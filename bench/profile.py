@@ -50,7 +50,7 @@ MARKERS = (
     ("asyncpg protocol (C code, under its Python callers)", "leaf", r"\(asyncpg/"),
     ("the event loop's own C code (uvloop: I/O, callbacks)", "leaf", r"^Runner\.run "),
 )
-WRAPPERS = re.compile(r"^(RequestId|AccessLog|RateLimit|SecurityHeaders|CatchAll|BodySizeLimit)\.")
+WRAPPERS = re.compile(r"^(Envelope|Gate|_Answer)\.")
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""The per-process cap on requests served at once (api.middleware.ConcurrencyLimit).
+"""The per-process cap on requests served at once (the slots of api.middleware.Gate).
 
 Driven with an inner app that holds each request until the test lets it go, so what is inside
 and what is waiting is known exactly. The service's own wiring (pool size as the default, health
@@ -15,7 +15,8 @@ import pytest
 from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
-from api.middleware import ConcurrencyLimit
+from api.middleware import Gate
+from tests.support.gate import gate, gate_client
 
 
 class HeldApp:
@@ -41,16 +42,12 @@ async def held() -> HeldApp:
     return HeldApp()
 
 
-def client_for(app: ConcurrencyLimit) -> httpx.AsyncClient:
-    # Not checked against the spec: the app held here is a stand-in answering a bare "ok", not
-    # the service (whose own wiring the last test checks).
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
-
-
 @pytest.fixture
-async def limited(held: HeldApp) -> AsyncIterator[httpx.AsyncClient]:
-    limit = ConcurrencyLimit(held, limit=2, wait_seconds=30, exempt=("/healthz",))
-    async with client_for(limit) as client:
+async def limited(held: HeldApp, app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    # The app held here is a stand-in answering a bare "ok", not the service (whose own wiring
+    # the last test checks).
+    limit = gate(held, concurrency=2, wait_seconds=30, exempt=("/healthz",))
+    async with gate_client(limit, app) as client:
         yield client
 
 
@@ -87,10 +84,10 @@ async def test_liveness_is_never_queued(held: HeldApp, limited: httpx.AsyncClien
 
 
 async def test_a_request_that_waits_too_long_gets_503_with_retry_after_and_the_rest_go_on(
-    held: HeldApp,
+    held: HeldApp, app: FastAPI
 ) -> None:
-    limit = ConcurrencyLimit(held, limit=1, wait_seconds=0.2, exempt=())
-    async with client_for(limit) as client:
+    limit = gate(held, concurrency=1, wait_seconds=0.2, exempt=())
+    async with gate_client(limit, app) as client:
         first = asyncio.create_task(client.get("/v1/first"))
         await until(lambda: held.inside == 1, "the first request inside")
         refused = await asyncio.wait_for(client.get("/v1/second"), timeout=10)
@@ -107,10 +104,10 @@ async def test_a_request_that_waits_too_long_gets_503_with_retry_after_and_the_r
 
 
 async def test_the_service_caps_at_its_pool_size_unless_told_otherwise(app: FastAPI) -> None:
-    (limit,) = [m for m in app.user_middleware if m.cls is ConcurrencyLimit]  # type: ignore[comparison-overlap]
+    (limit,) = [m for m in app.user_middleware if m.cls is Gate]  # type: ignore[comparison-overlap]
     settings = app.state.settings
     expected = settings.max_concurrent_requests or settings.db_pool_size
-    assert limit.kwargs["limit"] == expected
+    assert limit.kwargs["concurrency"] == expected
     assert limit.kwargs["wait_seconds"] == settings.db_pool_timeout_seconds
     exempt = limit.kwargs["exempt"]
     assert isinstance(exempt, tuple)

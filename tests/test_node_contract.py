@@ -19,10 +19,11 @@ import pytest
 from fastapi import FastAPI
 
 from api.app import create_app
-from api.middleware import ConcurrencyLimit
+from api.middleware import Gate
 from api.settings import Settings
 from tests.conftest import make_settings
 from tests.support.conformance import conforming_client
+from tests.support.gate import gate, gate_client
 from tests.support.journal import assert_problem
 from tests.support.people import Person, register
 
@@ -188,11 +189,12 @@ class HeldApp:
         await send({"type": "http.response.body", "body": b"ok"})
 
 
-async def test_one_caller_gets_at_most_its_share_and_others_are_served_beside_it() -> None:
+async def test_one_caller_gets_at_most_its_share_and_others_are_served_beside_it(
+    app: FastAPI,
+) -> None:
     held = HeldApp()
-    limit = ConcurrencyLimit(held, limit=4, wait_seconds=30, exempt=(), per_caller=2)
-    transport = httpx.ASGITransport(app=limit)
-    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+    limit = gate(held, concurrency=4, wait_seconds=30, exempt=(), per_caller=2)
+    async with gate_client(limit, app) as client:
         greedy = {"Authorization": "Bearer greedy"}
         inside = [asyncio.create_task(client.get("/v1/x", headers=greedy)) for _ in range(2)]
         async with held.entered:
@@ -214,7 +216,7 @@ async def test_one_caller_gets_at_most_its_share_and_others_are_served_beside_it
 
 
 async def test_the_share_of_one_caller_defaults_to_half_the_node(app: FastAPI) -> None:
-    (limit,) = [m for m in app.user_middleware if m.cls is ConcurrencyLimit]  # type: ignore[comparison-overlap]
+    (limit,) = [m for m in app.user_middleware if m.cls is Gate]  # type: ignore[comparison-overlap]
     settings: Settings = app.state.settings
     assert limit.kwargs["per_caller"] == max(1, settings.concurrency // 2)
 

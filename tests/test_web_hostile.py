@@ -236,7 +236,8 @@ async def test_hostile_form_bodies(
 async def test_a_body_over_the_limit_is_refused_unread(stage: Stage) -> None:
     body = b"csrf_token=" + b"x" * (2 * 1024 * 1024)
     response = await send(stage, "POST", "/therapist/sign-out", content=body)
-    # Refused by BodySizeLimit before any route (as problem+json: api.middleware is the API's).
+    # Refused by the Gate's body limit before any route (as problem+json: api.middleware is the
+    # API's).
     assert response.status_code == 413
     await assert_still_signed_in(stage)
 
