@@ -8,8 +8,6 @@ someone else's) or tombstoned; no key, a fresh one or one already taken.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -23,14 +21,12 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from api.app import create_app
 from api.journal.repository import _scalar_defaults
 from api.journal.writes import EntryWrite, Outcome, in_one_statement, in_steps
 from api.models import AuditRecord, ChangeCounter, Checkin, IdempotencyRecord, Role, Tombstone
 from api.models.base import table_of, utcnow
 from api.settings import Settings
-from tests.conftest import make_settings
-from tests.support.conformance import conforming_client
+from tests.support.forms import app_on_own_loop
 from tests.support.people import Person, register, token
 
 pytestmark = pytest.mark.postgres_only
@@ -174,12 +170,8 @@ notes = st.none() | st.text(st.characters(exclude_categories=["Cs"], exclude_cha
 def test_one_statement_and_separate_steps_write_the_same(
     settings: Settings, tmp_path: Path
 ) -> None:
-    loop = asyncio.new_event_loop()
-    app = create_app(make_settings(tmp_path, settings.database_url))
-    stack = contextlib.AsyncExitStack()
-    try:
-        loop.run_until_complete(stack.enter_async_context(app.router.lifespan_context(app)))
-        client = loop.run_until_complete(stack.enter_async_context(conforming_client(app)))
+    with app_on_own_loop(settings, tmp_path) as own:
+        loop, app, client = own.loop, own.app, own.client
         world = loop.run_until_complete(_build(app, client))
 
         @hypothesis.settings(
@@ -201,7 +193,3 @@ def test_one_statement_and_separate_steps_write_the_same(
             assert one == steps
 
         run()
-    finally:
-        loop.run_until_complete(stack.aclose())
-        loop.run_until_complete(loop.shutdown_asyncgens())
-        loop.close()

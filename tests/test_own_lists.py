@@ -8,8 +8,6 @@ over shared and private entries at distinct and equal times.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -24,15 +22,12 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from api.app import create_app
 from api.auth.dependencies import Caller
 from api.journal.lists import OwnRead, OwnRows, in_one_statement, in_steps
-from api.journal.repository import PageRequest
 from api.models import Reflection, Role
 from api.models.base import table_of, utcnow
 from api.settings import Settings
-from tests.conftest import make_settings
-from tests.support.conformance import conforming_client
+from tests.support.forms import afters, app_on_own_loop, hours, page_request
 from tests.support.people import register, token
 
 pytestmark = pytest.mark.postgres_only
@@ -118,19 +113,8 @@ def _read(
     session: str | None,
     after: tuple[int, str] | None,
 ) -> OwnRead:
-    after_at = None
-    if after is not None:
-        hours, tie = after
-        after_at = (
-            START + timedelta(hours=hours),
-            uuid.UUID(int=0 if tie == "low" else 2**128 - 1),
-        )
-    page = PageRequest(
-        limit=limit,
-        since=None if since is None else START + timedelta(hours=since),
-        until=None if until is None else START + timedelta(hours=until),
-        session_id=None if session is None else world.sessions[session],
-        after=after_at,
+    page = page_request(
+        START, limit, since, until, after, None if session is None else world.sessions[session]
     )
     return OwnRead(model=Reflection, caller=world.callers[login], page=page)
 
@@ -144,17 +128,9 @@ async def _run(world: World, form: Form, read: OwnRead) -> OwnRows:
     return outcome
 
 
-hours = st.none() | st.integers(-1, 10)
-afters = st.none() | st.tuples(st.integers(-1, 10), st.sampled_from(["low", "high"]))
-
-
 def test_one_statement_and_separate_steps_read_the_same(settings: Settings, tmp_path: Path) -> None:
-    loop = asyncio.new_event_loop()
-    app = create_app(make_settings(tmp_path, settings.database_url))
-    stack = contextlib.AsyncExitStack()
-    try:
-        loop.run_until_complete(stack.enter_async_context(app.router.lifespan_context(app)))
-        client = loop.run_until_complete(stack.enter_async_context(conforming_client(app)))
+    with app_on_own_loop(settings, tmp_path) as own:
+        loop, app, client = own.loop, own.app, own.client
         world = loop.run_until_complete(_build(app, client))
 
         @hypothesis.settings(
@@ -216,7 +192,3 @@ def test_one_statement_and_separate_steps_read_the_same(settings: Settings, tmp_
                 _run(world, form, _read(world, "live", 6, None, None, None, None))
             )
             assert [row["id"] for row in outcome.rows] == every[:7]
-    finally:
-        loop.run_until_complete(stack.aclose())
-        loop.run_until_complete(loop.shutdown_asyncgens())
-        loop.close()

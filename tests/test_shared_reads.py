@@ -11,8 +11,6 @@ times.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -27,16 +25,13 @@ from hypothesis import strategies as st
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from api.app import create_app
 from api.audit.repository import audit_values
-from api.journal.repository import PageRequest
 from api.models import AuditRecord, Checkin, Grant, RevokedReadToken
 from api.models.base import table_of, utcnow
 from api.patients.access import Reader
 from api.patients.reads import SharedRead, SharedRows, in_one_statement, in_steps
 from api.settings import Settings
-from tests.conftest import make_settings
-from tests.support.conformance import conforming_client
+from tests.support.forms import afters, app_on_own_loop, hours, page_request
 from tests.support.people import register, token
 from tests.support.sharing import give_grant
 
@@ -132,20 +127,7 @@ def _read(
         login_id=world.logins[login],
         jti={"none": None, "fresh": "fresh", "revoked": world.revoked_jti}[jti],
     )
-    after_at = None
-    if after is not None:
-        hours, tie = after
-        # An id at either end of the range breaks a tie at that instant both ways.
-        after_at = (
-            START + timedelta(hours=hours),
-            uuid.UUID(int=0 if tie == "low" else 2**128 - 1),
-        )
-    page = PageRequest(
-        limit=limit,
-        since=None if since is None else START + timedelta(hours=since),
-        until=None if until is None else START + timedelta(hours=until),
-        after=after_at,
-    )
+    page = page_request(START, limit, since, until, after)
     audit = audit_values(
         AuditRecord(
             at=now,
@@ -196,17 +178,11 @@ async def _run(world: World, form: Form, read: SharedRead) -> tuple[Any, ...]:
 grants = st.sampled_from(["live", "revoked", "expired", "another patient's"])
 logins = st.sampled_from(["live", "ended"])
 jtis = st.sampled_from(["none", "fresh", "revoked"])
-hours = st.none() | st.integers(-1, 10)
-afters = st.none() | st.tuples(st.integers(-1, 10), st.sampled_from(["low", "high"]))
 
 
 def test_one_statement_and_separate_steps_read_the_same(settings: Settings, tmp_path: Path) -> None:
-    loop = asyncio.new_event_loop()
-    app = create_app(make_settings(tmp_path, settings.database_url))
-    stack = contextlib.AsyncExitStack()
-    try:
-        loop.run_until_complete(stack.enter_async_context(app.router.lifespan_context(app)))
-        client = loop.run_until_complete(stack.enter_async_context(conforming_client(app)))
+    with app_on_own_loop(settings, tmp_path) as own:
+        loop, app, client = own.loop, own.app, own.client
         world = loop.run_until_complete(_build(app, client))
 
         @hypothesis.settings(
@@ -249,10 +225,6 @@ def test_one_statement_and_separate_steps_read_the_same(settings: Settings, tmp_
             assert steps[0].live is live
 
         run()
-    finally:
-        loop.run_until_complete(stack.aclose())
-        loop.run_until_complete(loop.shutdown_asyncgens())
-        loop.close()
 
 
 def test_a_shared_page_is_the_shared_entries_newest_first(
@@ -260,12 +232,8 @@ def test_a_shared_page_is_the_shared_entries_newest_first(
 ) -> None:
     """An oracle for both forms: the page is the patient's shared check-ins by time then id, newest
     first, cut at the limit."""
-    loop = asyncio.new_event_loop()
-    app = create_app(make_settings(tmp_path, settings.database_url))
-    stack = contextlib.AsyncExitStack()
-    try:
-        loop.run_until_complete(stack.enter_async_context(app.router.lifespan_context(app)))
-        client = loop.run_until_complete(stack.enter_async_context(conforming_client(app)))
+    with app_on_own_loop(settings, tmp_path) as own:
+        loop, app, client = own.loop, own.app, own.client
         world = loop.run_until_complete(_build(app, client))
 
         async def expected() -> list[uuid.UUID]:
@@ -286,7 +254,3 @@ def test_a_shared_page_is_the_shared_entries_newest_first(
             read = _read(world, "live", "live", "none", 4, None, None, None)
             outcome, _ = loop.run_until_complete(_run(world, form, read))
             assert [row["id"] for row in outcome.rows] == shared[:5]
-    finally:
-        loop.run_until_complete(stack.aclose())
-        loop.run_until_complete(loop.shutdown_asyncgens())
-        loop.close()
