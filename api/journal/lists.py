@@ -61,43 +61,20 @@ def _login_values(own: OwnRead) -> dict[str, Any]:
     return {"token_account": own.caller.id, "token_login": own.caller.login_id}
 
 
-def _page_values(own: OwnRead) -> dict[str, Any]:
-    page = own.page
-    after_time, after_id = page.after or (None, None)
-    return {
-        "scope_owner": own.caller.id,
-        "since": page.since,
-        "until": page.until,
-        "session_id": page.session_id,
-        "after_time": after_time,
-        "after_id": after_id,
-        "row_limit": page.limit + 1,
-    }
-
-
-def _filters(page: PageRequest) -> dict[str, bool]:
-    return {
-        "since": page.since is not None,
-        "until": page.until is not None,
-        "by_session": page.session_id is not None,
-        "after": page.after is not None,
-    }
-
-
 async def in_steps(connection: AsyncConnection, own: OwnRead) -> OwnRows:
     """The steps as separate statements."""
     role = (await connection.execute(ROLE_WITH_LIVE_LOGIN, _login_values(own))).scalar()
     if role is not Role.PATIENT:
         return OwnRows(role=role, rows=[])
-    statement = page_statement(own.model, True, **_filters(own.page))
-    found = await connection.execute(statement, _page_values(own))
+    statement = page_statement(own.model, True, **own.page.filters())
+    found = await connection.execute(statement, own.page.params(own.caller.id))
     return OwnRows(role=role, rows=[dict(row) for row in found.mappings()])
 
 
 async def in_one_statement(connection: AsyncConnection, own: OwnRead) -> OwnRows:
     """The steps as one statement: the login a CTE, the page read only for a patient's."""
-    statement = _one_statement(own.model, **_filters(own.page))
-    params = {**_login_values(own), **_page_values(own)}
+    statement = _one_statement(own.model, **own.page.filters())
+    params = {**_login_values(own), **own.page.params(own.caller.id)}
     found = (await connection.execute(statement, params)).mappings().all()
     role: Role | None = found[0]["read_role"] if found else None
     if role is not Role.PATIENT:

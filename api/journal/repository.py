@@ -91,6 +91,29 @@ class PageRequest:
     until: datetime | None = None
     session_id: uuid.UUID | None = None
 
+    def filters(self) -> dict[str, bool]:
+        """Which of ``page_statement``'s conditions this request needs."""
+        return {
+            "since": self.since is not None,
+            "until": self.until is not None,
+            "by_session": self.session_id is not None,
+            "after": self.after is not None,
+        }
+
+    def params(self, owner_id: uuid.UUID) -> dict[str, Any]:
+        """``page_statement``'s parameters, for ``owner_id``'s entries: one row more than the
+        page, to tell whether more follow."""
+        after_time, after_id = self.after or (None, None)
+        return {
+            "scope_owner": owner_id,
+            "since": self.since,
+            "until": self.until,
+            "session_id": self.session_id,
+            "after_time": after_time,
+            "after_id": after_id,
+            "row_limit": self.limit + 1,
+        }
+
 
 async def next_seq(session: AsyncSession, owner_id: uuid.UUID) -> int:
     """Take the owner's next change number; the counter row stays locked until commit (see
@@ -217,24 +240,10 @@ class EntryRepository(Generic[EntryT]):
         """
         if request.session_id is not None and not await self._session_readable(request.session_id):
             return [], False
-        statement = page_statement(
-            self.model,
-            self.scope.include_private,
-            since=request.since is not None,
-            until=request.until is not None,
-            by_session=request.session_id is not None,
-            after=request.after is not None,
-        )
-        after_time, after_id = request.after or (None, None)
-        rows = await self._rows(
-            statement,
-            since=request.since,
-            until=request.until,
-            session_id=request.session_id,
-            after_time=after_time,
-            after_id=after_id,
-            row_limit=request.limit + 1,
-        )
+        statement = page_statement(self.model, self.scope.include_private, **request.filters())
+        params = request.params(self.scope.owner_id)
+        del params["scope_owner"]  # bound by ``_rows``, last
+        rows = await self._rows(statement, **params)
         return rows[: request.limit], len(rows) > request.limit
 
     async def _session_readable(self, session_id: uuid.UUID) -> bool:

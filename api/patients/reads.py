@@ -101,29 +101,8 @@ def _live_values(shared: SharedRead) -> dict[str, Any]:
     )
 
 
-def _page_values(shared: SharedRead) -> dict[str, Any]:
-    page = shared.page
-    after_time, after_id = page.after or (None, None)
-    return {
-        "scope_owner": shared.reader.patient_id,
-        "since": page.since,
-        "until": page.until,
-        "after_time": after_time,
-        "after_id": after_id,
-        "row_limit": page.limit + 1,
-    }
-
-
 def _page_of(shared: SharedRead) -> Select[Any]:
-    page = shared.page
-    return page_statement(
-        shared.model,
-        False,
-        since=page.since is not None,
-        until=page.until is not None,
-        by_session=False,
-        after=page.after is not None,
-    )
+    return page_statement(shared.model, False, **shared.page.filters())
 
 
 async def in_steps(connection: AsyncConnection, shared: SharedRead) -> SharedRows:
@@ -131,7 +110,7 @@ async def in_steps(connection: AsyncConnection, shared: SharedRead) -> SharedRow
     live = await connection.execute(LIVE_GRANT, _live_values(shared))
     if live.first() is None:
         return SharedRows(live=False, rows=[])
-    found = await connection.execute(_page_of(shared), _page_values(shared))
+    found = await connection.execute(_page_of(shared), shared.page.params(shared.reader.patient_id))
     rows = [dict(row) for row in found.mappings()]
     ids = [str(row["id"]) for row in rows[: shared.page.limit]]
     await connection.execute(
@@ -144,15 +123,10 @@ async def in_one_statement(connection: AsyncConnection, shared: SharedRead) -> S
     """The steps as one statement: the live grant a CTE, the page a CTE read only when it is
     live, the audit record a data-modifying CTE written only then (PostgreSQL)."""
     page = shared.page
-    statement = _one_statement(
-        shared.model,
-        since=page.since is not None,
-        until=page.until is not None,
-        after=page.after is not None,
-    )
+    statement = _one_statement(shared.model, **page.filters())
     params = {
         **_live_values(shared),
-        **_page_values(shared),
+        **shared.page.params(shared.reader.patient_id),
         **{key: value for key, value in shared.audit.items() if key not in _FILLED},
         "page_limit": page.limit,
     }
@@ -171,12 +145,12 @@ _FILLED = frozenset({"audit_entry_ids", "audit_count"})
 
 @functools.cache
 def _one_statement(
-    model: type[JournalEntry], *, since: bool, until: bool, after: bool
+    model: type[JournalEntry], *, since: bool, until: bool, by_session: bool, after: bool
 ) -> Select[Any]:
     """Built once per resource and set of filters."""
     live = LIVE_GRANT.cte("live")
     page = (
-        page_statement(model, False, since=since, until=until, by_session=False, after=after)
+        page_statement(model, False, since=since, until=until, by_session=by_session, after=after)
         .where(exists(select(live.c.id)))
         .cte("page")
     )
