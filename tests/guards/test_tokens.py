@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import jwt
+import pytest
 from fastapi import FastAPI
 
 from api.auth.tokens import CLOCK_SKEW
@@ -102,3 +103,30 @@ async def test_a_token_issued_up_to_the_clock_skew_ahead_is_accepted_and_no_late
         claims = {**valid_claims(app, patient.id, login_id), "iat": now + ahead, "exp": now + 600}
         response = await client.get("/v1/me", headers=bearer(sign(app, claims)))
         assert response.status_code == status, (ahead, response.text)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"role": "patient"},  # a read token is a therapist's, whatever else it says
+        {"jti": 12345},  # its id is what a revocation names: a string
+        {"scope": ["checkins:read"]},  # scopes are one space-separated string (RFC 8693)
+    ],
+    ids=["a patient's role", "a jti not a string", "scopes as a list"],
+)
+async def test_a_read_token_signed_by_us_with_a_claim_of_the_wrong_kind_is_refused(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    patient: Person,
+    therapist: Person,
+    change: dict[str, object],
+) -> None:
+    """Signed with the service's own key (as a key leak or a minting bug would sign it), a read
+    token whose role, id or scope is not what the service mints is refused, not read through."""
+    grant = await give_grant(client, patient, therapist)
+    minted = await mint(client, therapist, grant["id"])
+    checkins = f"/v1/patients/{patient.id}/checkins"
+    claims = jwt.decode(minted, options={"verify_signature": False})
+    # The forger's own copy, unchanged, reads: what is refused below is the one claim.
+    assert (await client.get(checkins, headers=bearer(sign(app, claims)))).status_code == 200
+    assert_problem(await client.get(checkins, headers=bearer(sign(app, {**claims, **change}))), 401)
