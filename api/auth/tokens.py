@@ -196,6 +196,9 @@ class TokenCodec:
         remembered = self._remembered(token)
         if isinstance(remembered, ReadClaims):
             return remembered
+        if remembered is not None:
+            # These very bytes verified as a login token: their `typ` is not a read token's.
+            raise InvalidToken("type")
         claims = self._verify(token, TokenType.PATIENT_READ)
         try:
             if (
@@ -222,6 +225,11 @@ class TokenCodec:
         remembered = self._remembered(token)
         if isinstance(remembered, AccessClaims):
             return remembered
+        if remembered is not None:
+            # These very bytes verified as a read token (the rate limiter asks this first of
+            # every bearer token): their `typ` is not a login token's, and the signature need
+            # not be checked again to say so.
+            raise InvalidToken("type")
         claims = self._verify(token, TokenType.ACCESS)
         try:
             access = AccessClaims(

@@ -25,10 +25,9 @@ from api.auth.dependencies import PATIENTS_ONLY, REVOKED, Caller, require_live
 from api.errors import Forbidden, ProblemError, Unauthorized
 from api.journal import service
 from api.journal.pages import PageQuery, page_model, read_page
-from api.journal.repository import EntryRepository, PageRequest, Scope, page_statement
+from api.journal.repository import EntryRepository, PageRequest, Scope, entry_rows, page_statement
 from api.journal.resource import Resource
 from api.models import JournalEntry, Role
-from api.models.base import table_of
 from api.settings import Settings
 
 
@@ -75,15 +74,12 @@ async def in_one_statement(connection: AsyncConnection, own: OwnRead) -> OwnRows
     """The steps as one statement: the login a CTE, the page read only for a patient's."""
     statement = _one_statement(own.model, **own.page.filters())
     params = {**_login_values(own), **own.page.params(own.caller.id)}
-    found = (await connection.execute(statement, params)).mappings().all()
-    role: Role | None = found[0]["read_role"] if found else None
+    found = (await connection.execute(statement, params)).all()
+    # Each row: the login's role, then the entry's columns.
+    role: Role | None = found[0][0] if found else None
     if role is not Role.PATIENT:
         return OwnRows(role=role, rows=[])
-    columns = [column.key for column in table_of(own.model).c]
-    return OwnRows(
-        role=role,
-        rows=[{key: row[key] for key in columns} for row in found if row["id"] is not None],
-    )
+    return OwnRows(role=role, rows=entry_rows(found, own.model, 1))
 
 
 @functools.cache

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
@@ -420,6 +421,20 @@ def insert_unless_deleted(
         .on_conflict_do_nothing(index_elements=[table.c.id])
         .returning(*table.c)
     )
+
+
+@functools.cache
+def _column_keys(model: type[JournalEntry]) -> tuple[str, ...]:
+    return tuple(column.key for column in table_of(model).c)
+
+
+def entry_rows(found: Sequence[Any], model: type[JournalEntry], skip: int) -> list[dict[str, Any]]:
+    """The entries of a statement whose rows are ``skip`` columns of its own followed by every
+    column of ``model``'s table (``api.journal.lists``, ``api.patients.reads``), as values by
+    column; the row an outer join gives when there is no entry (its id null) left out."""
+    keys = _column_keys(model)
+    id_at = skip + keys.index("id")
+    return [dict(zip(keys, row[skip:], strict=True)) for row in found if row[id_at] is not None]
 
 
 @functools.cache

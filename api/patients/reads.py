@@ -51,7 +51,7 @@ from api.grants.repository import LIVE_GRANT, live_grant_values
 from api.journal import service
 from api.journal.pages import PageQuery, page_model, read_page
 from api.journal.references import hide_unseen_references
-from api.journal.repository import EntryRepository, PageRequest, Scope, page_statement
+from api.journal.repository import EntryRepository, PageRequest, Scope, entry_rows, page_statement
 from api.journal.resource import Resource
 from api.models import AuditOutcome, AuditRecord, JournalEntry
 from api.models.base import table_of, utcnow
@@ -130,12 +130,11 @@ async def in_one_statement(connection: AsyncConnection, shared: SharedRead) -> S
         **{key: value for key, value in shared.audit.items() if key not in _FILLED},
         "page_limit": page.limit,
     }
-    found = (await connection.execute(statement, params)).mappings().all()
-    if not found or not found[0]["read_live"]:
+    found = (await connection.execute(statement, params)).all()
+    # Each row: whether the grant is live, the audit record's id, then the entry's columns.
+    if not found or not found[0][0]:
         return SharedRows(live=False, rows=[])
-    columns = [column.key for column in table_of(shared.model).c]
-    rows = [{key: row[key] for key in columns} for row in found if row["id"] is not None]
-    return SharedRows(live=True, rows=rows)
+    return SharedRows(live=True, rows=entry_rows(found, shared.model, 2))
 
 
 _AUDIT = table_of(AuditRecord)

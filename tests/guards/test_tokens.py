@@ -130,3 +130,20 @@ async def test_a_read_token_signed_by_us_with_a_claim_of_the_wrong_kind_is_refus
     # The forger's own copy, unchanged, reads: what is refused below is the one claim.
     assert (await client.get(checkins, headers=bearer(sign(app, claims)))).status_code == 200
     assert_problem(await client.get(checkins, headers=bearer(sign(app, {**claims, **change}))), 401)
+
+
+async def test_a_token_remembered_as_one_kind_is_refused_as_the_other(
+    client: httpx.AsyncClient, patient: Person, therapist: Person
+) -> None:
+    """A verified token is remembered by its text (``TokenCodec``); remembered as a read token,
+    it is still no login token, and the other way round."""
+    grant = await give_grant(client, patient, therapist)
+    read_token = await mint(client, therapist, grant["id"])
+    checkins = f"/v1/patients/{patient.id}/checkins"
+    assert (await client.get(checkins, headers=bearer(read_token))).status_code == 200
+    assert_problem(await client.get("/v1/me", headers=bearer(read_token)), 401)
+    assert (await client.get("/v1/me", headers=therapist.headers)).status_code == 200
+    assert_problem(await client.get(checkins, headers=therapist.headers), 401)
+    # Each still works where it belongs, after being refused where it does not.
+    assert (await client.get(checkins, headers=bearer(read_token))).status_code == 200
+    assert (await client.get("/v1/me", headers=therapist.headers)).status_code == 200
